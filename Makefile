@@ -1,0 +1,44 @@
+# The two commands: `make demo` and `make test`. Everything else is a helper.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+S3_PORT ?= 4566
+export S3_PORT
+
+.PHONY: demo test bench s3 lint typecheck fuzz clean install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip >/dev/null
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+## Start the embedded S3, seed a Redpanda-layout bucket, replicate it to a second region, serve it on Kafka + HTTP.
+demo: $(STAMP)
+	$(BIN)/python localstack/demo.py
+
+## Lint, type-check and run the whole suite (unit, property, integration against a real S3 server process).
+test: $(STAMP)
+	$(BIN)/ruff check app segment_format tests localstack bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q -x --durations=15
+
+## Benchmarks: every figure printed as a ratio against a baseline measured in the same run.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## The embedded local S3 in the foreground: buckets `source` (us-east-1) and `dest` (eu-west-1).
+s3: $(STAMP)
+	$(BIN)/python localstack/s3server.py --port $(S3_PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check app segment_format tests localstack bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/output .demo .bench
