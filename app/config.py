@@ -1,0 +1,258 @@
+"""One settings object for every command.
+
+Precedence, lowest first: built-in defaults → config file (TOML, ``--config`` or ``SHADOWREPLICA_CONFIG``)
+→ environment (standard ``AWS_*`` variables, then ``SHADOWREPLICA_*``) → command-line flags.
+
+Each S3 side (source, destination, or the one bucket served) is an :class:`S3Side`. Both sides start
+from the standard AWS variables (``AWS_ENDPOINT_URL``/``AWS_ENDPOINT_URL_S3``, ``AWS_REGION``/
+``AWS_DEFAULT_REGION``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``); per-side
+variables ``SHADOWREPLICA_SOURCE_ENDPOINT_URL`` … ``SHADOWREPLICA_DEST_SECRET_ACCESS_KEY`` and per-side
+flags override them. Secrets never come from example command lines: use the environment or a file.
+
+Every limit the service enforces is a named field with its default here (invariant 5 of the design).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from app.errors import ConfigError
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+_BUCKET_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class BucketUrl:
+    """``s3://bucket[/prefix]``: where a tiered-storage layout lives. The prefix never ends in ``/``."""
+
+    bucket: str
+    prefix: str = ""
+
+    @classmethod
+    def parse(cls, url: str) -> BucketUrl:
+        m = _BUCKET_URL.match(url.strip())
+        if not m:
+            raise ConfigError(f"not an S3 bucket URL: {url!r} (expected s3://bucket[/prefix])")
+        prefix = (m.group("prefix") or "").strip("/")
+        if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
+            raise ConfigError(f"bad prefix in {url!r}")
+        return cls(m.group("bucket"), prefix)
+
+    def key(self, relative: str) -> str:
+        """The full object key of a key relative to the layout root."""
+        return f"{self.prefix}/{relative}" if self.prefix else relative
+
+    def relative(self, key: str) -> str:
+        """Inverse of :meth:`key`."""
+        if not self.prefix:
+            return key
+        head = self.prefix + "/"
+        if not key.startswith(head):
+            raise ValueError(f"key {key!r} is outside prefix {self.prefix!r}")
+        return key[len(head) :]
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class S3Side:
+    """How to reach one bucket: location, region, endpoint and credentials."""
+
+    url: BucketUrl
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    # Client limits for this side.
+    max_pool_connections: int = 64
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_attempts: int = 5  # botocore retries (adaptive mode) before an error reaches us
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"S3Side(url={self.url}, region={self.region}, endpoint_url={self.endpoint_url})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicatorSettings:
+    concurrency: int = 32
+    poll_interval: float = 1.0
+    multipart_threshold: int = 64 * MiB
+    multipart_part_size: int = 64 * MiB
+    retention: str = "mirror"  # "mirror" | "keep"
+    topics: str = "*"  # fnmatch pattern(s), comma separated
+    shard_index: int = 0
+    shard_count: int = 1
+    max_retries: int = 8
+    backoff_base: float = 0.1
+    backoff_cap: float = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheSettings:
+    directory: Path = Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "shadowreplica"
+    max_bytes: int = 2 * GiB
+    chunk_size: int = 4 * MiB
+    readahead_chunks: int = 2
+    manifest_refresh_interval: float = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KafkaSettings:
+    listen: str = "0.0.0.0:9092"
+    advertise: str | None = None
+    peers: tuple[str, ...] = ()
+    max_frame_bytes: int = 100 * MiB
+    max_connections: int = 2000
+    max_connections_per_client: int = 200
+    idle_timeout: float = 600.0
+    max_fetch_wait: float = 30.0
+    group_offsets_prefix: str = "_shadowreplica/groups"
+    group_initial_rebalance_delay: float = 0.5
+    allow_anonymous: bool = True
+    sasl_mechanisms: tuple[str, ...] = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
+    failed_auth_delay: float = 0.5
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    tls_cafile: Path | None = None
+    tls_require_client_cert: bool = False
+    # users: name -> {"password": ...} or SCRAM keys; acls: name -> {"topics": [...], "groups": [...]}
+    users: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    acls: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpSettings:
+    listen: str = "127.0.0.1:8080"
+    token: str | None = None
+    max_records: int = 10_000
+    default_records: int = 100
+    key_search_window: int = 100_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything a command needs. Sections a command does not use keep their defaults."""
+
+    source: S3Side | None = None
+    dest: S3Side | None = None
+    replicator: ReplicatorSettings = ReplicatorSettings()
+    cache: CacheSettings = CacheSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    http: HttpSettings = HttpSettings()
+
+
+def _env(environ: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def s3_side(
+    url: str,
+    *,
+    side: str,
+    environ: Mapping[str, str] | None = None,
+    file_section: Mapping[str, Any] | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> S3Side:
+    """Build one side from (lowest first) AWS env → config file section → per-side env → flags.
+
+    ``side`` is ``"source"`` or ``"dest"`` and names the per-side variables
+    (``SHADOWREPLICA_SOURCE_REGION``, ``SHADOWREPLICA_DEST_ENDPOINT_URL``, …).
+    """
+    environ = os.environ if environ is None else environ
+    file_section = file_section or {}
+    p = f"SHADOWREPLICA_{side.upper()}_"
+
+    def pick(flag: str | None, key: str, *aws: str) -> str | None:
+        return flag or _env(environ, p + key.upper()) or file_section.get(key) or _env(environ, *aws)
+
+    return S3Side(
+        url=BucketUrl.parse(url),
+        region=pick(region, "region", "AWS_REGION", "AWS_DEFAULT_REGION") or "us-east-1",
+        endpoint_url=pick(endpoint_url, "endpoint_url", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+        access_key_id=pick(None, "access_key_id", "AWS_ACCESS_KEY_ID"),
+        secret_access_key=pick(None, "secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+        session_token=pick(None, "session_token", "AWS_SESSION_TOKEN"),
+    )
+
+
+def load_file(path: str | Path | None) -> dict[str, Any]:
+    """Read the TOML config file (``--config`` or ``SHADOWREPLICA_CONFIG``); ``{}`` when there is none."""
+    path = path or os.environ.get("SHADOWREPLICA_CONFIG")
+    if not path:
+        return {}
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file not found: {path}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
+
+
+def _coerce(value: Any, current: Any, name: str) -> Any:
+    """Convert an env/file value to the type of the field's default."""
+    try:
+        if isinstance(current, bool):
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, Path) or (current is None and name.endswith(("file", "directory"))):
+            return Path(value)
+        if isinstance(current, tuple):
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(value)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"bad value for {name}: {value!r}") from e
+    return value
+
+
+def section(cls: type[Any], file_values: Mapping[str, Any], environ: Mapping[str, str] | None, prefix: str,
+            **flags: Any) -> Any:
+    """Build one settings section: defaults → file → ``SHADOWREPLICA_<PREFIX>_<FIELD>`` env → flags (non-None)."""
+    environ = os.environ if environ is None else environ
+    obj = cls()
+    known = {f.name for f in fields(cls)}
+    unknown = set(file_values) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [{prefix.lower()}]: {', '.join(sorted(unknown))}")
+    updates: dict[str, Any] = {}
+    for f in fields(cls):
+        current = getattr(obj, f.name)
+        value: Any = dataclasses.MISSING
+        if f.name in file_values:
+            value = file_values[f.name]
+        env_value = environ.get(f"SHADOWREPLICA_{prefix}_{f.name.upper()}")
+        if env_value is not None:
+            value = env_value
+        if flags.get(f.name) is not None:
+            value = flags[f.name]
+        if value is not dataclasses.MISSING:
+            updates[f.name] = _coerce(value, current, f"{prefix.lower()}.{f.name}")
+    return replace(obj, **updates)
