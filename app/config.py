@@ -256,3 +256,19 @@ def section(cls: type[Any], file_values: Mapping[str, Any], environ: Mapping[str
         if value is not dataclasses.MISSING:
             updates[f.name] = _coerce(value, current, f"{prefix.lower()}.{f.name}")
     return replace(obj, **updates)
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
+          "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4, "tb": 1000**4, "tib": 1024**4}
+
+
+def parse_size(text: str | int) -> int:
+    """``"1GiB"`` → 1073741824; ``"64MB"`` → 64000000; plain integers are bytes."""
+    if isinstance(text, int):
+        return text
+    m = _SIZE.match(text)
+    unit = (m.group(2) or "").lower() if m else None
+    if not m or unit not in _UNITS:
+        raise ConfigError(f"not a size: {text!r} (examples: 512MiB, 1GiB, 1048576)")
+    return int(float(m.group(1)) * _UNITS[unit])

@@ -1,0 +1,339 @@
+"""Deterministic generator of a realistic Redpanda tiered-storage bucket (pure: yields objects, no I/O).
+
+What a real partition's uploaded log looks like, and so what this writes:
+
+* each term starts with a ``raft_configuration`` batch (type 2) — it takes a Redpanda offset but no
+  Kafka offset, so offset translation matters from the very first segment (delta 1 at Kafka offset 0);
+* ``archival_metadata`` batches (type 19) appear between data batches while tiered storage runs;
+* data batches (``raft_data``) rotate through the compression codecs (none/gzip/snappy/lz4/zstd), with
+  null and non-null keys, headers (including a null header value), JSON, text and binary values, and
+  occasional tombstones (null values);
+* some partitions carry transactions: a ``tx_fence`` batch (type 10, takes a Kafka offset but is never
+  served), transactional data batches, and a commit or abort control batch; aborted ranges go in the
+  segment's ``.tx`` object and ``metadata_size_hint``;
+* segments roll at ``segment_bytes`` and on a term change; names and manifest entries use sname_format
+  v3 with ``archiver_term`` = term, as the current archiver writes them; every segment gets a Redpanda
+  ``.index`` object.
+
+Everything derives from ``seed``: the same arguments give byte-identical objects. ``resume_state`` lets a
+later run append segments after an existing manifest (the replicator's ``--follow`` tests).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from segment_format import keys
+from segment_format.batch import Attributes, BatchType, build_batch
+from segment_format.index import build_index_object
+from segment_format.manifest import PartitionManifest, SegmentMeta, TopicManifest
+from segment_format.records import Compression, Record, RecordHeader
+from segment_format.segment import SegmentWriter
+
+TOPIC_NAMES = ("orders", "payments", "clickstream", "sensor-readings", "audit-log", "inventory", "user-events")
+BASE_TIMESTAMP = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+ALL_CODECS = (Compression.NONE, Compression.GZIP, Compression.SNAPPY, Compression.LZ4, Compression.ZSTD)
+
+
+def topic_name(index: int) -> str:
+    return TOPIC_NAMES[index] if index < len(TOPIC_NAMES) else f"topic-{index}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeedSpec:
+    topics: int = 2
+    partitions: int = 3
+    total_bytes: int = 64 * 1024 * 1024
+    segment_bytes: int = 4 * 1024 * 1024
+    seed: int = 42
+    namespace: str = "kafka"
+    records_per_batch: int = 64
+    value_bytes: int = 512  # average payload size
+    term_every_segments: int = 3
+
+    @property
+    def partition_bytes(self) -> int:
+        return max(1, self.total_bytes // max(1, self.topics * self.partitions))
+
+    def revision(self, topic_index: int) -> int:
+        return 10 + 7 * topic_index
+
+
+@dataclass(slots=True)
+class PartitionState:
+    """Where a partition's log stands: enough to continue it exactly."""
+
+    next_offset: int = 0  # next Redpanda offset
+    delta: int = 0  # offset-translator delta at next_offset
+    term: int = 0
+    timestamp: int = BASE_TIMESTAMP
+    segments: list[SegmentMeta] = field(default_factory=list)
+    segments_in_term: int = 0
+    producer_id: int = 1000
+    highest_producer_id: int | None = None
+    batch_counter: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SeedObject:
+    key: str
+    body: bytes
+    kind: str  # "segment" | "index" | "tx" | "partition_manifest" | "topic_manifest"
+
+
+def resume_state(manifest: PartitionManifest) -> PartitionState:
+    """State after the last segment of an existing manifest (for appending)."""
+    st = PartitionState()
+    st.segments = list(manifest.segments)
+    if manifest.segments:
+        last = manifest.segments[-1]
+        st.next_offset = last.committed_offset + 1
+        st.delta = last.delta_offset_end if last.delta_offset_end is not None else (last.delta_offset or 0)
+        st.term = last.segment_term
+        st.timestamp = (last.max_timestamp or BASE_TIMESTAMP) + 1
+        st.segments_in_term = 10**6  # force a new term: a restart of the source cluster
+    st.highest_producer_id = manifest.highest_producer_id
+    if manifest.highest_producer_id is not None:
+        st.producer_id = manifest.highest_producer_id + 1
+    return st
+
+
+class _Gen:
+    """Record and batch content for one partition, from a seeded RNG."""
+
+    def __init__(self, spec: SeedSpec, topic_index: int, partition: int, salt: int) -> None:
+        self.spec = spec
+        self.topic_index = topic_index
+        self.rng = random.Random(f"{spec.seed}/{topic_index}/{partition}/{salt}")
+        # topic 0 uses every codec, others a characteristic subset
+        self.codecs = ALL_CODECS if topic_index % 3 == 0 else (ALL_CODECS[topic_index % 5], Compression.NONE)
+        self.kind = ("json", "text", "binary")[topic_index % 3]
+        self.log_append_time = topic_index % 4 == 3
+
+    def value(self, i: int) -> bytes | None:
+        rng = self.rng
+        if rng.random() < 0.01:
+            return None  # tombstone
+        n = max(8, int(rng.expovariate(1.0 / self.spec.value_bytes)))
+        if self.kind == "json":
+            doc = {
+                "id": i,
+                "customer": f"cust-{rng.randrange(10_000):05d}",
+                "amount": round(rng.random() * 1000, 2),
+                "currency": rng.choice(("EUR", "USD", "GBP", "JPY")),
+                "items": [rng.randrange(1000) for _ in range(max(1, n // 64))],
+                "note": "".join(rng.choices("abcdefghijklmnopqrstuvwxyz ", k=n // 2)),
+            }
+            return json.dumps(doc, separators=(",", ":")).encode()
+        if self.kind == "text":
+            words = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "é", "ß", "✓")
+            return " ".join(rng.choices(words, k=max(1, n // 6))).encode()
+        return rng.randbytes(n)
+
+    def key(self, i: int) -> bytes | None:
+        if self.rng.random() < 0.2:
+            return None
+        return f"key-{self.rng.randrange(500)}".encode()
+
+    def headers(self, i: int) -> tuple[RecordHeader, ...]:
+        r = self.rng.random()
+        if r < 0.6:
+            return ()
+        if r < 0.95:
+            return (RecordHeader("trace-id", f"{self.rng.getrandbits(64):016x}".encode()),
+                    RecordHeader("content-type", b"application/json" if self.kind == "json" else b"application/octet-stream"))
+        return (RecordHeader("nullable", None),)
+
+    def data_records(self, count: int, start_index: int) -> list[Record]:
+        out = []
+        ts = 0
+        for j in range(count):
+            ts += self.rng.randrange(0, 20)
+            out.append(
+                Record(offset_delta=j, timestamp_delta=ts, key=self.key(start_index + j),
+                       value=self.value(start_index + j), headers=self.headers(start_index + j))
+            )
+        return out
+
+
+def _control_batch(state: PartitionState, commit: bool, pid: int) -> bytes:
+    # Kafka control record: key = version i16 + type i16 (0 abort, 1 commit); value = version i16 + epoch i32
+    key = struct.pack(">hh", 0, 1 if commit else 0)
+    value = struct.pack(">hi", 0, 0)
+    return build_batch(
+        [Record(offset_delta=0, timestamp_delta=0, key=key, value=value)],
+        base_offset=state.next_offset,
+        first_timestamp=state.timestamp,
+        attrs=Attributes.TRANSACTIONAL | Attributes.CONTROL,
+        producer_id=pid,
+        producer_epoch=0,
+    )
+
+
+def _system_batch(state: PartitionState, batch_type: BatchType, payload: bytes) -> bytes:
+    return build_batch(
+        [Record(offset_delta=0, timestamp_delta=0, key=None, value=payload)],
+        base_offset=state.next_offset,
+        first_timestamp=state.timestamp,
+        type=batch_type,
+    )
+
+
+def generate_segment(
+    spec: SeedSpec, topic_index: int, partition: int, state: PartitionState
+) -> tuple[bytes, SegmentMeta, bytes | None, PartitionState]:
+    """Generate the next segment of a partition. Returns (segment bytes, manifest entry, .tx body, new state)."""
+    st = replace(state, segments=list(state.segments))
+    gen = _Gen(spec, topic_index, partition, salt=st.next_offset)
+    writer = SegmentWriter()
+    new_term = st.term == 0 or st.segments_in_term >= spec.term_every_segments
+    if new_term:
+        st.term += 1
+        st.segments_in_term = 0
+    base_offset = st.next_offset
+    delta_at_base = st.delta
+    first_ts: int | None = None
+    max_ts = st.timestamp
+    aborted: list[dict[str, int]] = []
+
+    def append(batch: bytes, *, translator: bool, last_offset_delta: int, ts_max: int) -> None:
+        nonlocal first_ts, max_ts
+        writer.append(batch)
+        if first_ts is None:
+            first_ts = st.timestamp
+        max_ts = max(max_ts, ts_max)
+        if translator:
+            st.delta += last_offset_delta + 1
+        st.next_offset += last_offset_delta + 1
+        st.batch_counter += 1
+
+    if new_term:
+        cfg = json.dumps({"term": st.term, "voters": [1, 2, 3], "learners": []}).encode()
+        append(_system_batch(st, BatchType.raft_configuration, cfg), translator=True, last_offset_delta=0,
+               ts_max=st.timestamp)
+    transactional = topic_index % 2 == 1 and partition % 2 == 0
+    while writer.size < spec.segment_bytes:
+        n = gen.rng.randrange(max(1, spec.records_per_batch // 2), spec.records_per_batch + 1)
+        if gen.rng.random() < 0.05:
+            meta = struct.pack("<qq", st.next_offset, st.term)
+            append(_system_batch(st, BatchType.archival_metadata, meta), translator=True, last_offset_delta=0,
+                   ts_max=st.timestamp)
+            continue
+        codec = gen.codecs[st.batch_counter % len(gen.codecs)]
+        if transactional and gen.rng.random() < 0.1:
+            pid = st.producer_id
+            st.producer_id += 1
+            st.highest_producer_id = pid
+            append(_system_batch(st, BatchType.tx_fence, struct.pack("<q", pid)), translator=False,
+                   last_offset_delta=0, ts_max=st.timestamp)
+            first = st.next_offset
+            records = gen.data_records(n, st.next_offset)
+            batch = build_batch(records, base_offset=st.next_offset, first_timestamp=st.timestamp,
+                                compression=codec, attrs=Attributes.TRANSACTIONAL, producer_id=pid,
+                                producer_epoch=0, base_sequence=0)
+            ts_end = st.timestamp + records[-1].timestamp_delta
+            append(batch, translator=False, last_offset_delta=n - 1, ts_max=ts_end)
+            commit = gen.rng.random() < 0.7
+            if not commit:
+                aborted.append({"pid.id": pid, "pid.epoch": 0, "first": first, "last": st.next_offset})
+            append(_control_batch(st, commit, pid), translator=False, last_offset_delta=0, ts_max=ts_end)
+            st.timestamp = ts_end + 1
+            continue
+        records = gen.data_records(n, st.next_offset)
+        ts_end = st.timestamp + records[-1].timestamp_delta
+        attrs = Attributes.TIMESTAMP_TYPE if gen.log_append_time else 0
+        batch = build_batch(records, base_offset=st.next_offset, first_timestamp=st.timestamp, compression=codec,
+                            attrs=attrs, max_timestamp=ts_end)
+        append(batch, translator=False, last_offset_delta=n - 1, ts_max=ts_end)
+        st.timestamp = ts_end + 1 + gen.rng.randrange(0, 50)
+    body = writer.getvalue()
+    tx_body = None
+    if aborted:
+        tx_body = json.dumps({"version": 1, "compat_version": 1, "ranges": aborted}, separators=(",", ":")).encode()
+    meta = SegmentMeta(
+        base_offset=base_offset,
+        committed_offset=st.next_offset - 1,
+        size_bytes=len(body),
+        segment_term=st.term,
+        base_timestamp=first_ts if first_ts is not None else st.timestamp,
+        max_timestamp=max_ts,
+        delta_offset=delta_at_base,
+        archiver_term=st.term,
+        delta_offset_end=st.delta,
+        sname_format=3,
+        metadata_size_hint=len(tx_body) if tx_body else 0,
+    )
+    st.segments.append(meta)
+    st.segments_in_term += 1
+    return body, meta, tx_body, st
+
+
+def partition_manifest(spec: SeedSpec, topic_index: int, partition: int, st: PartitionState) -> PartitionManifest:
+    segments = tuple(st.segments)
+    last = segments[-1].committed_offset if segments else -1
+    return PartitionManifest(
+        namespace=spec.namespace,
+        topic=topic_name(topic_index),
+        partition=partition,
+        revision=spec.revision(topic_index),
+        last_offset=last,
+        insync_offset=last + 2 if segments else None,
+        start_offset=segments[0].base_offset if segments else None,
+        cloud_log_size_bytes=sum(s.size_bytes for s in segments),
+        highest_producer_id=st.highest_producer_id,
+        segments=segments,
+    )
+
+
+def topic_manifest(spec: SeedSpec, topic_index: int) -> TopicManifest:
+    return TopicManifest(
+        namespace=spec.namespace,
+        topic=topic_name(topic_index),
+        partition_count=spec.partitions,
+        replication_factor=3,
+        revision_id=spec.revision(topic_index),
+        compression="producer",
+        cleanup_policy_bitflags="delete",
+        timestamp_type="LogAppendTime" if topic_index % 4 == 3 else "CreateTime",
+        segment_size=spec.segment_bytes,
+        retention_bytes=None,
+        retention_duration=7 * 24 * 3600 * 1000,
+    )
+
+
+def segment_objects(
+    manifest_like: PartitionManifest, body: bytes, meta: SegmentMeta, tx_body: bytes | None
+) -> list[SeedObject]:
+    """The segment object and its companions, in upload order."""
+    key = manifest_like.segment_key(meta)
+    out = [SeedObject(key, body, "segment")]
+    out.append(SeedObject(key + ".index", build_index_object(body, meta.delta_offset or 0, meta.base_offset,
+                                                            namespace=manifest_like.namespace), "index"))
+    if tx_body is not None:
+        out.append(SeedObject(key + ".tx", tx_body, "tx"))
+    return out
+
+
+def generate_partition(
+    spec: SeedSpec, topic_index: int, partition: int, state: PartitionState | None = None, *,
+    max_bytes: int | None = None,
+) -> Iterator[SeedObject]:
+    """All objects of one partition (segments and companions first, the manifest last)."""
+    st = state or PartitionState()
+    budget = spec.partition_bytes if max_bytes is None else max_bytes
+    written = 0
+    skeleton = partition_manifest(spec, topic_index, partition, st)
+    while written < budget:
+        body, meta, tx_body, st = generate_segment(spec, topic_index, partition, st)
+        written += len(body)
+        yield from segment_objects(skeleton, body, meta, tx_body)
+    pm = partition_manifest(spec, topic_index, partition, st)
+    yield SeedObject(pm.manifest_key("json"), pm.to_json(), "partition_manifest")
+
+
+def topic_manifest_key(spec: SeedSpec, topic_index: int) -> str:
+    return keys.topic_manifest_key(spec.namespace, topic_name(topic_index), fmt="json")
