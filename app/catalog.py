@@ -20,6 +20,7 @@ never builds an object key, so a hostile topic name cannot reach outside the lay
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -31,8 +32,13 @@ from app.errors import ObjectMissing, ShadowReplicaError, StorageError, UnknownP
 from app.store import NotModified, ObjectStore
 from segment_format.errors import FormatError, ObjectKeyError
 from segment_format.keys import PartitionKey, parse_partition_manifest_key, parse_topic_manifest_key
-from segment_format.manifest import PartitionManifest, SegmentMeta, TopicManifest, parse_partition_manifest, \
-    parse_topic_manifest
+from segment_format.manifest import (
+    PartitionManifest,
+    SegmentMeta,
+    TopicManifest,
+    parse_partition_manifest,
+    parse_topic_manifest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +169,7 @@ class Catalog:
         self._partition_keys: dict[tuple[str, int], list[PartitionKey]] = {}
         self._topic_keys: dict[str, str] = {}
         self._spill_cache: dict[str, tuple[SegmentMeta, ...]] = {}
+        self._seen_etags: dict[str, str] = {}
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._last_discovery = 0.0
@@ -228,7 +235,10 @@ class Catalog:
         key = partition_manifest_key(pk.namespace, pk.topic, pk.partition, pk.revision, fmt=pk.fmt)
         topic = self.topics.setdefault(pk.topic, TopicView(pk.namespace, pk.topic))
         current = topic.partitions.get(pk.partition)
-        etag = current.etag if current is not None and current.manifest_key == key else None
+        # the ETag of the last body fetched, good or bad: a rejected manifest is not re-parsed every tick
+        etag = self._seen_etags.get(key)
+        if etag is None and current is not None and current.manifest_key == key:
+            etag = current.etag
         self.stats.manifest_gets += 1
         try:
             got = await self.store.get(key, if_none_match=etag)
@@ -240,6 +250,7 @@ class Catalog:
         if isinstance(got, NotModified):
             self.stats.not_modified += 1
             return
+        self._seen_etags[key] = got.etag
         try:
             if pk.fmt == "bin":
                 from segment_format.manifest_bin import decode_partition_manifest
@@ -366,10 +377,8 @@ class Catalog:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     def describe(self) -> dict[str, Any]:

@@ -130,8 +130,7 @@ async def _fetch_for_inspect(args: argparse.Namespace) -> tuple[str, bytes, int 
                     continue
                 if sk.suffix:
                     break
-                mkey = "/".join(parts[:i] + [partition_manifest_key(sk.namespace, sk.topic, sk.partition,
-                                                                    sk.revision)])
+                mkey = "/".join([*parts[:i], partition_manifest_key(sk.namespace, sk.topic, sk.partition, sk.revision)])
                 try:
                     m = parse_partition_manifest((await store.get(mkey)).body)
                 except (ObjectMissing, FormatError):
@@ -198,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     _load_commands()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("botocore", "aiobotocore", "urllib3", "s3transfer", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     _add, run, _help = COMMANDS[args.command]
     try:
         return run(args)

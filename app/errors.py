@@ -15,7 +15,8 @@
     └── StorageError              S3 failed; ``retriable`` says if trying  HTTP 502/503 · KAFKA_STORAGE_ERROR /
         ├── StorageUnavailable    again later can help (throttling, 5xx,     REQUEST_TIMED_OUT
         │                         timeouts, cut-short bodies)
-        └── PreconditionFailed    an ETag/If-None-Match condition failed (the object changed under us)
+        ├── PreconditionFailed    an ETag/If-None-Match condition failed (the object changed under us)
+        └── BucketMissing         the bucket a side names does not exist (configuration, not retriable)
 
 Both tables live here and nowhere else: :data:`HTTP_STATUS` and :data:`KAFKA_CODE` (Kafka error codes by
 number, names in comments, so this module does not import the Kafka package).
@@ -99,6 +100,10 @@ class StorageUnavailable(StorageError):
 
 class PreconditionFailed(StorageError):
     retriable = True
+
+
+class BucketMissing(StorageError):
+    """The bucket itself is missing (``NoSuchBucket``), as opposed to a key in it (:class:`ObjectMissing`)."""
 
 
 # Kafka error codes (https://kafka.apache.org/protocol#protocol_error_codes).

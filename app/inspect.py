@@ -36,7 +36,7 @@ class Report:
 
 def detect_kind(name: str, body: bytes) -> str:
     base = name.rsplit("/", 1)[-1]
-    if base == "manifest.json" or base.endswith("manifest.json") and "topic" not in base:
+    if base == "manifest.json" or (base.endswith("manifest.json") and "topic" not in base):
         return "partition_manifest"
     if base == "topic_manifest.json":
         return "topic_manifest"
