@@ -10,6 +10,10 @@ Theory of operation
   bytes so repeated reads do not touch the disk. Files survive restarts (rescanned at start).
 * **Read-ahead**: when a reader moves to chunk ``i+1`` of an object after ``i``, chunks up to
   ``i+readahead`` are fetched in the background, so sequential consumers rarely wait for S3.
+* **Spans**: :meth:`ChunkCache.read_span` serves an exact byte range ``[start, end)`` with at most one
+  ranged GET and caches it as one entry beside the chunks (same LRU, same single flight). Point queries
+  use it with spans between two ``.index`` samples, so a lookup costs the index plus one range instead of a
+  whole chunk; a span already covered by cached chunks is served from them.
 * File I/O runs in worker threads: the event loop never blocks on disk.
 
 Cached objects are immutable by key (Redpanda never rewrites a segment key with other bytes: a re-upload
@@ -123,8 +127,33 @@ class ChunkCache:
         self._maybe_readahead(key, index, object_size)
         return await self._get_chunk(key, index, object_size)
 
+    async def read_span(self, key: str, start: int, end: int, *, object_size: int) -> bytes:
+        """Bytes ``[start, end)`` of an object (clamped to its size) with at most one ranged GET.
+
+        On a miss the exact range is fetched and cached as one entry (no chunk alignment, no read-ahead);
+        when every aligned chunk covering the range is cached already, the bytes come from those instead.
+        """
+        end = min(end, object_size)
+        if start < 0 or start >= end:
+            return b""
+        first, last = start // self.chunk_size, (end - 1) // self.chunk_size
+        names = [self._name(key, object_size, i) for i in range(first, last + 1)]
+        if all(n in self._memory or n in self._files for n in names):
+            chunks = [await self._get(n, key, *self.chunk_range(i, object_size))
+                      for n, i in zip(names, range(first, last + 1), strict=True)]
+            off = start - first * self.chunk_size
+            return b"".join(chunks)[off : off + (end - start)]
+        return await self._get(self._span_name(key, object_size, start, end), key, start, end - start)
+
+    def _span_name(self, key: str, size: int, start: int, end: int) -> str:
+        digest = hashlib.sha256(f"{key}\0{size}".encode()).hexdigest()[:40]
+        return f"{digest}.span.{start}-{end}.chunk"
+
     async def _get_chunk(self, key: str, index: int, object_size: int) -> bytes:
-        name = self._name(key, object_size, index)
+        return await self._get(self._name(key, object_size, index), key, *self.chunk_range(index, object_size))
+
+    async def _get(self, name: str, key: str, start: int, length: int) -> bytes:
+        """The cache entry ``name`` holding bytes ``[start, start+length)`` of ``key``: memory, disk or S3."""
         data = self._memory.get(name)
         if data is not None:
             self._memory.move_to_end(name)
@@ -140,7 +169,7 @@ class ChunkCache:
             except FileNotFoundError:
                 self._forget(name)
             else:
-                if len(data) == self.chunk_range(index, object_size)[1]:
+                if len(data) == length:
                     self.stats.hits += 1
                     self._remember(name, data)
                     return data
@@ -151,7 +180,7 @@ class ChunkCache:
         fut = asyncio.get_running_loop().create_future()
         self._inflight[name] = fut
         try:
-            data = await self._fetch(key, index, object_size, name)
+            data = await self._fetch(key, start, length, name)
         except BaseException as e:
             fut.set_exception(e)
             fut.exception()  # mark retrieved: waiters re-raise it themselves
@@ -168,8 +197,7 @@ class ChunkCache:
         name = self._name(key, object_size, index)
         return self.directory / name, self.chunk_range(index, object_size)[1]
 
-    async def _fetch(self, key: str, index: int, object_size: int, name: str) -> bytes:
-        start, length = self.chunk_range(index, object_size)
+    async def _fetch(self, key: str, start: int, length: int, name: str) -> bytes:
         self.stats.misses += 1
         data = await self.store.get_range(key, start, length)
         if len(data) != length:  # the store checks too; a short chunk must never be cached

@@ -8,6 +8,12 @@ an :class:`~segment_format.offsets.OffsetTranslator` started at the index sample
 whole even past ``max_bytes`` (KIP-74). Batches are returned with their stored records bytes untouched:
 callers send ``kafka_header()`` + ``records`` (the stored CRC stays valid).
 
+Read granularity: the default (``"chunk"``) reads cache-aligned chunks with read-ahead, right for
+sequential consumers (the Kafka shim). ``granularity="span"`` reads only the span between two ``.index``
+samples holding the wanted batch, with one exact ranged GET per span (:meth:`ChunkCache.read_span`): a
+point query then costs the index object plus one range (the HTTP API). Segments without an index fall back
+to chunks.
+
 Errors: an offset outside ``[log_start, high_watermark]`` raises :class:`OffsetOutOfRange` with the range;
 a damaged batch raises :class:`CorruptData` with the object key and byte position; S3 failures surface as
 :class:`StorageError` subclasses (retriable ones marked).
@@ -15,10 +21,13 @@ a damaged batch raises :class:`CorruptData` with the object key and byte positio
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 from app.cache import ChunkCache
 from app.catalog import Catalog, PartitionView, SegmentRef
@@ -32,6 +41,8 @@ from segment_format.remote_index import RemoteSegmentIndex, decode_remote_index
 from segment_format.segment import BatchReader, Tail
 
 log = logging.getLogger(__name__)
+
+Granularity = Literal["chunk", "span"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +160,8 @@ class PartitionReader:
             )
 
     async def read(self, topic: str, partition: int, offset: int, max_bytes: int, *,
-                   max_batches: int | None = None, with_aborted: bool = False) -> ReadResult:
+                   max_batches: int | None = None, with_aborted: bool = False,
+                   granularity: Granularity = "chunk") -> ReadResult:
         view = self.catalog.partition(topic, partition)
         self._check_range(view, offset)
         result = ReadResult([], view.high_watermark, view.log_start_offset)
@@ -163,7 +175,7 @@ class PartitionReader:
                 ReadStart(0, meta.base_offset, meta.delta_offset or 0)
             aborted = await self.aborted_ranges(seg) if with_aborted else []
             done = False
-            async for batch in self._scan(seg, start, view.namespace):
+            async for batch in self._scan(seg, start, view.namespace, granularity):
                 if batch.kafka_last_offset < offset:
                     continue
                 if not first and total + batch.size > max_bytes:
@@ -186,15 +198,24 @@ class PartitionReader:
             first = False if result.batches else first
         return result
 
-    async def _scan(self, seg: SegmentRef, start: ReadStart, namespace: str):  # type: ignore[no-untyped-def]
-        """Data batches of a segment from a start position, chunk by chunk, with Kafka offsets."""
+    async def _scan(self, seg: SegmentRef, start: ReadStart, namespace: str,
+                    granularity: Granularity = "chunk") -> AsyncIterator[ServedBatch]:
+        """Data batches of a segment from a start position, chunk (or index span) by chunk, with Kafka offsets."""
         size = seg.meta.size_bytes
         translator = OffsetTranslator(start.delta, namespace=namespace)
         pos = start.position
         epoch = int(max(min(seg.meta.segment_term, 2**31 - 1), 0))
+        samples = (await self.index(seg)) if granularity == "span" else None
         while pos < size:
-            length = max(self.read_size, self.cache.chunk_size - pos % self.cache.chunk_size)
-            data = await self.cache.read(seg.key, pos, length, object_size=size)
+            if samples is not None:
+                # the span up to the next sample: batches are contiguous and samples are batch starts, so it
+                # ends on a batch boundary (a batch that still overruns it is handled below like any other)
+                ix = bisect.bisect_right(samples.file_positions, pos)
+                end = samples.file_positions[ix] if ix < len(samples.file_positions) else size
+                data = await self.cache.read_span(seg.key, pos, end, object_size=size)
+            else:
+                length = max(self.read_size, self.cache.chunk_size - pos % self.cache.chunk_size)
+                data = await self.cache.read(seg.key, pos, length, object_size=size)
             reader = BatchReader(data, base_position=pos)
             try:
                 for b in reader:
@@ -228,7 +249,8 @@ class PartitionReader:
                                   position=pos)
             pos = reader.absolute_position
 
-    async def offset_for_timestamp(self, topic: str, partition: int, timestamp: int) -> tuple[int, int] | None:
+    async def offset_for_timestamp(self, topic: str, partition: int, timestamp: int, *,
+                                   granularity: Granularity = "chunk") -> tuple[int, int] | None:
         """The first record with timestamp >= ``timestamp``: (Kafka offset, its timestamp), or None."""
         view = self.catalog.partition(topic, partition)
         seg = view.segment_for_timestamp(timestamp)
@@ -236,7 +258,7 @@ class PartitionReader:
             meta = seg.meta
             start = seek_timestamp(await self.index(seg), timestamp, base_offset=meta.base_offset,
                                    delta_offset=meta.delta_offset or 0)
-            async for batch in self._scan(seg, start, view.namespace):
+            async for batch in self._scan(seg, start, view.namespace, granularity):
                 if batch.header.max_timestamp < timestamp or batch.header.is_control:
                     continue
                 if batch.kafka_offset < view.log_start_offset:
