@@ -3,6 +3,8 @@
     ShadowReplicaError
     ├── ConfigError               bad flags, env or config file            (CLI exit 2)
     ├── InvalidRequest            a client asked for something malformed   HTTP 400 · Kafka INVALID_REQUEST
+    │   └── InvalidParameter      a parameter has a bad type or value, or   HTTP 422
+    │                             data cannot be shown the way asked
     ├── NotFound                                                            HTTP 404 · UNKNOWN_TOPIC_OR_PARTITION
     │   ├── UnknownTopic
     │   ├── UnknownPartition
@@ -46,6 +48,11 @@ class ConfigError(ShadowReplicaError):
 
 class InvalidRequest(ShadowReplicaError):
     pass
+
+
+class InvalidParameter(InvalidRequest):
+    """One named parameter is wrong (``parameter=...`` in the details), or the data cannot be rendered as
+    asked (``decode=json`` on a value that is not JSON)."""
 
 
 class NotFound(ShadowReplicaError):
@@ -123,6 +130,7 @@ KAFKA_CODE: dict[type[ShadowReplicaError], int] = {
 HTTP_STATUS: dict[type[ShadowReplicaError], int] = {
     ConfigError: 500,
     InvalidRequest: 400,
+    InvalidParameter: 422,
     NotFound: 404,
     OffsetOutOfRange: 416,
     CorruptData: 422,
