@@ -1,0 +1,257 @@
+"""Fetch (key 1), versions 4-11: a table-driven request decoder and a zero-copy response writer.
+
+Request field history (v4 is the first with v2 record batches, isolation_level and LSO):
+v5 log_start_offset per partition; v7 session_id / session_epoch / forgotten_topics_data (KIP-227);
+v9 current_leader_epoch; v11 rack_id. v12 is flexible, v13 swaps topic names for ids.
+
+Response layout written by :func:`encode_fetch_response`::
+
+    int32 size | correlation_id int32                              response header v0
+    throttle_time_ms int32                                          (v1+)
+    error_code int16, session_id int32                              (v7+)
+    [topic STRING
+      [partition_index int32, error_code int16, high_watermark int64,
+       last_stable_offset int64, log_start_offset int64 (v5+),
+       aborted_transactions nullable [producer_id int64, first_offset int64],
+       preferred_read_replica int32 (v11+),
+       records nullable BYTES (int32 length + the caller's pieces)]]
+
+Theory of operation: record bytes are never copied. The caller hands each partition's records as a
+sequence of ``(header_bytes, records_view)`` pieces (a rewritten Kafka batch header and a view of
+the stored batch body, say); the writer computes their total length for the BYTES prefix and
+returns a list of buffers for ``writelines``/``sendmsg`` in which every piece of at least
+:data:`ZERO_COPY_MIN` bytes *is the caller's object*. Smaller pieces (typically the 61-byte batch
+headers) are copied into the neighbouring chunk of fixed-size fields, which keeps the buffer count
+(iovec count) low. All fixed-size fields are packed into a few ``bytearray`` chunks; the size
+prefix of the frame is patched into the first one at the end.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from ._list_offsets import check_isolation_level
+from ._primitives import INT32, Buffer, nbytes, write_string
+from ._schema import INT8, INT64, STRING, Array, Field, Struct
+from ._schema import INT32 as INT32_FIELD
+from .errors import ErrorCode, LocalProtocolError
+
+__all__ = [
+    "ZERO_COPY_MIN",
+    "AbortedTransaction",
+    "FetchPartition",
+    "FetchRequest",
+    "FetchResponse",
+    "FetchResponsePartition",
+    "FetchResponseTopic",
+    "FetchTopic",
+    "ForgottenTopic",
+    "RecordPiece",
+    "encode_fetch_response",
+]
+
+ZERO_COPY_MIN = 1024
+"""Pieces of at least this many bytes are passed through by reference; smaller ones are copied."""
+
+RecordPiece: TypeAlias = tuple[Buffer, Buffer]
+"""``(header_bytes, records_view)``: one stretch of a partition's records, in wire order."""
+
+
+# -- request ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchPartition:
+    partition: int
+    current_leader_epoch: int = -1
+    fetch_offset: int
+    log_start_offset: int = -1
+    partition_max_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchTopic:
+    topic: str
+    partitions: tuple[FetchPartition, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForgottenTopic:
+    topic: str
+    partitions: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchRequest:
+    replica_id: int = -1
+    max_wait_ms: int
+    min_bytes: int
+    max_bytes: int = 0x7FFFFFFF
+    isolation_level: int = 0
+    session_id: int = 0
+    session_epoch: int = -1
+    topics: tuple[FetchTopic, ...]
+    forgotten_topics_data: tuple[ForgottenTopic, ...] = ()
+    rack_id: str = ""
+
+    def __post_init__(self) -> None:
+        check_isolation_level(self.isolation_level)
+
+
+FETCH_REQUEST = Struct(
+    FetchRequest,
+    Field("replica_id", INT32_FIELD),
+    Field("max_wait_ms", INT32_FIELD),
+    Field("min_bytes", INT32_FIELD),
+    Field("max_bytes", INT32_FIELD, since=3),
+    Field("isolation_level", INT8, since=4),
+    Field("session_id", INT32_FIELD, since=7),
+    Field("session_epoch", INT32_FIELD, since=7),
+    Field(
+        "topics",
+        Array(
+            Struct(
+                FetchTopic,
+                Field("topic", STRING),
+                Field(
+                    "partitions",
+                    Array(
+                        Struct(
+                            FetchPartition,
+                            Field("partition", INT32_FIELD),
+                            Field("current_leader_epoch", INT32_FIELD, since=9),
+                            Field("fetch_offset", INT64),
+                            Field("log_start_offset", INT64, since=5),
+                            Field("partition_max_bytes", INT32_FIELD),
+                        )
+                    ),
+                ),
+            )
+        ),
+    ),
+    Field(
+        "forgotten_topics_data",
+        Array(Struct(ForgottenTopic, Field("topic", STRING), Field("partitions", Array(INT32_FIELD)))),
+        since=7,
+    ),
+    Field("rack_id", STRING, since=11),
+)
+
+
+# -- response ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AbortedTransaction:
+    producer_id: int
+    first_offset: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchResponsePartition:
+    """One partition's answer. ``records=None`` writes a null BYTES; ``()`` an empty one."""
+
+    partition_index: int
+    error_code: int = ErrorCode.NONE
+    high_watermark: int = -1
+    last_stable_offset: int = -1
+    log_start_offset: int = -1
+    aborted_transactions: Sequence[AbortedTransaction] | None = None
+    preferred_read_replica: int = -1
+    records: Sequence[RecordPiece] | None = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchResponseTopic:
+    topic: str
+    partitions: Sequence[FetchResponsePartition]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchResponse:
+    throttle_time_ms: int = 0
+    error_code: int = ErrorCode.NONE
+    session_id: int = 0
+    responses: Sequence[FetchResponseTopic] = ()
+
+
+FETCH_RESPONSE_VERSIONS = (4, 11)
+
+_PARTITION_HEAD_V4 = struct.Struct(">ihqq")  # partition_index, error_code, high_watermark, last_stable_offset
+_PARTITION_HEAD_V5 = struct.Struct(">ihqqq")  # ... + log_start_offset
+_ERROR_SESSION = struct.Struct(">hi")  # error_code, session_id (v7+)
+_ABORTED = struct.Struct(">qq")  # producer_id, first_offset
+_NULL_LENGTH = INT32.pack(-1)
+
+
+def encode_fetch_response(correlation_id: int, version: int, response: FetchResponse) -> list[Buffer]:
+    """The framed Fetch response (size prefix and header v0 included) as a list of buffers.
+
+    Every records piece of at least :data:`ZERO_COPY_MIN` bytes appears in the list as the very
+    object the caller supplied; nothing the caller passed is modified. Send with
+    ``transport.writelines(buffers)`` or ``socket.sendmsg(buffers)``; the caller must keep the
+    record buffers (e.g. an mmap) alive and unchanged until they are written.
+    """
+    if not FETCH_RESPONSE_VERSIONS[0] <= version <= FETCH_RESPONSE_VERSIONS[1]:
+        raise LocalProtocolError(f"Fetch response version {version} is not served")
+    try:
+        return _encode(correlation_id, version, response)
+    except (struct.error, TypeError, AttributeError, UnicodeEncodeError, OverflowError) as exc:
+        raise LocalProtocolError(f"cannot encode FetchResponse v{version}: {exc}") from exc
+
+
+def _encode(correlation_id: int, version: int, response: FetchResponse) -> list[Buffer]:
+    if not isinstance(response, FetchResponse):
+        raise TypeError(f"expected FetchResponse, got {type(response).__name__}")
+    head = _PARTITION_HEAD_V5 if version >= 5 else _PARTITION_HEAD_V4
+    first = chunk = bytearray(4)  # the frame size, patched in at the end
+    chunks: list[Buffer] = [first]
+    total = 0  # bytes in ``chunks`` before ``chunk``, excluding ``chunk`` itself
+    chunk += INT32.pack(correlation_id)
+    chunk += INT32.pack(response.throttle_time_ms)
+    if version >= 7:
+        chunk += _ERROR_SESSION.pack(response.error_code, response.session_id)
+    chunk += INT32.pack(len(response.responses))
+    for topic in response.responses:
+        write_string(chunk, topic.topic, compact=False)
+        chunk += INT32.pack(len(topic.partitions))
+        for p in topic.partitions:
+            if version >= 5:
+                chunk += head.pack(
+                    p.partition_index, p.error_code, p.high_watermark, p.last_stable_offset, p.log_start_offset
+                )
+            else:
+                chunk += head.pack(p.partition_index, p.error_code, p.high_watermark, p.last_stable_offset)
+            aborted = p.aborted_transactions
+            if aborted is None:
+                chunk += _NULL_LENGTH
+            else:
+                chunk += INT32.pack(len(aborted))
+                for txn in aborted:
+                    chunk += _ABORTED.pack(txn.producer_id, txn.first_offset)
+            if version >= 11:
+                chunk += INT32.pack(p.preferred_read_replica)
+            records = p.records
+            if records is None:
+                chunk += _NULL_LENGTH
+                continue
+            chunk += INT32.pack(sum(nbytes(header) + nbytes(view) for header, view in records))
+            for header, view in records:
+                for piece in (header, view):
+                    if nbytes(piece) >= ZERO_COPY_MIN:
+                        total += len(chunk) + nbytes(piece)
+                        chunks.append(piece)
+                        chunk = bytearray()
+                        chunks.append(chunk)
+                    else:
+                        chunk += piece
+    total += len(chunk)
+    if not chunk:
+        chunks.pop()
+    if total - 4 > 0x7FFFFFFF:
+        raise LocalProtocolError(f"Fetch response of {total - 4} bytes exceeds the int32 frame size")
+    INT32.pack_into(first, 0, total - 4)
+    return chunks

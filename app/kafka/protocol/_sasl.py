@@ -1,0 +1,67 @@
+"""SaslHandshake (key 17) v1 and SaslAuthenticate (key 36) v0-1: the envelope only.
+
+SaslHandshake v1 means the mechanism's tokens travel inside SaslAuthenticate requests. v0 would
+mean raw size-prefixed tokens *outside* Kafka framing, a legacy mode no tested client uses once v1
+is offered; it is not served (the request is answered by closing). SaslAuthenticate v1 adds
+``session_lifetime_ms`` to the response (0 = no re-authentication, KIP-368); v2 is flexible.
+
+The SCRAM/PLAIN state machines that produce and check the tokens live in :mod:`app.kafka.sasl`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._schema import BYTES, INT16, INT64, STRING, Array, Field, Struct
+from .errors import ErrorCode
+
+__all__ = [
+    "SaslAuthenticateRequest",
+    "SaslAuthenticateResponse",
+    "SaslHandshakeRequest",
+    "SaslHandshakeResponse",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaslHandshakeRequest:
+    mechanism: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaslHandshakeResponse:
+    error_code: int = ErrorCode.NONE
+    mechanisms: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaslAuthenticateRequest:
+    auth_bytes: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaslAuthenticateResponse:
+    error_code: int = ErrorCode.NONE
+    error_message: str | None = None
+    auth_bytes: bytes = b""
+    session_lifetime_ms: int = 0
+
+
+SASL_HANDSHAKE_REQUEST = Struct(SaslHandshakeRequest, Field("mechanism", STRING))
+
+SASL_HANDSHAKE_RESPONSE = Struct(
+    SaslHandshakeResponse,
+    Field("error_code", INT16),
+    Field("mechanisms", Array(STRING)),
+)
+
+SASL_AUTHENTICATE_REQUEST = Struct(SaslAuthenticateRequest, Field("auth_bytes", BYTES))
+
+SASL_AUTHENTICATE_RESPONSE = Struct(
+    SaslAuthenticateResponse,
+    Field("error_code", INT16),
+    Field("error_message", STRING, nullable_since=0),
+    Field("auth_bytes", BYTES),
+    Field("session_lifetime_ms", INT64, since=1),
+)

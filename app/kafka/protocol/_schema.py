@@ -1,0 +1,293 @@
+"""Declarative message schemas: one field table per message, each field with its version range.
+
+Theory of operation
+-------------------
+A message is a frozen dataclass plus a :class:`Struct` that lists its wire fields in order, the way
+Apache Kafka's JSON message specs do (``"versions": "4+"``, ``"nullableVersions": "1+"``)::
+
+    Struct(MetadataRequest,
+        Field("topics", Array(Struct(MetadataRequestTopic, Field("name", STRING))),
+              nullable_since=1, empty_is_null_until=0),
+        Field("allow_auto_topic_creation", BOOL, since=4),
+    )
+
+Rules:
+
+1. A field is on the wire for ``since <= version <= until``. Outside that range the decoder leaves
+   the dataclass default in place and the encoder skips the attribute (whatever its value).
+2. A field is nullable for ``nullable_since <= version <= nullable_until``. Decoding null elsewhere
+   is a :class:`MalformedRequest`; encoding ``None`` elsewhere is a :class:`LocalProtocolError`.
+3. ``empty_is_null_until=v``: up to version ``v`` an empty array *means* null (Metadata v0's "all
+   topics"); the decoder hands out ``None`` and the encoder writes ``None`` as an empty array, so
+   callers see one meaning in every version and encode(decode(x)) == x still holds.
+4. ``flexible`` (decided per API and version by the caller) switches every length to its compact
+   form and ends every struct with a tagged-field section: unknown tags are skipped on read, an
+   empty section is written. No field in the versions this package serves is tagged.
+5. Arrays are decoded to tuples, strings to ``str``, BYTES to ``bytes``, RECORDS to a zero-copy
+   ``memoryview`` of the frame. A count is checked against the bytes left before anything is
+   allocated (each element needs at least :meth:`FieldType.min_size` bytes).
+6. A dataclass ``__post_init__`` that raises ``ValueError`` on a decoded value turns into
+   :class:`MalformedRequest`: a value the peer sent that our types reject is the peer's fault.
+
+The dataclass holds the defaults; the table holds the wire layout. ``Struct`` checks at import time
+that every field names an attribute of its dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from . import _primitives as p
+from ._primitives import (
+    Buffer,
+    Reader,
+    pack,
+    write_bytes,
+    write_empty_tagged_fields,
+    write_length,
+    write_string,
+)
+from .errors import LocalProtocolError, MalformedRequest
+
+T = TypeVar("T")
+
+MAX_VERSION = 0x7FFF
+"""``until`` for a field that exists in every later version (Kafka's ``"versions": "N+"``)."""
+
+
+class FieldType(Generic[T]):
+    """How one wire type reads and writes. ``nullable`` is decided per field and version."""
+
+    can_be_null = False
+
+    def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> T | None:
+        raise NotImplementedError
+
+    def write(self, out: bytearray, value: T | None, version: int, flexible: bool) -> None:
+        raise NotImplementedError
+
+    def min_size(self, version: int, flexible: bool) -> int:
+        """The fewest bytes one value can occupy; bounds array counts against the bytes left."""
+        return 1
+
+
+class _Int(FieldType[int]):
+    def __init__(self, fmt: struct.Struct, reader: Callable[[Reader], int]) -> None:
+        self._fmt = fmt
+        self._reader = reader
+
+    def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> int:
+        return self._reader(r)
+
+    def write(self, out: bytearray, value: int | None, version: int, flexible: bool) -> None:
+        if value is None or isinstance(value, bool) or not isinstance(value, int):
+            raise LocalProtocolError(f"expected an int, got {value!r}")
+        out += pack(self._fmt, value)
+
+    def min_size(self, version: int, flexible: bool) -> int:
+        return self._fmt.size
+
+
+class _Bool(FieldType[bool]):
+    def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> bool:
+        return r.boolean()
+
+    def write(self, out: bytearray, value: bool | None, version: int, flexible: bool) -> None:
+        if not isinstance(value, bool):
+            raise LocalProtocolError(f"expected a bool, got {value!r}")
+        out.append(1 if value else 0)
+
+
+class _String(FieldType[str]):
+    can_be_null = True
+
+    def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> str | None:
+        return r.string(compact=flexible, nullable=nullable)
+
+    def write(self, out: bytearray, value: str | None, version: int, flexible: bool) -> None:
+        if value is not None and not isinstance(value, str):
+            raise LocalProtocolError(f"expected a str, got {value!r}")
+        write_string(out, value, compact=flexible)
+
+    def min_size(self, version: int, flexible: bool) -> int:
+        return 1 if flexible else 2
+
+
+class _Bytes(FieldType[bytes]):
+    """BYTES: small opaque blobs (group metadata, assignments, SASL tokens), copied out as bytes."""
+
+    can_be_null = True
+
+    def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> bytes | None:
+        n = r.length(compact=flexible, wide=True, nullable=nullable, what="bytes")
+        return None if n is None else bytes(r.take(n))
+
+    def write(self, out: bytearray, value: bytes | None, version: int, flexible: bool) -> None:
+        if value is not None and not isinstance(value, bytes | bytearray | memoryview):
+            raise LocalProtocolError(f"expected bytes, got {type(value).__name__}")
+        write_bytes(out, value, compact=flexible)
+
+    def min_size(self, version: int, flexible: bool) -> int:
+        return 1 if flexible else 4
+
+
+class _Records(FieldType[memoryview]):
+    """RECORDS: a record-batch blob, handed out as a zero-copy view of the request frame."""
+
+    can_be_null = True
+
+    def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> memoryview | None:
+        n = r.length(compact=flexible, wide=True, nullable=nullable, what="records")
+        return None if n is None else r.take(n, "records")
+
+    def write(self, out: bytearray, value: Buffer | None, version: int, flexible: bool) -> None:
+        if value is not None and not isinstance(value, bytes | bytearray | memoryview):
+            raise LocalProtocolError(f"expected a bytes-like object, got {type(value).__name__}")
+        write_bytes(out, value, compact=flexible)
+
+    def min_size(self, version: int, flexible: bool) -> int:
+        return 1 if flexible else 4
+
+
+INT8: FieldType[int] = _Int(p.INT8, Reader.int8)
+INT16: FieldType[int] = _Int(p.INT16, Reader.int16)
+INT32: FieldType[int] = _Int(p.INT32, Reader.int32)
+INT64: FieldType[int] = _Int(p.INT64, Reader.int64)
+BOOL: FieldType[bool] = _Bool()
+STRING: FieldType[str] = _String()
+BYTES: FieldType[bytes] = _Bytes()
+RECORDS: FieldType[memoryview] = _Records()
+
+
+class Array(FieldType[tuple[T, ...]]):
+    """ARRAY of one element type, decoded to a tuple (any sequence encodes)."""
+
+    can_be_null = True
+
+    def __init__(self, element: FieldType[T]) -> None:
+        self.element = element
+
+    def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> tuple[T, ...] | None:
+        at = r.pos
+        count = r.length(compact=flexible, wide=True, nullable=nullable, what="array")
+        if count is None:
+            return None
+        if count * self.element.min_size(version, flexible) > r.remaining:
+            raise MalformedRequest(f"array count {count} exceeds the remaining {r.remaining} bytes", position=at)
+        element = self.element
+        items = []
+        for _ in range(count):
+            item = element.read(r, version, flexible, False)
+            items.append(item)
+        return tuple(items)  # type: ignore[arg-type]  # elements are never null (nullable=False)
+
+    def write(self, out: bytearray, value: Sequence[T] | None, version: int, flexible: bool) -> None:
+        if value is None:
+            write_length(out, None, compact=flexible, wide=True)
+            return
+        if isinstance(value, str | bytes | bytearray | memoryview) or not isinstance(value, Sequence):
+            raise LocalProtocolError(f"expected a sequence, got {type(value).__name__}")
+        write_length(out, len(value), compact=flexible, wide=True)
+        for item in value:
+            self.element.write(out, item, version, flexible)
+
+    def min_size(self, version: int, flexible: bool) -> int:
+        return 1 if flexible else 4
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One wire field: attribute ``name``, ``type``, and the versions it exists and may be null in."""
+
+    name: str
+    type: FieldType[Any]
+    since: int = 0
+    until: int = MAX_VERSION
+    nullable_since: int | None = None
+    nullable_until: int = MAX_VERSION
+    empty_is_null_until: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.nullable_since is not None and not self.type.can_be_null:
+            raise TypeError(f"field {self.name}: {type(self.type).__name__} cannot be nullable")
+        if self.empty_is_null_until is not None and not isinstance(self.type, Array):
+            raise TypeError(f"field {self.name}: empty_is_null_until only applies to arrays")
+
+    def present(self, version: int) -> bool:
+        return self.since <= version <= self.until
+
+    def nullable(self, version: int) -> bool:
+        return self.nullable_since is not None and self.nullable_since <= version <= self.nullable_until
+
+    def empty_is_null(self, version: int) -> bool:
+        return self.empty_is_null_until is not None and version <= self.empty_is_null_until
+
+
+class Struct(FieldType[T]):
+    """A struct: a dataclass and the ordered table of its wire fields."""
+
+    def __init__(self, cls: type[T], *fields: Field) -> None:
+        self.cls = cls
+        self.name: str = cls.__name__
+        attributes = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        for f in fields:
+            if f.name not in attributes:
+                raise TypeError(f"{self.name} has no attribute {f.name!r}")
+        self.fields = fields
+        self._present: dict[int, tuple[Field, ...]] = {}
+
+    def present(self, version: int) -> tuple[Field, ...]:
+        """The fields on the wire in ``version``, in order."""
+        cached = self._present.get(version)
+        if cached is None:
+            cached = self._present[version] = tuple(f for f in self.fields if f.present(version))
+        return cached
+
+    def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> T:
+        at = r.pos
+        values: dict[str, Any] = {}
+        for f in self.present(version):
+            value = f.type.read(r, version, flexible, f.nullable(version))
+            if value is not None and f.empty_is_null(version) and len(value) == 0:
+                value = None
+            values[f.name] = value
+        if flexible:
+            r.tagged_fields()
+        try:
+            return self.cls(**values)
+        except ValueError as exc:
+            raise MalformedRequest(f"invalid {self.name}: {exc}", position=at) from None
+
+    def write(self, out: bytearray, value: T | None, version: int, flexible: bool) -> None:
+        if not isinstance(value, self.cls):
+            raise LocalProtocolError(f"expected {self.name}, got {type(value).__name__}")
+        for f in self.present(version):
+            item = getattr(value, f.name)
+            if item is None:
+                if f.empty_is_null(version):
+                    item = ()
+                elif not f.nullable(version):
+                    raise LocalProtocolError(f"{self.name}.{f.name} is None but not nullable in version {version}")
+            f.type.write(out, item, version, flexible)
+        if flexible:
+            write_empty_tagged_fields(out)
+
+    def min_size(self, version: int, flexible: bool) -> int:
+        return sum(f.type.min_size(version, flexible) for f in self.present(version)) + (1 if flexible else 0)
+
+    def decode(self, data: Buffer, version: int, *, flexible: bool) -> T:
+        """Decode a whole buffer as this struct; trailing bytes are an error."""
+        r = Reader(data)
+        value = self.read(r, version, flexible, False)
+        if r.remaining:
+            raise r.fail(f"{r.remaining} trailing bytes after {self.name}")
+        return value
+
+    def encode(self, value: T, version: int, *, flexible: bool) -> bytes:
+        out = bytearray()
+        self.write(out, value, version, flexible)
+        return bytes(out)
