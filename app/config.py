@@ -136,10 +136,13 @@ class KafkaSettings:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpSettings:
     listen: str = "127.0.0.1:8080"
-    token: str | None = None
-    max_records: int = 10_000
+    token: str | None = None  # bearer token required on every route but health and the page shell
+    max_records: int = 10_000  # limit cap of a JSON records response (held in memory)
+    max_stream_records: int = 1_000_000  # limit cap of a streamed NDJSON records response
     default_records: int = 100
-    key_search_window: int = 100_000
+    key_search_window: int = 100_000  # offsets a key search scans at most
+    lag_history_interval: float = 5.0  # seconds between replication lag samples (lag-over-time chart)
+    lag_history_samples: int = 720  # samples kept (an hour at the default interval)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
