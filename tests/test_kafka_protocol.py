@@ -99,6 +99,9 @@ from app.kafka.protocol import (
     encode_response_buffers,
     peek_request_header,
     reject,
+    request_header_version,
+    response_header,
+    response_header_version,
 )
 from app.kafka.protocol._primitives import Reader, nbytes
 from app.kafka.protocol._registry import MESSAGES
@@ -263,6 +266,16 @@ def test_request_header_v2_keeps_int16_client_id_and_skips_unknown_tags() -> Non
     request = decode_three_ways(wire)
     assert request.header == RequestHeader(api_key=ApiKey.ApiVersions, api_version=3, correlation_id=9, client_id="rdkafka")
     assert request.body == ApiVersionsRequest(client_software_name="librdkafka", client_software_version="2.16.0")
+
+
+def test_header_versions_follow_flexibility_except_api_versions_responses() -> None:
+    assert request_header_version(ApiKey.Metadata, 8) == 1 and request_header_version(ApiKey.Metadata, 9) == 2
+    assert request_header_version(ApiKey.ApiVersions, 3) == 2  # a flexible request: header v2
+    assert request_header_version(ApiKey.SaslHandshake, 1) == 1  # never flexible
+    assert response_header_version(ApiKey.Metadata, 8) == 0 and response_header_version(ApiKey.Metadata, 9) == 1
+    assert response_header_version(ApiKey.ApiVersions, 3) == 0  # flexible body, header v0 (KIP-511)
+    assert response_header(7, 0) == i32(7)
+    assert response_header(7, 1) == i32(7) + b"\x00"  # + empty tagged-field section
 
 
 def test_peek_request_header_needs_eight_bytes() -> None:

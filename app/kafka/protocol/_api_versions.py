@@ -10,6 +10,9 @@ The response header is always v0, even for the flexible v3 body (KIP-511), and a
 request above our maximum is answered, not closed: :func:`api_versions_fallback_reply` builds the
 v0-layout UNSUPPORTED_VERSION reply Kafka sends (``ApiVersionsRequest.getErrorResponse``), listing
 only ApiVersions' own range so the client can retry with a version we speak.
+
+Send a non-zero ``error_code`` only through that fallback: kafka-python reads *any* ApiVersions
+body with an error as v0, and librdkafka cannot parse a v0 error body as v3 either.
 """
 
 from __future__ import annotations

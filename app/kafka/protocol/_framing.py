@@ -109,7 +109,8 @@ class FrameDecoder:
         size = self._size
         if len(buffer) < size:
             return None
-        payload = bytes(buffer[:size])
+        with memoryview(buffer) as view, view[:size] as chunk:
+            payload = bytes(chunk)  # the one copy: out of the receive buffer
         del buffer[:size]
         self._size = None
         return Frame(payload=payload)

@@ -19,7 +19,7 @@ cannot carry (a too-long string, an out-of-range integer).
 from __future__ import annotations
 
 import struct
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from .errors import LocalProtocolError, MalformedRequest
 
@@ -88,6 +88,10 @@ class Reader:
     def int64(self) -> int:
         value: int = INT64.unpack_from(self._view, self._need(8, "int64"))[0]
         return value
+
+    def unpack(self, fmt: struct.Struct) -> tuple[Any, ...]:
+        """Several fixed-width fields at once."""
+        return fmt.unpack_from(self._view, self._need(fmt.size, "fixed-size fields"))
 
     def boolean(self) -> bool:
         return self._view[self._need(1, "boolean")] != 0

@@ -28,6 +28,8 @@ Rules:
    allocated (each element needs at least :meth:`FieldType.min_size` bytes).
 6. A dataclass ``__post_init__`` that raises ``ValueError`` on a decoded value turns into
    :class:`MalformedRequest`: a value the peer sent that our types reject is the peer's fault.
+7. Reads are compiled once per version: each run of fixed-width fields (ints, booleans) becomes a
+   single ``struct.Struct`` unpack with one bounds check.
 
 The dataclass holds the defaults; the table holds the wire layout. ``Struct`` checks at import time
 that every field names an attribute of its dataclass.
@@ -63,6 +65,7 @@ class FieldType(Generic[T]):
     """How one wire type reads and writes. ``nullable`` is decided per field and version."""
 
     can_be_null = False
+    fixed_format: str | None = None  # struct code of a fixed-width type, merged into runs on read
 
     def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> T | None:
         raise NotImplementedError
@@ -79,6 +82,7 @@ class _Int(FieldType[int]):
     def __init__(self, fmt: struct.Struct, reader: Callable[[Reader], int]) -> None:
         self._fmt = fmt
         self._reader = reader
+        self.fixed_format = fmt.format.lstrip(">")
 
     def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> int:
         return self._reader(r)
@@ -93,6 +97,8 @@ class _Int(FieldType[int]):
 
 
 class _Bool(FieldType[bool]):
+    fixed_format = "?"  # any non-zero byte is true, as in Kafka's readByte() != 0
+
     def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> bool:
         return r.boolean()
 
@@ -227,6 +233,17 @@ class Field:
         return self.empty_is_null_until is not None and version <= self.empty_is_null_until
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One step of a compiled read: a run of fixed-width fields, or one variable-size field."""
+
+    names: tuple[str, ...]
+    fixed: struct.Struct | None = None
+    field: Field | None = None
+    nullable: bool = False
+    empty_is_null: bool = False
+
+
 class Struct(FieldType[T]):
     """A struct: a dataclass and the ordered table of its wire fields."""
 
@@ -239,6 +256,7 @@ class Struct(FieldType[T]):
                 raise TypeError(f"{self.name} has no attribute {f.name!r}")
         self.fields = fields
         self._present: dict[int, tuple[Field, ...]] = {}
+        self._plans: dict[int, tuple[_Step, ...]] = {}
 
     def present(self, version: int) -> tuple[Field, ...]:
         """The fields on the wire in ``version``, in order."""
@@ -247,14 +265,44 @@ class Struct(FieldType[T]):
             cached = self._present[version] = tuple(f for f in self.fields if f.present(version))
         return cached
 
+    def _read_plan(self, version: int) -> tuple[_Step, ...]:
+        """The fields of ``version`` with each run of fixed-width fields merged into one
+        ``struct.Struct`` (one bounds check and one unpack instead of one per field)."""
+        plan = self._plans.get(version)
+        if plan is None:
+            steps: list[_Step] = []
+            run: list[Field] = []
+
+            def flush() -> None:
+                if run:
+                    codec = struct.Struct(">" + "".join(f.type.fixed_format or "" for f in run))
+                    steps.append(_Step(fixed=codec, names=tuple(f.name for f in run)))
+                    run.clear()
+
+            for f in self.present(version):
+                if f.type.fixed_format is not None:
+                    run.append(f)
+                    continue
+                flush()
+                steps.append(
+                    _Step(field=f, names=(f.name,), nullable=f.nullable(version), empty_is_null=f.empty_is_null(version))
+                )
+            flush()
+            plan = self._plans[version] = tuple(steps)
+        return plan
+
     def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> T:
         at = r.pos
         values: dict[str, Any] = {}
-        for f in self.present(version):
-            value = f.type.read(r, version, flexible, f.nullable(version))
-            if value is not None and f.empty_is_null(version) and len(value) == 0:
+        for step in self._read_plan(version):
+            if step.fixed is not None:
+                values.update(zip(step.names, r.unpack(step.fixed), strict=True))
+                continue
+            assert step.field is not None
+            value = step.field.type.read(r, version, flexible, step.nullable)
+            if step.empty_is_null and value is not None and len(value) == 0:
                 value = None
-            values[f.name] = value
+            values[step.names[0]] = value
         if flexible:
             r.tagged_fields()
         try:
