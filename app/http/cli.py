@@ -1,0 +1,62 @@
+"""`shadowreplica http`: serve the API and web page for one bucket.
+
+    shadowreplica http --bucket s3://dest --region eu-west-1 --listen 127.0.0.1:8080 \\
+        [--source s3://source --source-region us-east-1]     # /replication compares the two buckets
+
+The bearer token comes from the config file (``[http] token``) or ``SHADOWREPLICA_HTTP_TOKEN``, never from
+a flag. Prints ``serving s3://... on http://HOST:PORT`` once it listens (``--listen HOST:0`` picks a port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from contextlib import AsyncExitStack
+
+from app.cli import add_s3_flags, command, side_from_args
+from app.config import CacheSettings, HttpSettings, load_file, section
+from app.metrics import Metrics
+
+
+def add_http_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--listen", default=None, metavar="HOST:PORT", help="address to serve on (default 127.0.0.1:8080)")
+    p.add_argument("--cache-dir", default=None, help="chunk cache directory (default ~/.cache/shadowreplica)")
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    add_s3_flags(p, url_flag="bucket")
+    add_http_flags(p)
+    p.add_argument("--source", default=None, metavar="s3://BUCKET[/PREFIX]",
+                   help="the source bucket: /replication then compares source and destination manifests")
+    add_s3_flags(p, "source")
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from app.http.app import create_app
+    from app.http.replication import CatalogComparison
+    from app.run import open_read_path, serve_http
+
+    file_cfg = load_file(args.config)
+    http = section(HttpSettings, file_cfg.get("http", {}), None, "HTTP", listen=args.listen)
+    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE", directory=args.cache_dir)
+    dest_side = side_from_args(args, args.bucket, "dest")
+    metrics = Metrics()
+    async with AsyncExitStack() as stack:
+        dest = await stack.enter_async_context(open_read_path(dest_side, cache, metrics=metrics, side_name="dest"))
+        source_catalog = None
+        if args.source:
+            source_side = side_from_args(args, args.source, "source", "source-")
+            source = await stack.enter_async_context(
+                open_read_path(source_side, cache, metrics=metrics, side_name="source", reader=False))
+            source_catalog = source.catalog
+        replication = CatalogComparison(dest.catalog, source_catalog, dest_name=str(dest_side.url),
+                                        source_name=args.source)
+        app = create_app(http, dest.catalog, dest.reader, metrics=metrics, replication=replication,
+                         bucket_name=str(dest_side.url))
+        await serve_http(app, http.listen, banner=f"serving {dest_side.url}")
+
+
+@command("http", "serve the HTTP API and web page for one bucket")(_args)
+def run_http(args: argparse.Namespace) -> int:
+    asyncio.run(serve(args))
+    return 0

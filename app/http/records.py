@@ -1,0 +1,159 @@
+"""Record queries: by offset, by timestamp, or by key within a bounded window, over the shared read path.
+
+Theory of operation
+-------------------
+A query is resolved *before* any byte of the response is sent (:func:`plan_query`): the partition must
+exist (404), the start offset must be inside ``[log_start_offset, high_watermark]`` (416 with the range),
+and a timestamp is turned into the offset of the first record at or after it. Streaming (NDJSON) can then
+only fail on data or S3 errors, which the NDJSON writer reports in a final ``{"error": ...}`` line.
+
+:func:`iter_records` walks the partition with :meth:`PartitionReader.read` from the planned offset:
+
+* The first read asks for one batch only; with ``granularity="span"`` (every query of at most
+  :data:`SPAN_READ_MAX_RECORDS` records) it costs the segment's ``.index`` (cached) plus one exact byte
+  range — the batch's span between two index samples. Later reads take up to :data:`READ_BYTES` per call.
+  Large queries and key searches read cache-aligned chunks with read-ahead instead.
+* Records before the start offset (inside the first batch) and control batches are skipped; transactional
+  records are shown with ``batch.transactional``.
+* ``next_offset`` is where the next page starts: after the last record returned when the limit was hit,
+  else the end of what was scanned (the high watermark at the end of the log, the window's end for a key
+  search), so paging never skips or repeats a record.
+
+A key search scans at most ``window`` offsets (capped by ``HttpSettings.key_search_window``) and stops at
+the first batch starting after ``until`` (a timestamp) when given; without a start it searches the last
+``window`` offsets of the partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.errors import OffsetOutOfRange
+from app.http.codec import Decode, record_dict
+from app.reader import Granularity, PartitionReader, ServedBatch
+from segment_format.records import Record
+
+__all__ = ["READ_BYTES", "SPAN_READ_MAX_RECORDS", "Outcome", "Plan", "iter_records", "plan_query"]
+
+READ_BYTES = 1024 * 1024  # per read after the first batch
+SPAN_READ_MAX_RECORDS = 1000  # queries up to this many records read index spans, bigger ones chunks
+DECODE_IN_THREAD_BYTES = 256 * 1024  # batches bigger than this are decompressed off the event loop
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """A resolved query: where to start and stop, what to match."""
+
+    topic: str
+    partition: int
+    start: int  # first Kafka offset to return
+    end: int  # stop before this offset (high watermark, or the key-search window's end)
+    limit: int
+    decode: Decode
+    key: bytes | None = None
+    until: int | None = None
+    granularity: Granularity = "span"
+    log_start_offset: int
+    high_watermark: int
+    timestamp_match: tuple[int, int] | None = None  # (offset, timestamp) found for ?timestamp=
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Filled in by :func:`iter_records` as it goes (complete once the iterator is exhausted)."""
+
+    next_offset: int
+    high_watermark: int
+    log_start_offset: int
+    count: int = 0
+    scanned_to: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def plan_query(reader: PartitionReader, *, topic: str, partition: int, offset: int | None,
+                     timestamp: int | None, key: bytes | None, until: int | None, window: int, limit: int,
+                     decode: Decode) -> Plan:
+    """Resolve a query against the current partition view (raises UnknownTopic/UnknownPartition/416)."""
+    view = reader.catalog.partition(topic, partition)
+    start_offset, hw = view.log_start_offset, view.high_watermark
+    match: tuple[int, int] | None = None
+    granularity: Granularity = "span" if limit <= SPAN_READ_MAX_RECORDS and key is None else "chunk"
+    if offset is not None:
+        if offset < start_offset or offset > hw:
+            raise OffsetOutOfRange(
+                f"offset {offset} is outside {topic}/{partition}'s range [{start_offset}, {hw})",
+                start=start_offset, end=hw, topic=topic, partition=partition,
+            )
+        start = offset
+    elif timestamp is not None:
+        match = await reader.offset_for_timestamp(topic, partition, timestamp, granularity=granularity)
+        start = match[0] if match is not None else hw
+    elif key is not None:
+        start = max(start_offset, hw - window)
+    else:
+        start = start_offset
+    end = min(hw, start + window) if key is not None else hw
+    return Plan(topic=topic, partition=partition, start=start, end=end, limit=limit, decode=decode, key=key,
+                until=until, granularity=granularity, log_start_offset=start_offset, high_watermark=hw,
+                timestamp_match=match)
+
+
+async def _decode(batch: ServedBatch) -> list[Record]:
+    if batch.header.size_bytes > DECODE_IN_THREAD_BYTES:
+        return await asyncio.to_thread(batch.decode)
+    return batch.decode()
+
+
+def _batch_start_time(batch: ServedBatch) -> int:
+    h = batch.header
+    return h.max_timestamp if h.is_log_append_time else h.first_timestamp
+
+
+async def iter_records(reader: PartitionReader, plan: Plan, outcome: Outcome) -> AsyncIterator[dict[str, Any]]:
+    """The plan's records as API dicts, in offset order; ``outcome`` is complete when this is exhausted."""
+    offset = plan.start
+    remaining = plan.limit
+    first = True
+    outcome.next_offset = offset
+    outcome.scanned_to = offset
+    while remaining > 0 and offset < plan.end:
+        result = await reader.read(plan.topic, plan.partition, offset, 1 if first else READ_BYTES,
+                                   max_batches=1 if first else None, granularity=plan.granularity)
+        first = False
+        outcome.high_watermark = result.high_watermark
+        outcome.log_start_offset = result.log_start_offset
+        if not result.batches:
+            offset = max(offset, min(result.high_watermark, plan.end))
+            break
+        for batch in result.batches:
+            if batch.kafka_offset >= plan.end:
+                offset = plan.end
+                break
+            if plan.until is not None and _batch_start_time(batch) > plan.until:
+                outcome.extra["stopped_at_timestamp"] = plan.until
+                outcome.next_offset = outcome.scanned_to = max(offset, batch.kafka_offset)
+                return
+            if not batch.header.is_control:
+                for record in await _decode(batch):
+                    at = batch.kafka_offset + record.offset_delta
+                    if at < offset:
+                        continue
+                    if at >= plan.end:
+                        break
+                    if plan.key is not None and record.key != plan.key:
+                        continue
+                    yield record_dict(batch, record, plan.decode)
+                    outcome.count += 1
+                    remaining -= 1
+                    if remaining == 0:
+                        outcome.next_offset = at + 1
+                        outcome.scanned_to = at + 1
+                        return
+            offset = min(batch.kafka_last_offset + 1, plan.end)
+            if remaining == 0 or offset >= plan.end:
+                break
+    outcome.next_offset = offset
+    outcome.scanned_to = offset

@@ -1,0 +1,1 @@
+"""Routes by area: catalog (topics, partitions, segments, downloads), records, operations."""

@@ -1,0 +1,205 @@
+"""Prometheus metrics shared by every face (HTTP API, Kafka shim, replicator): one registry per process.
+
+Theory of operation
+-------------------
+* :class:`Metrics` owns one ``prometheus_client.CollectorRegistry`` — not the library's global one, so
+  tests and several apps in one process never collide. ``shadowreplica run`` builds one and hands it to
+  every face; each command that runs alone builds its own.
+* **Events** (things that happen in a request handler) are prometheus_client objects created here, each
+  name defined once::
+
+      metrics.fetch_requests.labels(face="kafka").inc()
+      with metrics.fetch_duration.labels(face="kafka").time(): ...
+      metrics.copied_bytes.inc(size)
+
+* **Counters a component already keeps** (``store.stats`` per S3 operation, ``cache.stats``,
+  ``catalog.stats``) are read at scrape time by collectors registered with :meth:`Metrics.watch_store`,
+  :meth:`~Metrics.watch_cache`, :meth:`~Metrics.watch_catalog`: no second bookkeeping on the hot path.
+* Anything else plugs in with :meth:`Metrics.add_collector` (a function returning metric families at
+  scrape time) or :meth:`Metrics.add_text` (a component that renders its own exposition text, e.g. a
+  ``render_prometheus()``; its names must not repeat ours).
+
+Why prometheus_client (pinned) rather than a hand-written writer: it is the reference implementation of
+the text format (label escaping, ``+Inf`` buckets, ``_sum``/``_count``), and its Counter/Histogram API is
+what the other faces' authors already know.
+
+Names follow Prometheus conventions: the ``shadowreplica_`` prefix, base units in the name (``_seconds``,
+``_bytes``), ``_total`` on counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from app.cache import ChunkCache
+    from app.catalog import Catalog
+    from app.store import ObjectStore
+
+__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "Metrics", "families"]
+
+prometheus_client.disable_created_metrics()  # no `_created` series: they double the output for nothing here
+
+CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class _FunctionCollector(Collector):
+    """A scrape-time function as a collector (``describe`` is empty so registering never calls it)."""
+
+    def __init__(self, fn: Callable[[], Iterable[Metric]]) -> None:
+        self._fn = fn
+
+    def collect(self) -> Iterable[Metric]:
+        return list(self._fn())
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+
+class Metrics:
+    """The process's metrics. Render with :meth:`render` (``/metrics`` serves it)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._texts: list[Callable[[], str]] = []
+        r = self.registry
+        # HTTP API
+        self.http_requests = Counter(
+            "shadowreplica_http_requests", "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"], registry=r)
+        self.http_duration = Histogram(
+            "shadowreplica_http_request_duration_seconds",
+            "HTTP request latency until the last body byte, by route template.",
+            ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        # Record fetches through the shared read path, by face ("http" records queries, "kafka" Fetch)
+        self.fetch_requests = Counter(
+            "shadowreplica_fetch_requests", "Record fetch requests served through the read path, by face.",
+            ["face"], registry=r)
+        self.fetch_errors = Counter(
+            "shadowreplica_fetch_errors", "Record fetch requests that failed, by face and error class.",
+            ["face", "error"], registry=r)
+        self.fetch_duration = Histogram(
+            "shadowreplica_fetch_duration_seconds", "Record fetch latency, by face.",
+            ["face"], buckets=LATENCY_BUCKETS, registry=r)
+        self.fetch_records = Counter(
+            "shadowreplica_fetch_records", "Records returned by fetches, by face.", ["face"], registry=r)
+        # Replicator
+        self.copied_bytes = Counter(
+            "shadowreplica_copied_bytes", "Bytes copied server-side from the source to the destination bucket.",
+            registry=r)
+        self.copied_objects = Counter(
+            "shadowreplica_copied_objects", "Objects copied server-side from the source to the destination bucket.",
+            registry=r)
+
+    # ------------------------------------------------------------------ plug-ins
+    def add_collector(self, fn: Callable[[], Iterable[Metric]]) -> None:
+        """Call ``fn`` at every scrape; it returns metric families (``GaugeMetricFamily`` …)."""
+        self.registry.register(_FunctionCollector(fn))
+
+    def add_text(self, fn: Callable[[], str]) -> None:
+        """Append ``fn()`` (Prometheus text exposition) to every scrape."""
+        self._texts.append(fn)
+
+    def watch_store(self, store: ObjectStore, *, side: str) -> None:
+        """S3 requests, attempts, errors and bytes by operation, read from ``store.stats`` at scrape time."""
+        self.add_collector(lambda: _store_families(store, side))
+
+    def watch_cache(self, cache: ChunkCache) -> None:
+        """Chunk cache hits, misses, bytes and size, read from ``cache.stats`` at scrape time."""
+        self.add_collector(lambda: _cache_families(cache))
+
+    def watch_catalog(self, catalog: Catalog, *, side: str) -> None:
+        """Topics, partitions, offsets and manifest refresh counters of one bucket's catalog."""
+        self.add_collector(lambda: _catalog_families(catalog, side))
+
+    # ------------------------------------------------------------------ output
+    def render(self) -> bytes:
+        """The whole exposition: our registry, then every added text."""
+        parts = [prometheus_client.generate_latest(self.registry)]
+        for fn in self._texts:
+            text = fn()
+            if text:
+                parts.append(text.encode() if text.endswith("\n") else (text + "\n").encode())
+        return b"".join(parts)
+
+
+def _counter(name: str, doc: str, labels: list[str], rows: Iterable[tuple[list[str], float]]) -> CounterMetricFamily:
+    fam = CounterMetricFamily(name, doc, labels=labels)
+    for values, value in rows:
+        fam.add_metric(values, value)
+    return fam
+
+
+def _gauge(name: str, doc: str, labels: list[str], rows: Iterable[tuple[list[str], float]]) -> GaugeMetricFamily:
+    fam = GaugeMetricFamily(name, doc, labels=labels)
+    for values, value in rows:
+        fam.add_metric(values, value)
+    return fam
+
+
+def _store_families(store: ObjectStore, side: str) -> Iterator[Metric]:
+    ops = sorted(store.stats.ops.items())
+    lab = ["side", "operation"]
+    yield _counter("shadowreplica_s3_requests", "S3 API calls made, by bucket side and operation.", lab,
+                   (([side, op], s.requests) for op, s in ops))
+    yield _counter("shadowreplica_s3_attempts", "HTTP requests sent to S3 (SDK retries included).", lab,
+                   (([side, op], s.attempts) for op, s in ops))
+    yield _counter("shadowreplica_s3_errors", "S3 calls that failed, by side, operation and kind.",
+                   ["side", "operation", "kind"],
+                   (([side, op, kind], n) for op, s in ops for kind, n in sorted(s.errors.items())))
+    yield _counter("shadowreplica_s3_received_bytes", "Object body bytes received from S3.", lab,
+                   (([side, op], s.bytes_in) for op, s in ops))
+    yield _counter("shadowreplica_s3_sent_bytes", "Object body bytes sent to S3.", lab,
+                   (([side, op], s.bytes_out) for op, s in ops))
+    yield _counter("shadowreplica_s3_not_modified", "Conditional GETs answered 304 Not Modified.", lab,
+                   (([side, op], s.not_modified) for op, s in ops if s.not_modified))
+
+
+def _cache_families(cache: ChunkCache) -> Iterator[Metric]:
+    s = cache.stats
+    yield _counter("shadowreplica_cache_hits", "Chunk cache lookups served from memory or disk.", [], [([], s.hits)])
+    yield _counter("shadowreplica_cache_memory_hits", "Chunk cache lookups served from memory.", [],
+                   [([], s.memory_hits)])
+    yield _counter("shadowreplica_cache_misses", "Chunk cache lookups that went to S3.", [], [([], s.misses)])
+    yield _counter("shadowreplica_cache_fetched_bytes", "Bytes the chunk cache fetched from S3.", [],
+                   [([], s.bytes_fetched)])
+    yield _counter("shadowreplica_cache_evictions", "Cache entries evicted to stay under the size cap.", [],
+                   [([], s.evictions)])
+    yield _counter("shadowreplica_cache_readaheads", "Chunks fetched ahead of sequential readers.", [],
+                   [([], s.readaheads)])
+    yield _gauge("shadowreplica_cache_size_bytes", "Bytes of cache entries on disk.", [], [([], cache.disk_bytes)])
+    yield _gauge("shadowreplica_cache_max_bytes", "Size cap of the chunk cache on disk.", [], [([], cache.max_bytes)])
+
+
+def _catalog_families(catalog: Catalog, side: str) -> Iterator[Metric]:
+    st = catalog.stats
+    parts = catalog.partitions()
+    yield _gauge("shadowreplica_catalog_ready", "1 once the first manifest refresh completed.", ["side"],
+                 [([side], 1.0 if catalog.ready else 0.0)])
+    yield _gauge("shadowreplica_catalog_partitions", "Partitions known from the bucket's manifests.", ["side"],
+                 [([side], len(parts))])
+    yield _counter("shadowreplica_catalog_refreshes", "Manifest refresh passes.", ["side"], [([side], st.refreshes)])
+    yield _counter("shadowreplica_catalog_manifest_errors", "Manifests rejected (the last good one stays served).",
+                   ["side"], [([side], st.manifest_errors)])
+    lab = ["side", "topic", "partition"]
+    yield _gauge("shadowreplica_partition_high_watermark", "Kafka offset after the last record in the bucket.", lab,
+                 (([side, p.topic, str(p.partition)], p.high_watermark) for p in parts))
+    yield _gauge("shadowreplica_partition_log_start_offset", "First readable Kafka offset in the bucket.", lab,
+                 (([side, p.topic, str(p.partition)], p.log_start_offset) for p in parts))
+    yield _gauge("shadowreplica_partition_size_bytes", "Bytes of the partition's segments.", lab,
+                 (([side, p.topic, str(p.partition)], p.size_bytes) for p in parts))
+
+
+def families(rows: Iterable[tuple[str, str, str, list[str], Iterable[tuple[list[str], float]]]]) -> list[Metric]:
+    """Build metric families from ``(kind, name, help, labels, samples)`` rows (``kind``: counter | gauge)."""
+    out: list[Metric] = []
+    for kind, name, doc, labels, samples in rows:
+        out.append((_counter if kind == "counter" else _gauge)(name, doc, labels, samples))
+    return out

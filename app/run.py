@@ -1,0 +1,221 @@
+"""`shadowreplica run`: replicator + Kafka shim + HTTP API in one process, from one config.
+
+    shadowreplica run --source s3://source --dest s3://dest [--listen 127.0.0.1:8080] [--config FILE]
+
+Theory of operation
+-------------------
+* One :class:`ReadPath` per bucket (store → catalog → chunk cache → reader), opened by
+  :func:`open_read_path`. The destination's is shared by the Kafka shim and the HTTP API: one read path,
+  one cache, one set of manifests in memory.
+* One :class:`~app.metrics.Metrics` registry for the process; each face registers into it.
+* Every face is a coroutine run in one ``asyncio.TaskGroup``: if one fails, the others are cancelled and
+  the command exits non-zero with the error, instead of limping on half-alive.
+* ``serve``, ``sync`` and ``http`` remain separate commands; this one composes what exists in the tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import importlib.util
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from app.cache import ChunkCache
+from app.catalog import Catalog
+from app.cli import add_s3_flags, command, side_from_args
+from app.config import CacheSettings, HttpSettings, S3Side, load_file, section
+from app.errors import BucketMissing, ConfigError, StorageError
+from app.metrics import Metrics
+from app.reader import PartitionReader
+from app.store import ObjectStore
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ReadPath", "open_read_path", "parse_listen", "serve_http"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPath:
+    """One bucket's read stack. ``cache``/``reader`` are None when only manifests are followed."""
+
+    side: S3Side
+    store: ObjectStore
+    catalog: Catalog
+    cache: ChunkCache | None
+    reader: PartitionReader | None
+
+
+def _cache_dir_name(side: S3Side) -> str:
+    ident = f"{side.endpoint_url or 'aws'}\0{side.url.bucket}\0{side.url.prefix}"
+    return f"{side.url.bucket}-{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
+
+
+async def _start_catalog(catalog: Catalog, side: S3Side, retry_every: float) -> asyncio.Task[None] | None:
+    """Start following the bucket. A missing bucket is a configuration error; S3 being unreachable is not:
+    serve anyway (``/readyz`` says not ready) and keep trying in the background."""
+    try:
+        await catalog.start()
+        return None
+    except BucketMissing as e:
+        raise ConfigError(f"{side.url}: {e.message}") from e
+    except StorageError as e:
+        log.warning("%s: first manifest refresh failed (%s); retrying every %.0f s", side.url, e.message,
+                    retry_every)
+
+    async def keep_trying() -> None:
+        while True:
+            await asyncio.sleep(retry_every)
+            try:
+                await catalog.start()
+                log.info("%s: manifests loaded", side.url)
+                return
+            except StorageError as e:
+                log.warning("%s: manifest refresh failed: %s", side.url, e.message)
+
+    return asyncio.create_task(keep_trying(), name=f"catalog-start-{side.url.bucket}")
+
+
+@asynccontextmanager
+async def open_read_path(side: S3Side, cache: CacheSettings, *, metrics: Metrics, side_name: str = "dest",
+                         reader: bool = True) -> AsyncIterator[ReadPath]:
+    """Open a bucket's store, start its catalog, open a chunk cache and reader; close all on exit.
+
+    Registers the store, cache and catalog collectors in ``metrics`` under ``side=side_name``.
+    """
+    async with ObjectStore(side) as store:
+        catalog = Catalog(store, refresh_interval=cache.manifest_refresh_interval)
+        chunk_cache = None
+        part_reader = None
+        if reader:
+            chunk_cache = await ChunkCache(
+                store, cache.directory / _cache_dir_name(side), max_bytes=cache.max_bytes,
+                chunk_size=cache.chunk_size, readahead_chunks=cache.readahead_chunks).open()
+            part_reader = PartitionReader(catalog, chunk_cache)
+            metrics.watch_cache(chunk_cache)
+        metrics.watch_store(store, side=side_name)
+        metrics.watch_catalog(catalog, side=side_name)
+        retry = await _start_catalog(catalog, side, max(1.0, cache.manifest_refresh_interval))
+        try:
+            yield ReadPath(side, store, catalog, chunk_cache, part_reader)
+        finally:
+            if retry is not None:
+                retry.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retry
+            await catalog.stop()
+            if chunk_cache is not None:
+                await chunk_cache.close()
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) → ``(host, port)``; port 0 picks a free one."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not host or int(port) > 65535:
+        raise ConfigError(f"--listen must be HOST:PORT, not {listen!r}")
+    return host.strip("[]"), int(port)
+
+
+async def serve_http(app: Any, listen: str, *, banner: str = "serving",
+                     on_ready: Callable[[str], Awaitable[None] | None] | None = None) -> None:
+    """Run ``app`` under uvicorn until cancelled or signalled; prints ``{banner} on http://HOST:PORT``."""
+    import uvicorn
+
+    host, port = parse_listen(listen)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
+                            server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+
+    async def announce() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            await asyncio.sleep(0.02)
+        sock = server.servers[0].sockets[0].getsockname()
+        shown = f"[{sock[0]}]" if ":" in sock[0] else sock[0]
+        url = f"http://{shown}:{sock[1]}"
+        print(f"{banner} on {url}  (page {url}/, API docs {url}/docs)", flush=True)
+        if on_ready is not None:
+            result = on_ready(url)
+            if result is not None:
+                await result
+
+    announcer = asyncio.create_task(announce())
+    try:
+        await server.serve()
+    finally:
+        announcer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await announcer
+    if not server.started:
+        raise ConfigError(f"could not listen on {listen} (address in use or not allowed?)")
+
+
+# ----------------------------------------------------------------------------------------------- run
+
+
+def _has(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", default=None, metavar="s3://BUCKET[/PREFIX]",
+                   help="source bucket (or [run] source in the config file)")
+    add_s3_flags(p, "source")
+    p.add_argument("--dest", default=None, metavar="s3://BUCKET[/PREFIX]",
+                   help="destination bucket: replicated to, served by Kafka and HTTP (or [run] dest)")
+    add_s3_flags(p, "dest")
+    p.add_argument("--listen", default=None, metavar="HOST:PORT", help="HTTP address (default 127.0.0.1:8080)")
+    p.add_argument("--cache-dir", default=None, help="chunk cache directory")
+
+
+async def run_all(args: argparse.Namespace) -> None:
+    from app.http.app import create_app
+    from app.http.replication import CatalogComparison
+
+    file_cfg = load_file(args.config)
+    run_cfg = file_cfg.get("run", {})
+    source_url = args.source or run_cfg.get("source")
+    dest_url = args.dest or run_cfg.get("dest")
+    if not dest_url:
+        raise ConfigError("run needs --dest (or `dest` in the [run] section of the config file)")
+    http = section(HttpSettings, file_cfg.get("http", {}), None, "HTTP", listen=args.listen)
+    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE", directory=args.cache_dir)
+    dest_side = side_from_args(args, dest_url, "dest", "dest-")
+    source_side = side_from_args(args, source_url, "source", "source-") if source_url else None
+    metrics = Metrics()
+    faces: list[str] = []
+    async with AsyncExitStack() as stack:
+        dest = await stack.enter_async_context(open_read_path(dest_side, cache, metrics=metrics, side_name="dest"))
+        assert dest.reader is not None
+        source_catalog = None
+        if source_side is not None:
+            source = await stack.enter_async_context(
+                open_read_path(source_side, cache, metrics=metrics, side_name="source", reader=False))
+            source_catalog = source.catalog
+        replication = CatalogComparison(dest.catalog, source_catalog, dest_name=str(dest_side.url),
+                                        source_name=str(source_side.url) if source_side else None)
+        app = create_app(http, dest.catalog, dest.reader, metrics=metrics, replication=replication,
+                         bucket_name=str(dest_side.url))
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(serve_http(app, http.listen, banner=f"HTTP API for {dest_side.url}"))
+            faces.append("http")
+            for missing in ("app.replicator", "app.kafka.server"):
+                if not _has(missing):
+                    log.warning("%s is not in this build: `run` starts without it", missing)
+            print(f"run: started {', '.join(faces)}", file=sys.stderr, flush=True)
+
+
+@command("run", "replicator + Kafka shim + HTTP API in one process, from one config")(_args)
+def run_run(args: argparse.Namespace) -> int:
+    asyncio.run(run_all(args))
+    return 0
