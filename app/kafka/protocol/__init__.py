@@ -115,6 +115,7 @@ from ._offsets import (
     OffsetFetchResponsePartition,
     OffsetFetchResponseTopic,
 )
+from ._primitives import Buffer, nbytes
 from ._produce import (
     BatchIndexAndErrorMessage,
     PartitionProduceData,
@@ -217,6 +218,7 @@ __all__ = [
     "ApiVersionsRequest",
     "ApiVersionsResponse",
     "BatchIndexAndErrorMessage",
+    "Buffer",
     "CreatableReplicaAssignment",
     "CreatableTopic",
     "CreatableTopicConfig",
@@ -335,6 +337,7 @@ __all__ = [
     "encode_response_buffers",
     "frame",
     "is_flexible",
+    "nbytes",
     "parse_request_header",
     "peek_request_header",
     "reject",
