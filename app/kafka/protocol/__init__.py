@@ -55,7 +55,6 @@ from ._framing import (
     RequestHeader,
     RequestPrefix,
     frame,
-    parse_request_header,
     peek_request_header,
     response_header,
 )
@@ -338,7 +337,6 @@ __all__ = [
     "frame",
     "is_flexible",
     "nbytes",
-    "parse_request_header",
     "peek_request_header",
     "reject",
     "reject_produce",

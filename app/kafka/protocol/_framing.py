@@ -36,7 +36,6 @@ __all__ = [
     "RequestHeader",
     "RequestPrefix",
     "frame",
-    "parse_request_header",
     "peek_request_header",
     "response_header",
 ]
