@@ -1,0 +1,310 @@
+"""`shadowreplica serve` (the Kafka shim) and `shadowreplica groups import` (seed committed offsets).
+
+    shadowreplica serve --bucket s3://dest --region eu-west-1 --kafka 0.0.0.0:9092 \\
+        [--advertise host:port] [--peers h1:9092,h2:9092] [--cache-dir DIR] [--cache-size 2GiB]
+    shadowreplica groups import FILE --bucket s3://dest [--replace] [--dry-run]
+
+Settings come from (lowest first) defaults, the TOML config file (``--config``/``SHADOWREPLICA_CONFIG``,
+sections ``[kafka]`` and ``[cache]``), ``SHADOWREPLICA_KAFKA_<FIELD>`` / ``SHADOWREPLICA_CACHE_<FIELD>``
+environment variables, then these flags. Users and ACLs (see :mod:`app.kafka.auth`) go in the file, or
+as JSON in ``SHADOWREPLICA_KAFKA_USERS`` / ``SHADOWREPLICA_KAFKA_ACLS``; TLS is ``tls_certfile``,
+``tls_keyfile``, ``tls_cafile``, ``tls_require_client_cert``. Example::
+
+    [kafka]
+    listen = "0.0.0.0:9093"
+    tls_certfile = "/etc/shadowreplica/server.pem"
+    tls_keyfile = "/etc/shadowreplica/server.key"
+    [kafka.users.alice]
+    password = "..."
+    [kafka.acls.alice]
+    topics = ["orders*"]
+    groups = ["alice-*"]
+
+Import file formats (``groups import``), detected from the content:
+
+* JSON object: ``{"groups": {"GROUP": {"TOPIC": {"PARTITION": OFFSET, ...}}}}``; an offset may also be
+  ``{"offset": N, "metadata": "...", "leader_epoch": E}``.
+* JSON list of rows, or CSV with a header row: ``group,topic,partition,offset[,metadata][,leader_epoch]``.
+* The table ``kafka-consumer-groups.sh --describe --all-groups`` prints (columns ``GROUP TOPIC PARTITION
+  CURRENT-OFFSET ...``; rows whose CURRENT-OFFSET is ``-`` are skipped).
+
+Offsets are Kafka offsets; the replica serves the source's Kafka offsets unchanged, so positions exported
+from the source cluster are valid here. Imported offsets merge into what a group already has (``--replace``
+drops the rest); topics or partitions the bucket does not have, and offsets outside a partition's
+range, are reported (a consumer resets those per ``auto.offset.reset``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import csv
+import io
+import json
+import logging
+import signal
+import socket
+import sys
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from app.cli import add_s3_flags, command, side_from_args
+from app.config import CacheSettings, KafkaSettings, S3Side, load_file, parse_size, section
+from app.errors import ConfigError
+
+log = logging.getLogger("app.kafka")
+
+__all__ = ["ImportRow", "parse_import", "run_groups", "run_serve", "serve"]
+
+
+# ------------------------------------------------------------------------------------------ serve
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    add_s3_flags(p, url_flag="bucket")
+    p.add_argument("--kafka", default=None, metavar="HOST:PORT", help="listen address (default 0.0.0.0:9092)")
+    p.add_argument("--advertise", default=None, metavar="HOST:PORT",
+                   help="address clients reconnect to (default: the listen address, wildcard → host name)")
+    p.add_argument("--peers", default=None, metavar="H1:P1,H2:P2",
+                   help="every serve instance's advertised address (the same list on each instance)")
+    p.add_argument("--cache-dir", default=None, type=Path, help="local segment cache directory")
+    p.add_argument("--cache-size", default=None, help="cache size cap on disk (e.g. 2GiB)")
+    p.add_argument("--send-mode", default=None, choices=("writev", "sendfile", "stream"),
+                   help="how plaintext Fetch records are written (default: the measured fastest, writev)")
+
+
+def load_settings(args: argparse.Namespace) -> tuple[KafkaSettings, CacheSettings]:
+    file_cfg = load_file(getattr(args, "config", None))
+    peers = tuple(p.strip() for p in args.peers.split(",") if p.strip()) if getattr(args, "peers", None) else None
+    kafka = section(KafkaSettings, file_cfg.get("kafka", {}), None, "KAFKA", listen=getattr(args, "kafka", None),
+                    advertise=getattr(args, "advertise", None), peers=peers)
+    for name in ("users", "acls"):
+        value = getattr(kafka, name)
+        if isinstance(value, str):  # from the environment: JSON
+            try:
+                kafka = replace(kafka, **{name: json.loads(value)})
+            except ValueError as e:
+                raise ConfigError(f"SHADOWREPLICA_KAFKA_{name.upper()} is not JSON: {e}") from e
+    size = getattr(args, "cache_size", None)
+    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE",
+                    directory=getattr(args, "cache_dir", None), max_bytes=parse_size(size) if size else None)
+    return kafka, cache
+
+
+def cluster_id_for(side: S3Side) -> str:
+    """A Kafka-style cluster id (22 chars of base64) stable for a bucket."""
+    raw = uuid.uuid5(uuid.NAMESPACE_URL, f"shadowreplica:{side.url}").bytes
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _listen_socket(listen: str) -> socket.socket:
+    from app.kafka.cluster import parse_host_port
+
+    host, port = parse_host_port(listen, what="--kafka")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=1024, reuse_port=False)
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {listen}: {e.strerror}") from e
+
+
+async def serve(side: S3Side, kafka: KafkaSettings, cache_settings: CacheSettings, *,
+                send_mode: str | None = None, stop: asyncio.Event | None = None) -> None:
+    """Run the shim until ``stop`` is set (or SIGTERM/SIGINT)."""
+    from app.cache import ChunkCache
+    from app.catalog import Catalog
+    from app.kafka.auth import Authenticator
+    from app.kafka.cluster import Cluster
+    from app.kafka.groups import GroupCoordinator, OffsetStore
+    from app.kafka.handlers import Broker
+    from app.kafka.server import DEFAULT_SEND_MODE, KafkaServer, make_ssl_context
+    from app.reader import PartitionReader
+    from app.store import ObjectStore
+
+    ssl_context = None
+    if kafka.tls_certfile is not None:
+        try:
+            ssl_context = make_ssl_context(kafka.tls_certfile, kafka.tls_keyfile, kafka.tls_cafile,
+                                           kafka.tls_require_client_cert)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"TLS setup failed: {e}") from e
+    auth = Authenticator(kafka, tls=ssl_context is not None)
+    sock = _listen_socket(kafka.listen)
+    bound = sock.getsockname()
+    listen = kafka.listen if not kafka.listen.endswith(":0") else f"{kafka.listen.rsplit(':', 1)[0]}:{bound[1]}"
+    cluster = Cluster.from_settings(listen, kafka.advertise, kafka.peers)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with ObjectStore(side) as store:
+        catalog = Catalog(store, refresh_interval=cache_settings.manifest_refresh_interval)
+        cache = await ChunkCache(store, cache_settings.directory, max_bytes=cache_settings.max_bytes,
+                                 chunk_size=cache_settings.chunk_size,
+                                 readahead_chunks=cache_settings.readahead_chunks).open()
+        await catalog.start()
+        coordinator = GroupCoordinator(OffsetStore(store, kafka.group_offsets_prefix),
+                                       initial_rebalance_delay=kafka.group_initial_rebalance_delay)
+        coordinator.start()
+        broker = Broker(settings=kafka, cluster=cluster, catalog=catalog, reader=PartitionReader(catalog, cache),
+                        coordinator=coordinator, auth=auth, cluster_id=cluster_id_for(side))
+        server = KafkaServer(broker, ssl_context=ssl_context,
+                             send_mode=send_mode or DEFAULT_SEND_MODE)  # type: ignore[arg-type]
+        try:
+            await server.start(sock=sock)
+            print(f"serving {side.url} on {bound[0]}:{bound[1]} as broker {cluster.me.node_id} "
+                  f"({cluster.me.address}{', TLS' if ssl_context else ''}"
+                  f"{', SASL ' + '/'.join(sorted(auth.mechanisms)) if auth.sasl_enabled else ''}): "
+                  f"{len(catalog.topics)} topics, {len(catalog.partitions())} partitions", flush=True)
+            await stop.wait()
+            log.info("shutting down")
+        finally:
+            await server.close()
+            await coordinator.close()
+            await catalog.stop()
+            await cache.close()
+
+
+@command("serve", "serve the bucket read-only to Kafka clients")(_serve_args)
+def run_serve(args: argparse.Namespace) -> int:
+    kafka, cache = load_settings(args)
+    side = side_from_args(args, args.bucket, "dest")
+    asyncio.run(serve(side, kafka, cache, send_mode=args.send_mode))
+    return 0
+
+
+# ------------------------------------------------------------------------------------- groups import
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRow:
+    group: str
+    topic: str
+    partition: int
+    offset: int
+    metadata: str | None = ""
+    leader_epoch: int = -1
+
+
+def _row(d: dict[str, Any], where: str) -> ImportRow:
+    try:
+        metadata = d.get("metadata", "")
+        epoch = d.get("leader_epoch", -1)
+        return ImportRow(str(d["group"]), str(d["topic"]), int(d["partition"]), int(d["offset"]),
+                         None if metadata is None else str(metadata),
+                         -1 if epoch in (None, "") else int(epoch))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: needs group, topic, partition and an integer offset ({e})") from e
+
+
+def parse_import(text: str, *, name: str = "input") -> list[ImportRow]:
+    """Rows of an import file in any of the documented formats."""
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        try:
+            doc = json.loads(text)
+        except ValueError as e:
+            raise ConfigError(f"{name} is not valid JSON: {e}") from e
+        if isinstance(doc, list):
+            return [_row(d, f"{name} row {i + 1}") for i, d in enumerate(doc)]
+        if not isinstance(doc, dict) or not isinstance(doc.get("groups"), dict):
+            raise ConfigError(f'{name}: expected {{"groups": {{GROUP: {{TOPIC: {{PARTITION: OFFSET}}}}}}}}')
+        rows = []
+        for group, topics in doc["groups"].items():
+            for topic, parts in (topics or {}).items():
+                for partition, value in (parts or {}).items():
+                    d = value if isinstance(value, dict) else {"offset": value}
+                    rows.append(_row({"group": group, "topic": topic, "partition": partition, **d},
+                                     f"{name} {group}/{topic}/{partition}"))
+        return rows
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = lines[0].split() if lines else []
+    if {"GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET"} <= set(header):
+        col = {h: i for i, h in enumerate(header)}
+        rows = []
+        for n, line in enumerate(lines[1:], 2):
+            cells = line.split()
+            if cells == header or len(cells) < len(col) - 3:
+                continue  # repeated header of the next group, or a "has no active members" notice
+            if cells[col["CURRENT-OFFSET"]] == "-":
+                continue
+            rows.append(_row({"group": cells[col["GROUP"]], "topic": cells[col["TOPIC"]],
+                              "partition": cells[col["PARTITION"]], "offset": cells[col["CURRENT-OFFSET"]]},
+                             f"{name} line {n}"))
+        return rows
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or not {"group", "topic", "partition", "offset"} <= set(reader.fieldnames):
+        raise ConfigError(f"{name}: not a recognised format (JSON, CSV with a group,topic,partition,offset "
+                          "header, or kafka-consumer-groups --describe output)")
+    return [_row(dict(r), f"{name} line {i + 2}") for i, r in enumerate(reader)]
+
+
+def _groups_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="groups_command", required=True)
+    imp = sub.add_parser("import", help="seed committed offsets from an export (JSON, CSV or "
+                                        "kafka-consumer-groups --describe output)")
+    imp.add_argument("file", help="the export file, or - for stdin")
+    add_s3_flags(imp, url_flag="bucket")
+    imp.add_argument("--replace", action="store_true", help="drop the group's other committed offsets")
+    imp.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+
+
+async def import_offsets(side: S3Side, kafka: KafkaSettings, rows: list[ImportRow], *, replace_all: bool,
+                         dry_run: bool) -> list[str]:
+    """Write the rows (one conditional put per group); returns the warnings."""
+    from app.catalog import Catalog
+    from app.errors import NotFound
+    from app.kafka.groups import CommittedOffset, OffsetStore
+    from app.store import ObjectStore
+
+    warnings = []
+    async with ObjectStore(side) as store:
+        catalog = Catalog(store)
+        await catalog.refresh(discover=True)
+        now_ms = int(time.time() * 1000)
+        by_group: dict[str, dict[tuple[str, int], CommittedOffset]] = {}
+        for r in rows:
+            try:
+                view = catalog.partition(r.topic, r.partition)
+            except NotFound as e:
+                warnings.append(f"{r.group}: {e.message}")
+            else:
+                if not view.log_start_offset <= r.offset <= view.high_watermark:
+                    warnings.append(f"{r.group}: offset {r.offset} of {r.topic}/{r.partition} is outside "
+                                    f"[{view.log_start_offset}, {view.high_watermark}]")
+            by_group.setdefault(r.group, {})[(r.topic, r.partition)] = CommittedOffset(
+                r.offset, r.leader_epoch, r.metadata, now_ms)
+        if not dry_run:
+            offsets = OffsetStore(store, kafka.group_offsets_prefix)
+            for group, updates in by_group.items():
+                await offsets.commit(group, updates, replace=replace_all)
+    return warnings
+
+
+@command("groups", "consumer-group offsets of the replica (import)")(_groups_args)
+def run_groups(args: argparse.Namespace) -> int:
+    kafka, _cache = load_settings(args)
+    if args.file == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(args.file).read_text()
+        except OSError as e:
+            raise ConfigError(f"{args.file}: {e.strerror}") from e
+    rows = parse_import(text, name=args.file)
+    if not rows:
+        raise ConfigError(f"{args.file}: no offsets found")
+    side = side_from_args(args, args.bucket, "dest")
+    warnings = asyncio.run(import_offsets(side, kafka, rows, replace_all=args.replace, dry_run=args.dry_run))
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    groups = len({r.group for r in rows})
+    verb = "would import" if args.dry_run else "imported"
+    print(f"{verb} {len(rows)} offsets of {groups} group(s) into {side.url}/{kafka.group_offsets_prefix}")
+    return 0

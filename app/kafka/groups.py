@@ -1,0 +1,507 @@
+"""Consumer groups: a classic coordinator that passes assignments through, and offsets kept in S3.
+
+Theory of operation (kafka-shim.md §9)
+--------------------------------------
+**Coordinator.** One :class:`Group` per group id this instance coordinates (``--peers`` rendezvous hash,
+:mod:`app.kafka.cluster`). States and transitions::
+
+    Empty ──join──▶ PreparingRebalance ──all joined / rebalance timeout──▶ CompletingRebalance
+      ▲                  ▲      ▲                                               │ leader's SyncGroup
+      │ last member      │      └──── join (new or changed member), leave, ─────┤
+      │ leaves/expires   │            session expiry                            ▼
+      └──────────────────┴──────────────────────────────────────────────────── Stable
+
+* JoinGroup v4+ with an empty member id gets MEMBER_ID_REQUIRED and a generated id (kept "pending" for a
+  session timeout). A join is *parked* until the round completes: when every known member has rejoined
+  (not before ``initial_rebalance_delay`` for a group that was empty, so members starting together land
+  in one generation) or when the largest rebalance timeout passes (members that did not rejoin are
+  dropped). Completing bumps the generation, picks the protocol every member supports by the members'
+  votes, keeps the leader if it is still there, and answers every parked join; only the leader gets the
+  member list. The coordinator never looks inside member metadata or assignments.
+* SyncGroup from the leader stores the assignments and releases the parked followers; a follower that
+  comes first is parked; a new round answers parked syncs with REBALANCE_IN_PROGRESS.
+* Heartbeat refreshes the session; it answers REBALANCE_IN_PROGRESS while a round is open, which is how
+  members learn to rejoin. A member with neither heartbeat nor parked request for its session timeout is
+  evicted by the reaper task (one task, ticking), which starts a round.
+* Static membership (group.instance.id) is treated as dynamic membership, which clients accept.
+
+**Offsets** (:class:`OffsetStore`) live in the bucket, one JSON object per group under
+``group_offsets_prefix`` (``<prefix>/<percent-encoded group>.json``), so they survive restarts and every
+instance sees them. Writes are conditional: ``If-Match`` the ETag we read (``If-None-Match: *`` for a new
+group); on 412 the object is re-read, our partitions are merged over what is there, and the put retried.
+Reads are conditional GETs (``If-None-Match``) against the cached copy, so a commit made elsewhere (or an
+import) is seen at the next OffsetFetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import urllib.parse
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from app.errors import CorruptData, ObjectMissing, PreconditionFailed, StorageUnavailable
+from app.kafka.protocol import (
+    DescribedGroup,
+    DescribedGroupMember,
+    ErrorCode,
+    HeartbeatRequest,
+    JoinGroupRequest,
+    JoinGroupResponse,
+    JoinGroupResponseMember,
+    ListedGroup,
+    SyncGroupRequest,
+    SyncGroupResponse,
+)
+from app.store import NotModified, ObjectStore
+
+__all__ = ["CommittedOffset", "Group", "GroupCoordinator", "GroupState", "OffsetStore", "TopicPartition"]
+
+log = logging.getLogger(__name__)
+
+TopicPartition = tuple[str, int]
+
+REAPER_TICK = 0.1  # seconds between session/rebalance deadline checks
+MIN_SESSION_TIMEOUT_MS = 1_000  # Kafka's group.min.session.timeout.ms is 6 s; tests use short sessions
+MAX_SESSION_TIMEOUT_MS = 1_800_000  # Kafka's group.max.session.timeout.ms
+COMMIT_ATTEMPTS = 10  # conditional-put rounds before a commit gives up (contention between instances)
+OFFSETS_VERSION = 1
+
+
+# ------------------------------------------------------------------------------------------- offsets
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedOffset:
+    offset: int
+    leader_epoch: int = -1
+    metadata: str | None = ""
+    commit_timestamp: int = 0  # ms since the epoch
+
+    def to_json(self) -> dict[str, Any]:
+        return {"offset": self.offset, "leader_epoch": self.leader_epoch, "metadata": self.metadata,
+                "commit_timestamp": self.commit_timestamp}
+
+
+@dataclass(slots=True)
+class _Doc:
+    etag: str | None
+    offsets: dict[TopicPartition, CommittedOffset]
+
+
+def encode_offsets(group: str, offsets: Mapping[TopicPartition, CommittedOffset]) -> bytes:
+    by_topic: dict[str, dict[str, Any]] = {}
+    for (topic, partition), c in sorted(offsets.items()):
+        by_topic.setdefault(topic, {})[str(partition)] = c.to_json()
+    return json.dumps({"version": OFFSETS_VERSION, "group": group, "offsets": by_topic}, indent=1).encode()
+
+
+def decode_offsets(body: bytes, *, key: str) -> dict[TopicPartition, CommittedOffset]:
+    try:
+        doc = json.loads(body)
+        if doc.get("version") != OFFSETS_VERSION:
+            raise ValueError(f"unknown version {doc.get('version')!r}")
+        out: dict[TopicPartition, CommittedOffset] = {}
+        for topic, parts in doc["offsets"].items():
+            for p, c in parts.items():
+                metadata = c.get("metadata", "")
+                if metadata is not None and not isinstance(metadata, str):
+                    raise ValueError("metadata must be a string or null")
+                out[(str(topic), int(p))] = CommittedOffset(int(c["offset"]), int(c.get("leader_epoch", -1)),
+                                                            metadata, int(c.get("commit_timestamp", 0)))
+        return out
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CorruptData(f"group offsets object {key} is malformed: {e}", key=key) from e
+
+
+class OffsetStore:
+    """Committed offsets of every group, one object per group in the bucket (see the module docstring)."""
+
+    def __init__(self, store: ObjectStore, prefix: str) -> None:
+        self.store = store
+        self.prefix = prefix.strip("/")
+        self._docs: dict[str, _Doc] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def key(self, group: str) -> str:
+        return f"{self.prefix}/{urllib.parse.quote(group, safe='')}.json"
+
+    def group_of(self, key: str) -> str | None:
+        head = self.prefix + "/"
+        if not key.startswith(head) or not key.endswith(".json") or "/" in key[len(head):]:
+            return None
+        return urllib.parse.unquote(key[len(head) : -len(".json")])
+
+    async def _read(self, group: str) -> _Doc:
+        key = self.key(group)
+        cached = self._docs.get(group)
+        try:
+            got = await self.store.get(key, if_none_match=cached.etag if cached and cached.etag else None)
+        except ObjectMissing:
+            doc = _Doc(None, {})
+        else:
+            if isinstance(got, NotModified):
+                assert cached is not None
+                return cached
+            doc = _Doc(got.etag, decode_offsets(got.body, key=key))
+        self._docs[group] = doc
+        return doc
+
+    async def fetch(self, group: str) -> dict[TopicPartition, CommittedOffset]:
+        """The group's committed offsets (a conditional GET: cheap when nothing changed)."""
+        return dict((await self._read(group)).offsets)
+
+    async def commit(self, group: str, updates: Mapping[TopicPartition, CommittedOffset], *,
+                     replace: bool = False) -> None:
+        """Merge ``updates`` into the group's object (or replace it) with conditional puts."""
+        lock = self._locks.setdefault(group, asyncio.Lock())
+        key = self.key(group)
+        async with lock:
+            doc = self._docs.get(group) or await self._read(group)
+            for attempt in range(COMMIT_ATTEMPTS):
+                merged = dict(updates) if replace else {**doc.offsets, **updates}
+                body = encode_offsets(group, merged)
+                try:
+                    if doc.etag is not None:
+                        etag = await self.store.put(key, body, if_match=doc.etag, content_type="application/json")
+                    else:
+                        etag = await self.store.put(key, body, if_none_match=True, content_type="application/json")
+                except PreconditionFailed:
+                    log.info("offsets of group %r changed under us (attempt %d): re-reading and merging",
+                             group, attempt + 1)
+                    self._docs.pop(group, None)
+                    doc = await self._read(group)
+                    continue
+                self._docs[group] = _Doc(etag, merged)
+                return
+        raise StorageUnavailable(f"could not commit offsets of group {group!r}: {COMMIT_ATTEMPTS} conditional "
+                                 "puts lost to concurrent writers", key=key)
+
+    async def groups(self) -> list[str]:
+        """Every group with an offsets object."""
+        out = []
+        async for info in self.store.list(self.prefix + "/"):
+            g = self.group_of(info.key)
+            if g is not None:
+                out.append(g)
+        return out
+
+
+# --------------------------------------------------------------------------------------- coordinator
+
+
+class GroupState(Enum):
+    EMPTY = "Empty"
+    PREPARING = "PreparingRebalance"
+    COMPLETING = "CompletingRebalance"
+    STABLE = "Stable"
+
+
+@dataclass(slots=True, eq=False)
+class Member:
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    client_host: str
+    session_timeout: float
+    rebalance_timeout: float
+    protocols: tuple[tuple[str, bytes], ...]
+    deadline: float
+    assignment: bytes = b""
+    join: asyncio.Future[JoinGroupResponse] | None = None
+    sync: asyncio.Future[SyncGroupResponse] | None = None
+
+    def metadata_for(self, protocol: str) -> bytes:
+        return next((m for name, m in self.protocols if name == protocol), b"")
+
+    @property
+    def parked(self) -> bool:
+        return (self.join is not None and not self.join.done()) or (self.sync is not None and not self.sync.done())
+
+
+@dataclass(slots=True, eq=False)
+class Group:
+    group_id: str
+    state: GroupState = GroupState.EMPTY
+    generation: int = 0
+    protocol_type: str = ""
+    protocol_name: str = ""
+    leader: str = ""
+    members: dict[str, Member] = field(default_factory=dict)
+    pending: dict[str, float] = field(default_factory=dict)  # member ids handed out, not yet joined
+    rebalance_deadline: float = 0.0
+    initial_deadline: float = 0.0
+
+    def candidates(self) -> set[str]:
+        """Protocols every member supports."""
+        sets = [{name for name, _ in m.protocols} for m in self.members.values()]
+        return set.intersection(*sets) if sets else set()
+
+
+def _join_error(code: int, member_id: str = "") -> JoinGroupResponse:
+    return JoinGroupResponse(error_code=code, generation_id=-1, member_id=member_id)
+
+
+class GroupCoordinator:
+    """The in-memory group state machine of this instance, plus the S3 offset store."""
+
+    def __init__(self, offsets: OffsetStore, *, initial_rebalance_delay: float = 0.5) -> None:
+        self.offsets = offsets
+        self.initial_rebalance_delay = initial_rebalance_delay
+        self.groups: dict[str, Group] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle --
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._reap_forever(), name="group-reaper")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _reap_forever(self) -> None:
+        while True:
+            try:
+                self.reap(time.monotonic())
+            except Exception:  # never let the reaper die: a bug is logged and the next tick retries
+                log.exception("group reaper failed")
+            await asyncio.sleep(REAPER_TICK)
+
+    def reap(self, now: float) -> None:
+        """Expire silent members and pending member ids; complete rounds whose deadline passed."""
+        for group in list(self.groups.values()):
+            for mid, expiry in list(group.pending.items()):
+                if now >= expiry:
+                    del group.pending[mid]
+            expired = [m for m in group.members.values() if not m.parked and now >= m.deadline]
+            for m in expired:
+                log.info("group %r: member %s expired after a %.1f s session timeout", group.group_id, m.member_id,
+                         m.session_timeout)
+                self._remove(group, m)
+            if expired:
+                self._prepare(group, now, "session timeout")
+            if group.state is GroupState.PREPARING:
+                if now >= group.rebalance_deadline:
+                    self._complete(group, now)
+                else:
+                    self._maybe_complete(group, now)
+            if group.state is GroupState.EMPTY and not group.members and not group.pending:
+                del self.groups[group.group_id]
+
+    # -- transitions --
+
+    def _remove(self, group: Group, member: Member) -> None:
+        group.members.pop(member.member_id, None)
+        if member.join is not None and not member.join.done():
+            member.join.set_result(_join_error(ErrorCode.UNKNOWN_MEMBER_ID))
+        if member.sync is not None and not member.sync.done():
+            member.sync.set_result(SyncGroupResponse(error_code=ErrorCode.UNKNOWN_MEMBER_ID))
+        if group.leader == member.member_id:
+            group.leader = ""
+
+    def _prepare(self, group: Group, now: float, reason: str) -> None:
+        if group.state is GroupState.PREPARING:
+            return
+        if group.state is GroupState.COMPLETING:
+            for m in group.members.values():
+                if m.sync is not None and not m.sync.done():
+                    m.sync.set_result(SyncGroupResponse(error_code=ErrorCode.REBALANCE_IN_PROGRESS))
+                m.sync = None
+        if not group.members and group.state is not GroupState.EMPTY:
+            group.generation += 1
+            group.state, group.protocol_name, group.leader = GroupState.EMPTY, "", ""
+            log.info("group %r is empty (generation %d): %s", group.group_id, group.generation, reason)
+            return
+        was_empty = group.state is GroupState.EMPTY
+        group.state = GroupState.PREPARING
+        group.rebalance_deadline = now + max((m.rebalance_timeout for m in group.members.values()), default=0.0)
+        group.initial_deadline = now + self.initial_rebalance_delay if was_empty else 0.0
+        log.info("group %r: rebalancing from generation %d (%s)", group.group_id, group.generation, reason)
+
+    def _maybe_complete(self, group: Group, now: float) -> None:
+        if group.state is not GroupState.PREPARING or now < group.initial_deadline:
+            return
+        if all(m.join is not None and not m.join.done() for m in group.members.values()):
+            self._complete(group, now)
+
+    def _complete(self, group: Group, now: float) -> None:
+        for m in [m for m in group.members.values() if m.join is None or m.join.done()]:
+            log.info("group %r: member %s did not rejoin in time", group.group_id, m.member_id)
+            self._remove(group, m)
+        if not group.members:
+            group.generation += 1
+            group.state, group.protocol_name, group.leader = GroupState.EMPTY, "", ""
+            return
+        group.generation += 1
+        members = list(group.members.values())
+        candidates = group.candidates()
+        votes: dict[str, int] = {}
+        for m in members:
+            choice = next(name for name, _ in m.protocols if name in candidates)
+            votes[choice] = votes.get(choice, 0) + 1
+        preference = [name for name, _ in members[0].protocols if name in candidates]
+        group.protocol_name = max(preference, key=lambda name: (votes.get(name, 0), -preference.index(name)))
+        if group.leader not in group.members:
+            group.leader = members[0].member_id
+        group.state = GroupState.COMPLETING
+        roster = tuple(JoinGroupResponseMember(member_id=m.member_id, group_instance_id=m.group_instance_id,
+                                               metadata=m.metadata_for(group.protocol_name)) for m in members)
+        log.info("group %r: generation %d with %d member(s), protocol %s, leader %s", group.group_id,
+                 group.generation, len(members), group.protocol_name, group.leader)
+        for m in members:
+            m.deadline = now + m.session_timeout
+            m.assignment = b""
+            reply = JoinGroupResponse(generation_id=group.generation, protocol_name=group.protocol_name,
+                                      leader=group.leader, member_id=m.member_id,
+                                      members=roster if m.member_id == group.leader else ())
+            assert m.join is not None
+            if not m.join.done():
+                m.join.set_result(reply)
+            m.join = None
+
+    # -- requests --
+
+    async def join(self, req: JoinGroupRequest, *, version: int, client_id: str, client_host: str) -> JoinGroupResponse:
+        now = time.monotonic()
+        if not req.group_id:
+            return _join_error(ErrorCode.INVALID_GROUP_ID, req.member_id)
+        if not MIN_SESSION_TIMEOUT_MS <= req.session_timeout_ms <= MAX_SESSION_TIMEOUT_MS:
+            return _join_error(ErrorCode.INVALID_SESSION_TIMEOUT, req.member_id)
+        if not req.protocols or not req.protocol_type:
+            return _join_error(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, req.member_id)
+        group = self.groups.setdefault(req.group_id, Group(req.group_id))
+        names = {p.name for p in req.protocols}
+        others = [m for mid, m in group.members.items() if mid != req.member_id]
+        if others and (req.protocol_type != group.protocol_type
+                       or not names.intersection(*({n for n, _ in m.protocols} for m in others))):
+            return _join_error(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, req.member_id)
+        member_id = req.member_id
+        if not member_id:
+            member_id = f"{client_id or 'consumer'}-{uuid.uuid4()}"
+            if version >= 4:
+                group.pending[member_id] = now + req.session_timeout_ms / 1000
+                return _join_error(ErrorCode.MEMBER_ID_REQUIRED, member_id)
+        elif member_id not in group.members and member_id not in group.pending:
+            return _join_error(ErrorCode.UNKNOWN_MEMBER_ID, member_id)
+        group.pending.pop(member_id, None)
+        protocols = tuple((p.name, bytes(p.metadata)) for p in req.protocols)
+        rebalance_timeout = (req.rebalance_timeout_ms if req.rebalance_timeout_ms > 0 else req.session_timeout_ms) / 1000
+        member = group.members.get(member_id)
+        loop = asyncio.get_running_loop()
+        if member is None:
+            member = Member(member_id, req.group_instance_id, client_id, client_host, req.session_timeout_ms / 1000,
+                            rebalance_timeout, protocols, now + req.session_timeout_ms / 1000)
+            group.members[member_id] = member
+            group.protocol_type = req.protocol_type
+            self._prepare(group, now, f"member {member_id} joined")
+        else:
+            changed = member.protocols != protocols
+            member.protocols, member.session_timeout = protocols, req.session_timeout_ms / 1000
+            member.rebalance_timeout, member.deadline = rebalance_timeout, now + member.session_timeout
+            if group.state in (GroupState.STABLE, GroupState.COMPLETING) and not changed \
+                    and member_id != group.leader:
+                # a follower repeating its join: answer with the current generation, no new round
+                return JoinGroupResponse(generation_id=group.generation, protocol_name=group.protocol_name,
+                                         leader=group.leader, member_id=member_id)
+            self._prepare(group, now, f"member {member_id} rejoined")
+        if member.join is not None and not member.join.done():
+            member.join.set_result(_join_error(ErrorCode.UNKNOWN_MEMBER_ID, member_id))  # superseded
+        member.join = loop.create_future()
+        fut = member.join
+        self._maybe_complete(group, now)
+        return await fut
+
+    async def sync(self, req: SyncGroupRequest) -> SyncGroupResponse:
+        now = time.monotonic()
+        group = self.groups.get(req.group_id)
+        member = group.members.get(req.member_id) if group is not None else None
+        if group is None or member is None:
+            return SyncGroupResponse(error_code=ErrorCode.UNKNOWN_MEMBER_ID)
+        if req.generation_id != group.generation:
+            return SyncGroupResponse(error_code=ErrorCode.ILLEGAL_GENERATION)
+        if group.state is GroupState.PREPARING:
+            return SyncGroupResponse(error_code=ErrorCode.REBALANCE_IN_PROGRESS)
+        member.deadline = now + member.session_timeout
+        if group.state is GroupState.STABLE:
+            return SyncGroupResponse(assignment=member.assignment)
+        # CompletingRebalance
+        if req.member_id == group.leader:
+            given = {a.member_id: bytes(a.assignment) for a in req.assignments}
+            group.state = GroupState.STABLE
+            for m in group.members.values():
+                m.assignment = given.get(m.member_id, b"")
+                m.deadline = now + m.session_timeout
+                if m.sync is not None and not m.sync.done():
+                    m.sync.set_result(SyncGroupResponse(assignment=m.assignment))
+                m.sync = None
+            log.info("group %r: generation %d is stable", group.group_id, group.generation)
+            return SyncGroupResponse(assignment=member.assignment)
+        member.sync = asyncio.get_running_loop().create_future()
+        return await member.sync
+
+    def heartbeat(self, req: HeartbeatRequest) -> int:
+        group = self.groups.get(req.group_id)
+        member = group.members.get(req.member_id) if group is not None else None
+        if group is None or member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if req.generation_id != group.generation:
+            return ErrorCode.ILLEGAL_GENERATION
+        member.deadline = time.monotonic() + member.session_timeout
+        if group.state is GroupState.PREPARING:
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        return ErrorCode.NONE
+
+    def leave(self, group_id: str, member_id: str) -> int:
+        group = self.groups.get(group_id)
+        member = group.members.get(member_id) if group is not None else None
+        if group is None or member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        log.info("group %r: member %s left", group_id, member_id)
+        self._remove(group, member)
+        now = time.monotonic()
+        self._prepare(group, now, f"member {member_id} left")
+        self._maybe_complete(group, now)
+        return ErrorCode.NONE
+
+    def check_commit(self, group_id: str, generation: int, member_id: str) -> int:
+        """The error code for an OffsetCommit's group fields (0 = go ahead)."""
+        group = self.groups.get(group_id)
+        if generation < 0 and not member_id:
+            return ErrorCode.NONE if group is None or not group.members else ErrorCode.UNKNOWN_MEMBER_ID
+        member = group.members.get(member_id) if group is not None else None
+        if group is None or member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if generation != group.generation:
+            return ErrorCode.ILLEGAL_GENERATION
+        if group.state is GroupState.COMPLETING:
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        member.deadline = time.monotonic() + member.session_timeout
+        return ErrorCode.NONE
+
+    def listed(self) -> list[ListedGroup]:
+        return [ListedGroup(group_id=g.group_id, protocol_type=g.protocol_type) for g in self.groups.values()]
+
+    def describe(self, group_id: str) -> DescribedGroup:
+        group = self.groups.get(group_id)
+        if group is None:
+            return DescribedGroup(group_id=group_id, group_state="Dead", protocol_type="", protocol_data="")
+        stable = group.state is GroupState.STABLE
+        return DescribedGroup(
+            group_id=group_id, group_state=group.state.value, protocol_type=group.protocol_type,
+            protocol_data=group.protocol_name,
+            members=tuple(DescribedGroupMember(
+                member_id=m.member_id, group_instance_id=m.group_instance_id, client_id=m.client_id,
+                client_host=m.client_host, member_metadata=m.metadata_for(group.protocol_name),
+                member_assignment=m.assignment if stable else b"") for m in group.members.values()),
+        )

@@ -1,0 +1,62 @@
+"""What every handler receives: the shared :class:`Broker` and the connection's :class:`Session`.
+
+A handler is ``async (broker, session, request) -> response body | None``: it never touches the socket.
+``None`` means "send nothing" (Produce with acks=0). A handler that wants the connection closed after
+its response (failed authentication) sets :attr:`Session.close_after_response`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.catalog import Catalog
+from app.config import KafkaSettings
+from app.kafka.auth import Authenticator
+from app.kafka.cluster import Cluster
+from app.kafka.groups import GroupCoordinator
+from app.kafka.protocol import Request, ResponseBody
+from app.kafka.sasl import SaslServer
+from app.reader import PartitionReader, ReadResult
+
+__all__ = ["Broker", "Handler", "Session"]
+
+
+@dataclass(slots=True, kw_only=True)
+class Session:
+    """Per-connection state."""
+
+    peer: str  # "host:port" of the client, for logs
+    client_host: str
+    tls: bool = False
+    principal: str | None = None  # SASL user, or the TLS client certificate's CN; None = anonymous
+    authenticated: bool = False  # SASL completed
+    sasl: SaslServer | None = None
+    sasl_user: str | None = None  # the user name the client claimed (logs of failed attempts)
+    client_id: str | None = None
+    close_after_response: bool = False
+    # send_mode="sendfile" only: id(records view) -> (object key, start, length, object size) of the
+    # Fetch records about to be written, so the writer can send them from the cache's files
+    file_ranges: dict[int, tuple[str, int, int, int]] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class Broker:
+    """Everything shared by the connections of one ``serve`` process."""
+
+    settings: KafkaSettings
+    cluster: Cluster
+    catalog: Catalog
+    reader: PartitionReader
+    coordinator: GroupCoordinator
+    auth: Authenticator
+    cluster_id: str
+    sendfile: bool = False  # plaintext Fetch records leave with os.sendfile (see app.kafka.server)
+    # Fetch reads still running, keyed by what they read: a client fetching again after a slow read
+    # (answered empty at max_wait) joins the running read instead of starting another one.
+    inflight_reads: dict[tuple[str, int, int, int, bool], asyncio.Task[ReadResult]] = field(default_factory=dict)
+
+
+Handler = Callable[[Broker, Session, Request[Any]], Awaitable[ResponseBody | None]]

@@ -1,0 +1,231 @@
+"""Fetch: many partitions per request, long-poll, byte limits, and slow reads answered at max_wait.
+
+Theory of operation
+-------------------
+1. Every requested partition gets one read task (:meth:`PartitionReader.read` with
+   ``min(partition_max_bytes, max_bytes)``), all running at once. A read that another Fetch already
+   started for the same (partition, offset, size) is joined, not repeated (``Broker.inflight_reads``).
+2. The handler answers as soon as the finished reads hold ``min_bytes`` or any partition has an error
+   (Kafka's DelayedFetch rule). When every read finished with too little, it waits for the catalog to
+   change (:meth:`Catalog.wait_for_change`: a manifest refresh added data) and reads the empty
+   partitions again, until ``max_wait_ms`` (capped by ``kafka.max_fetch_wait``).
+3. At the deadline it answers with what is ready: a partition whose read is still waiting on S3 is
+   answered empty without an error and its read keeps running, so the cache is warm for the client's
+   next Fetch. A client never times out because S3 is slow, and never spins either (each empty answer
+   took max_wait).
+4. Limits (KIP-74): the first batch of the first non-empty partition is always whole, even past
+   ``max_bytes``; after it, batches are added in request order while they fit in what is left of
+   ``max_bytes``. Per partition the reader stops before a batch that would pass the partition limit,
+   its first batch always whole. No partial trailing batch is sent.
+5. Errors are per partition: OFFSET_OUT_OF_RANGE outside [log_start, high_watermark], CORRUPT_MESSAGE
+   for a damaged range (logged with the object key and position) while the other partitions are
+   served, TOPIC_AUTHORIZATION_FAILED without a read ACL, UNKNOWN_TOPIC_OR_PARTITION; S3 errors map
+   through :func:`app.errors.kafka_code`, except retriable ones, which count as "not ready yet".
+6. read_committed (isolation_level 1) gets the aborted transactions overlapping the returned batches
+   (from the segments' ``.tx``); the last stable offset equals the high watermark.
+
+Records are passed to the encoder as ``(kafka_header, records_view)`` pieces: the stored records bytes
+and CRC are never copied or changed by this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from app.catalog import PartitionView
+from app.errors import (
+    CorruptData,
+    NotFound,
+    OffsetOutOfRange,
+    ShadowReplicaError,
+    StorageUnavailable,
+    kafka_code,
+)
+from app.kafka.handlers._base import Broker, Session
+from app.kafka.protocol import (
+    AbortedTransaction,
+    ErrorCode,
+    FetchRequest,
+    FetchResponse,
+    FetchResponsePartition,
+    FetchResponseTopic,
+    RecordPiece,
+    Request,
+)
+from app.reader import ReadResult, ServedBatch
+from segment_format.batch import HEADER_SIZE
+
+__all__ = ["handle_fetch"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One requested partition and the state of its read."""
+
+    topic: str
+    partition: int
+    offset: int
+    max_bytes: int
+    error: int = ErrorCode.NONE
+    task: asyncio.Task[ReadResult] | None = None
+    settled: bool = False  # the read finished (result, error, or "not ready")
+    result: ReadResult | None = None
+
+    @property
+    def ready_bytes(self) -> int:
+        return self.result.size if self.result is not None else 0
+
+
+def _forget(broker: Broker, key: tuple[str, int, int, int, bool], task: asyncio.Task[ReadResult]) -> None:
+    if broker.inflight_reads.get(key) is task:
+        del broker.inflight_reads[key]
+    if not task.cancelled():
+        task.exception()  # retrieved here: whoever awaited it already handled it
+
+
+def _start_read(broker: Broker, slot: _Slot, with_aborted: bool) -> None:
+    key = (slot.topic, slot.partition, slot.offset, slot.max_bytes, with_aborted)
+    task = broker.inflight_reads.get(key)
+    if task is None:
+        task = asyncio.create_task(broker.reader.read(slot.topic, slot.partition, slot.offset, slot.max_bytes,
+                                                      with_aborted=with_aborted),
+                                   name=f"fetch {slot.topic}/{slot.partition}@{slot.offset}")
+        broker.inflight_reads[key] = task
+        task.add_done_callback(lambda t, k=key: _forget(broker, k, t))  # type: ignore[misc]
+    slot.task = task
+
+
+def _settle(slot: _Slot) -> None:
+    task = slot.task
+    assert task is not None and task.done()
+    slot.settled = True
+    try:
+        slot.result = task.result()
+    except OffsetOutOfRange:
+        slot.error = ErrorCode.OFFSET_OUT_OF_RANGE
+    except CorruptData as e:
+        log.warning("Fetch %s/%d@%d: damaged data in %s at byte %s: %s", slot.topic, slot.partition, slot.offset,
+                    e.key, e.position, e.message)
+        slot.error = ErrorCode.CORRUPT_MESSAGE
+    except StorageUnavailable as e:
+        log.warning("Fetch %s/%d@%d: S3 not ready (answering empty): %s", slot.topic, slot.partition, slot.offset,
+                    e.message)
+    except ShadowReplicaError as e:
+        log.warning("Fetch %s/%d@%d failed: %s", slot.topic, slot.partition, slot.offset, e.message)
+        slot.error = kafka_code(e)
+    except asyncio.CancelledError:
+        slot.settled = False
+        slot.task = None
+    except Exception:
+        log.exception("Fetch %s/%d@%d crashed", slot.topic, slot.partition, slot.offset)
+        slot.error = ErrorCode.UNKNOWN_SERVER_ERROR
+
+
+async def _read_round(broker: Broker, slots: list[_Slot], with_aborted: bool, min_bytes: int, deadline: float) -> None:
+    """Start the reads that are due and wait until enough is ready, an error shows, all are done, or
+    the deadline passes."""
+    loop = asyncio.get_running_loop()
+    for s in slots:
+        if s.error == ErrorCode.NONE and not s.settled and s.task is None:
+            _start_read(broker, s, with_aborted)
+    while True:
+        pending: list[asyncio.Task[ReadResult]] = []
+        for s in slots:
+            if s.task is not None and not s.settled:
+                if s.task.done():
+                    _settle(s)
+                else:
+                    pending.append(s.task)
+        if not pending or any(s.error for s in slots) or sum(s.ready_bytes for s in slots) >= min_bytes:
+            return
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+
+
+async def handle_fetch(broker: Broker, session: Session, request: Request[FetchRequest]) -> FetchResponse:
+    req = request.body
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(max(req.max_wait_ms, 0) / 1000, broker.settings.max_fetch_wait)
+    with_aborted = req.isolation_level == 1
+    min_bytes = max(req.min_bytes, 0)
+    slots: list[_Slot] = []
+    for t in req.topics:
+        allowed = broker.auth.may_read_topic(session.principal, t.topic)
+        for p in t.partitions:
+            slot = _Slot(t.topic, p.partition, p.fetch_offset, max(1, min(p.partition_max_bytes, req.max_bytes)))
+            if not allowed:
+                slot.error = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            slots.append(slot)
+    while True:
+        since = broker.catalog.version
+        await _read_round(broker, slots, with_aborted, min_bytes, deadline)
+        if any(s.error for s in slots) or sum(s.ready_bytes for s in slots) >= min_bytes:
+            break
+        if any(s.task is not None and not s.settled for s in slots):
+            break  # the deadline passed with reads still waiting on S3: answer with what is ready
+        remaining = deadline - loop.time()
+        if remaining <= 0 or not await broker.catalog.wait_for_change(since, remaining):
+            break
+        for s in slots:  # new data may have arrived: read the partitions that had nothing again
+            if s.error == ErrorCode.NONE and (s.result is None or not s.result.batches):
+                s.task, s.settled, s.result = None, False, None
+    return _response(broker, session, req, slots, with_aborted)
+
+
+def _note_file_range(session: Session, view: PartitionView, batch: ServedBatch) -> None:
+    """Where ``batch``'s records sit in its segment object, for the sendfile writer."""
+    seg = view.segment_for_kafka_offset(batch.kafka_offset)
+    if seg is not None and seg.key == batch.segment_key:
+        session.file_ranges[id(batch.records)] = (batch.segment_key, batch.position + HEADER_SIZE,
+                                                  batch.size - HEADER_SIZE, seg.meta.size_bytes)
+
+
+def _response(broker: Broker, session: Session, req: FetchRequest, slots: list[_Slot], with_aborted: bool
+              ) -> FetchResponse:
+    sendfile = broker.sendfile and not session.tls
+    budget = req.max_bytes
+    sent_any = False
+    topics: list[FetchResponseTopic] = []
+    i = 0
+    for t in req.topics:
+        parts: list[FetchResponsePartition] = []
+        for _ in t.partitions:
+            s = slots[i]
+            i += 1
+            view = None
+            try:
+                view = broker.catalog.partition(s.topic, s.partition)
+                hwm, start = view.high_watermark, view.log_start_offset
+            except NotFound:
+                hwm = start = -1
+                if s.error == ErrorCode.NONE:
+                    s.error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            if s.error == ErrorCode.TOPIC_AUTHORIZATION_FAILED:
+                hwm = start = -1  # reveal nothing about a topic the principal may not read
+            pieces: list[RecordPiece] = []
+            aborted: tuple[AbortedTransaction, ...] | None = None
+            if s.error == ErrorCode.NONE and s.result is not None:
+                for b in s.result.batches:
+                    if (sent_any or pieces) and b.size > budget:
+                        break
+                    pieces.append((b.kafka_header(), b.records))
+                    budget -= b.size
+                    if sendfile and view is not None:
+                        _note_file_range(session, view, b)
+                sent_any = sent_any or bool(pieces)
+                if with_aborted and pieces and s.result.aborted:
+                    aborted = tuple(AbortedTransaction(producer_id=a.producer_id, first_offset=a.first_offset)
+                                    for a in s.result.aborted)
+                hwm = max(hwm, s.result.high_watermark)
+            parts.append(FetchResponsePartition(
+                partition_index=s.partition, error_code=s.error, high_watermark=hwm, last_stable_offset=hwm,
+                log_start_offset=start, aborted_transactions=aborted, records=tuple(pieces),
+            ))
+        topics.append(FetchResponseTopic(topic=t.topic, partitions=tuple(parts)))
+    return FetchResponse(responses=tuple(topics))

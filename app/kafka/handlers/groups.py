@@ -1,0 +1,216 @@
+"""Group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch,
+ListGroups, DescribeGroups. The state machine is :class:`app.kafka.groups.GroupCoordinator`; this module
+checks ACLs and coordinator ownership and translates requests and responses.
+
+* FindCoordinator names the instance the group id hashes to (``--peers``); every other group API
+  answers NOT_COORDINATOR away from it, so a group has one generation however many instances serve.
+* A principal needs a group ACL for the group APIs (GROUP_AUTHORIZATION_FAILED) and a topic ACL for
+  the partitions it commits or fetches offsets of (TOPIC_AUTHORIZATION_FAILED).
+* Transaction coordinators (FindCoordinator key_type 1) do not exist on a read-only replica:
+  TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from app.errors import ShadowReplicaError, kafka_code
+from app.kafka.groups import CommittedOffset, TopicPartition
+from app.kafka.handlers._base import Broker, Session
+from app.kafka.protocol import (
+    DescribedGroup,
+    DescribeGroupsRequest,
+    DescribeGroupsResponse,
+    ErrorCode,
+    FindCoordinatorRequest,
+    FindCoordinatorResponse,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    JoinGroupRequest,
+    JoinGroupResponse,
+    LeaveGroupRequest,
+    LeaveGroupResponse,
+    ListedGroup,
+    ListGroupsRequest,
+    ListGroupsResponse,
+    MemberResponse,
+    OffsetCommitRequest,
+    OffsetCommitResponse,
+    OffsetCommitResponsePartition,
+    OffsetCommitResponseTopic,
+    OffsetFetchRequest,
+    OffsetFetchResponse,
+    OffsetFetchResponsePartition,
+    OffsetFetchResponseTopic,
+    Request,
+    SyncGroupRequest,
+    SyncGroupResponse,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _group_error(broker: Broker, session: Session, group_id: str) -> int:
+    """NOT_COORDINATOR / GROUP_AUTHORIZATION_FAILED / 0 for a request about ``group_id``."""
+    if not broker.auth.may_use_group(session.principal, group_id):
+        return ErrorCode.GROUP_AUTHORIZATION_FAILED
+    if not broker.cluster.is_coordinator(group_id):
+        return ErrorCode.NOT_COORDINATOR
+    return ErrorCode.NONE
+
+
+async def handle_find_coordinator(broker: Broker, session: Session, request: Request[FindCoordinatorRequest]
+                                  ) -> FindCoordinatorResponse:
+    req = request.body
+    if req.key_type != 0:
+        return FindCoordinatorResponse(error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                                       error_message="transactions are not available on a read-only replica",
+                                       node_id=-1, host="", port=-1)
+    if not broker.auth.may_use_group(session.principal, req.key):
+        return FindCoordinatorResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED, node_id=-1, host="", port=-1)
+    node = broker.cluster.coordinator(req.key)
+    return FindCoordinatorResponse(node_id=node.node_id, host=node.host, port=node.port)
+
+
+async def handle_join_group(broker: Broker, session: Session, request: Request[JoinGroupRequest]
+                            ) -> JoinGroupResponse:
+    req = request.body
+    error = _group_error(broker, session, req.group_id)
+    if error:
+        return JoinGroupResponse(error_code=error, member_id=req.member_id)
+    return await broker.coordinator.join(req, version=request.header.api_version,
+                                         client_id=request.header.client_id or "", client_host=session.client_host)
+
+
+async def handle_sync_group(broker: Broker, session: Session, request: Request[SyncGroupRequest]) -> SyncGroupResponse:
+    error = _group_error(broker, session, request.body.group_id)
+    if error:
+        return SyncGroupResponse(error_code=error)
+    return await broker.coordinator.sync(request.body)
+
+
+async def handle_heartbeat(broker: Broker, session: Session, request: Request[HeartbeatRequest]) -> HeartbeatResponse:
+    error = _group_error(broker, session, request.body.group_id)
+    return HeartbeatResponse(error_code=error or broker.coordinator.heartbeat(request.body))
+
+
+async def handle_leave_group(broker: Broker, session: Session, request: Request[LeaveGroupRequest]
+                             ) -> LeaveGroupResponse:
+    req = request.body
+    error = _group_error(broker, session, req.group_id)
+    if error:
+        return LeaveGroupResponse(error_code=error)
+    results = [MemberResponse(member_id=m.member_id, group_instance_id=m.group_instance_id,
+                              error_code=broker.coordinator.leave(req.group_id, m.member_id)) for m in req.leaving]
+    if request.header.api_version >= 3:
+        return LeaveGroupResponse(members=tuple(results))
+    return LeaveGroupResponse(error_code=results[0].error_code)
+
+
+async def handle_offset_commit(broker: Broker, session: Session, request: Request[OffsetCommitRequest]
+                               ) -> OffsetCommitResponse:
+    req = request.body
+    auth = broker.auth
+
+    def answer(code_for: dict[TopicPartition, int]) -> OffsetCommitResponse:
+        return OffsetCommitResponse(topics=tuple(
+            OffsetCommitResponseTopic(name=t.name, partitions=tuple(
+                OffsetCommitResponsePartition(partition_index=p.partition_index,
+                                              error_code=code_for[(t.name, p.partition_index)])
+                for p in t.partitions)) for t in req.topics))
+
+    codes: dict[TopicPartition, int] = {}
+    error = _group_error(broker, session, req.group_id) or broker.coordinator.check_commit(
+        req.group_id, req.generation_id, req.member_id)
+    now_ms = int(time.time() * 1000)
+    updates: dict[TopicPartition, CommittedOffset] = {}
+    for t in req.topics:
+        topic_ok = auth.may_read_topic(session.principal, t.name)
+        for p in t.partitions:
+            tp = (t.name, p.partition_index)
+            if error:
+                codes[tp] = error
+            elif not topic_ok:
+                codes[tp] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            elif t.name not in broker.catalog.topics or p.partition_index not in broker.catalog.topics[t.name].partitions:
+                codes[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            else:
+                codes[tp] = ErrorCode.NONE
+                updates[tp] = CommittedOffset(p.committed_offset, p.committed_leader_epoch, p.committed_metadata,
+                                              now_ms)
+    if updates:
+        try:
+            await broker.coordinator.offsets.commit(req.group_id, updates)
+        except ShadowReplicaError as e:
+            log.warning("OffsetCommit for group %r failed: %s", req.group_id, e.message)
+            for tp in updates:
+                codes[tp] = kafka_code(e)
+    return answer(codes)
+
+
+async def handle_offset_fetch(broker: Broker, session: Session, request: Request[OffsetFetchRequest]
+                              ) -> OffsetFetchResponse:
+    req = request.body
+    error = _group_error(broker, session, req.group_id)
+    committed: dict[TopicPartition, CommittedOffset] = {}
+    if not error:
+        try:
+            committed = await broker.coordinator.offsets.fetch(req.group_id)
+        except ShadowReplicaError as e:
+            log.warning("OffsetFetch for group %r failed: %s", req.group_id, e.message)
+            error = kafka_code(e)
+    if error and (req.topics is None or request.header.api_version >= 2):
+        return OffsetFetchResponse(topics=(), error_code=error)
+    if req.topics is None:
+        wanted: dict[str, list[int]] = {}
+        for topic, partition in sorted(committed):
+            if broker.auth.may_read_topic(session.principal, topic):
+                wanted.setdefault(topic, []).append(partition)
+    else:
+        wanted = {t.name: list(t.partition_indexes) for t in req.topics}
+    topics = []
+    for name, partitions in wanted.items():
+        topic_ok = broker.auth.may_read_topic(session.principal, name)
+        parts = []
+        for p in partitions:
+            c = committed.get((name, p))
+            if error or not topic_ok:
+                parts.append(OffsetFetchResponsePartition(
+                    partition_index=p, error_code=error or ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+            elif c is None:
+                parts.append(OffsetFetchResponsePartition(partition_index=p))
+            else:
+                parts.append(OffsetFetchResponsePartition(partition_index=p, committed_offset=c.offset,
+                                                          committed_leader_epoch=c.leader_epoch, metadata=c.metadata))
+        topics.append(OffsetFetchResponseTopic(name=name, partitions=tuple(parts)))
+    return OffsetFetchResponse(topics=tuple(topics))
+
+
+async def handle_list_groups(broker: Broker, session: Session, request: Request[ListGroupsRequest]
+                             ) -> ListGroupsResponse:
+    """Groups coordinated here: the live ones, plus those that only have committed offsets."""
+    listed = {g.group_id: g for g in broker.coordinator.listed()}
+    try:
+        stored = await broker.coordinator.offsets.groups()
+    except ShadowReplicaError as e:
+        log.warning("ListGroups could not list committed offsets: %s", e.message)
+        return ListGroupsResponse(error_code=kafka_code(e))
+    for g in stored:
+        if g not in listed and broker.cluster.is_coordinator(g):
+            listed[g] = ListedGroup(group_id=g, protocol_type="consumer")
+    return ListGroupsResponse(groups=tuple(
+        g for name, g in sorted(listed.items()) if broker.auth.may_use_group(session.principal, name)))
+
+
+async def handle_describe_groups(broker: Broker, session: Session, request: Request[DescribeGroupsRequest]
+                                 ) -> DescribeGroupsResponse:
+    out = []
+    for group_id in request.body.groups:
+        error = _group_error(broker, session, group_id)
+        if error:
+            out.append(DescribedGroup(error_code=error, group_id=group_id, group_state="", protocol_type="",
+                                      protocol_data=""))
+        else:
+            out.append(broker.coordinator.describe(group_id))
+    return DescribeGroupsResponse(groups=tuple(out))
