@@ -41,4 +41,4 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/output .demo .bench
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/output .demo .bench .s3data

@@ -1,0 +1,363 @@
+"""The embedded local S3: moto's S3 server in its own process.
+
+Theory of operation
+-------------------
+``start_s3_server()`` re-runs this file with ``--moto-child``: that child process builds moto's WSGI app
+(the same ``DomainDispatcherApplication`` + ``MotoRequestHandler`` the ``moto_server`` entry point serves)
+on a werkzeug threaded server bound to ``host:port``, prints one JSON line ``{"port": N, "pid": P}`` once
+the socket listens (so ``port=0`` gets a free port without a bind-then-release race), and serves until
+it is told to stop. The parent then checks the server answers an S3 request and creates the buckets.
+
+- Object bodies live on disk, not in RAM: the child runs with ``MOTO_S3_DEFAULT_KEY_BUFFER_SIZE=1``, so
+  every body rolls over from moto's ``SpooledTemporaryFile`` to an unlinked file in ``TMPDIR``, and
+  ``TMPDIR`` is a project-local directory (``.s3data/`` by default, on disk rather than a tmpfs).
+  Nothing persists: the state is gone when the process stops.
+- The child is in its own session, so a terminal's Ctrl-C reaches only the foreground script, which then
+  stops it. It also exits by itself when its stdin reaches EOF, i.e. as soon as the process that started
+  it is gone, even if that process was killed with SIGKILL: no orphaned servers after a crashed test run.
+- Request logs (werkzeug's access log) go to ``<data dir>/moto.log``, or to the terminal with ``-v``.
+
+Usage::
+
+    python localstack/s3server.py                    # port $S3_PORT or 4566, buckets source + dest
+    python localstack/s3server.py --port 0 --bucket a:us-east-1 --bucket b:eu-west-1
+
+    with start_s3_server(port=0) as s3:              # tests, demo, benchmarks
+        client = boto3.client("s3", endpoint_url=s3.endpoint, ...)
+
+This module imports nothing from ``app``: it runs as a plain script from any directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_ROOT = REPO_ROOT / ".s3data"
+DEFAULT_BUCKETS: tuple[tuple[str, str], ...] = (("source", "us-east-1"), ("dest", "eu-west-1"))
+DEFAULT_PORT = 4566
+TEST_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "S3Server",
+    "S3ServerError",
+    "create_buckets",
+    "main",
+    "parse_bucket",
+    "start_s3_server",
+    "sweep_stale_dirs",
+]
+
+
+class S3ServerError(RuntimeError):
+    """The local S3 server could not be started."""
+
+
+@dataclass(eq=False)
+class S3Server:
+    """A running moto S3 server process. Stop it with :meth:`stop` or use it as a context manager."""
+
+    endpoint: str
+    host: str
+    port: int
+    pid: int
+    data_dir: Path
+    buckets: tuple[tuple[str, str], ...]
+    log_path: Path | None
+    _process: subprocess.Popen[bytes] = field(repr=False)
+    _owns_data_dir: bool = field(default=False, repr=False)
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the server process (idempotent) and remove the data directory if this object created it."""
+        proc = self._process
+        if proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        if self._owns_data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> S3Server:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def parse_bucket(spec: str) -> tuple[str, str]:
+    """``"name:region"`` → ``("name", "region")``; a bare name means us-east-1."""
+    name, _, region = spec.partition(":")
+    if not name:
+        raise ValueError(f"bad bucket spec {spec!r} (expected NAME or NAME:REGION)")
+    return name, region or "us-east-1"
+
+
+def start_s3_server(
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    buckets: Iterable[tuple[str, str]] = DEFAULT_BUCKETS,
+    data_dir: str | Path | None = None,
+    log_to_terminal: bool = False,
+    startup_timeout: float = 30.0,
+) -> S3Server:
+    """Start moto's S3 server as a separate process and create ``buckets`` (``(name, region)`` pairs).
+
+    ``port=0`` picks a free port (read back from the child, no race). ``data_dir`` is where moto spills
+    object bodies (its ``TMPDIR``) and writes its request log; by default a fresh directory under
+    ``.s3data/`` that :meth:`S3Server.stop` removes. Raises :class:`S3ServerError` if the server does not
+    come up within ``startup_timeout`` seconds (the message carries the end of its log).
+    """
+    owns_dir = data_dir is None
+    if owns_dir:
+        sweep_stale_dirs(DATA_ROOT, "moto-")
+    directory = Path(data_dir) if data_dir is not None else DATA_ROOT / f"moto-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    directory.mkdir(parents=True, exist_ok=True)
+    log_path = None if log_to_terminal else directory / "moto.log"
+    env = dict(os.environ, MOTO_S3_DEFAULT_KEY_BUFFER_SIZE="1", TMPDIR=str(directory), PYTHONUNBUFFERED="1")
+    log_file: IO[bytes] | None = open(log_path, "ab") if log_path else None  # noqa: SIM115 - handed to the child
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--moto-child", host, str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log_file if log_file is not None else None,
+            env=env,
+            start_new_session=True,
+        )
+    finally:
+        if log_file is not None:
+            log_file.close()
+    bucket_list = tuple(buckets)
+    server: S3Server | None = None
+    try:
+        hello = _read_hello(proc, startup_timeout, log_path)
+        bound = int(hello["port"])
+        url_host = f"[{host}]" if ":" in host else host
+        if host in ("0.0.0.0", "::"):
+            url_host = "127.0.0.1"
+        server = S3Server(
+            endpoint=f"http://{url_host}:{bound}",
+            host=host,
+            port=bound,
+            pid=proc.pid,
+            data_dir=directory,
+            buckets=bucket_list,
+            log_path=log_path,
+            _process=proc,
+            _owns_data_dir=owns_dir,
+        )
+        _wait_until_answering(server, startup_timeout)
+        create_buckets(server.endpoint, bucket_list)
+        return server
+    except BaseException:
+        if server is not None:
+            server.stop()
+        else:
+            proc.kill()
+            proc.wait()
+            if owns_dir:
+                shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+def create_buckets(endpoint: str, buckets: Iterable[tuple[str, str]]) -> None:
+    """Create each ``(name, region)`` bucket (LocationConstraint outside us-east-1); existing ones are kept."""
+    import boto3  # imported here: the child process and ``--help`` do not need it
+
+    for name, region in buckets:
+        client = boto3.client("s3", endpoint_url=endpoint, region_name=region, **TEST_CREDENTIALS)
+        try:
+            kwargs: dict[str, Any] = {"Bucket": name}
+            if region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+                client.create_bucket(**kwargs)
+        finally:
+            client.close()
+
+
+def sweep_stale_dirs(root: Path, prefix: str) -> None:
+    """Remove ``<prefix><pid>-*`` directories left under ``root`` by processes that no longer run (killed runs)."""
+    if not root.is_dir():
+        return
+    for path in root.glob(f"{prefix}*-*"):
+        pid = path.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _log_tail(log_path: Path | None, lines: int = 15) -> str:
+    if log_path is None or not log_path.exists():
+        return "(log went to the terminal)"
+    text = log_path.read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:]) or "(empty log)"
+
+
+def _read_hello(proc: subprocess.Popen[bytes], timeout: float, log_path: Path | None) -> dict[str, Any]:
+    """The child's first stdout line: ``{"port": N, "pid": P}``, printed once its socket listens."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise S3ServerError(f"moto server gave no port within {timeout:.0f} s:\n{_log_tail(log_path)}")
+        ready, _, _ = select.select([proc.stdout], [], [], min(remaining, 0.5))
+        if ready:
+            line = proc.stdout.readline()
+            if not line:
+                proc.wait()
+                raise S3ServerError(
+                    f"moto server exited with code {proc.returncode} before listening:\n{_log_tail(log_path)}"
+                )
+            hello: dict[str, Any] = json.loads(line)
+            return hello
+
+
+def _wait_until_answering(server: S3Server, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if not server.alive:
+            raise S3ServerError(f"moto server exited during startup:\n{_log_tail(server.log_path)}")
+        try:
+            with urllib.request.urlopen(server.endpoint + "/", timeout=2) as resp:  # ListBuckets, unsigned
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as e:
+            last = e
+        time.sleep(0.05)
+    raise S3ServerError(f"moto server on {server.endpoint} did not answer within {timeout:.0f} s: {last}")
+
+
+def _run_moto_child(host: str, port: int) -> None:
+    """Child process body: serve moto's S3 until SIGTERM/SIGINT or until our stdin reaches EOF."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    server = make_server(
+        host, port, DomainDispatcherApplication(create_backend_app), threaded=True, request_handler=MotoRequestHandler
+    )
+    bound = server.server_address[1]
+    os.environ["MOTO_PORT"] = str(bound)  # moto uses it when it builds URLs that point back at itself
+
+    def exit_now(*_: object) -> None:
+        os._exit(0)  # moto keeps nothing worth flushing; unlinked temp files vanish with the process
+
+    signal.signal(signal.SIGTERM, exit_now)
+    signal.signal(signal.SIGINT, exit_now)
+
+    def watch_parent() -> None:
+        sys.stdin.buffer.read()  # returns at EOF: the parent closed the pipe or died
+        exit_now()
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+    sys.stdout.write(json.dumps({"port": bound, "pid": os.getpid()}) + "\n")
+    sys.stdout.flush()
+    os.dup2(2, 1)  # nothing else on the hello pipe: nobody reads it any more
+    server.serve_forever()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="s3server.py", description="Embedded local S3 (moto server in a child process) for shadowreplica."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("S3_PORT") or DEFAULT_PORT),
+        help=f"port (default $S3_PORT or {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--bucket",
+        action="append",
+        type=parse_bucket,
+        metavar="NAME:REGION",
+        help="bucket to create, repeatable (default: source:us-east-1 and dest:eu-west-1)",
+    )
+    parser.add_argument("--data-dir", type=Path, help="moto's TMPDIR and log directory (default: a fresh one under .s3data/)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print moto's request log to the terminal")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    buckets = tuple(args.bucket) if args.bucket else DEFAULT_BUCKETS
+    try:
+        server = start_s3_server(
+            args.port, host=args.host, buckets=buckets, data_dir=args.data_dir, log_to_terminal=args.verbose
+        )
+    except S3ServerError as e:
+        print(f"s3server: {e}", file=sys.stderr)
+        return 1
+    with server:
+        listed = ", ".join(f"{name} ({region})" for name, region in server.buckets)
+        print(f"local S3 (moto, pid {server.pid}) ready on {server.endpoint}", flush=True)
+        print(f"  buckets: {listed}")
+        print(f"  export AWS_ENDPOINT_URL={server.endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test")
+        if server.log_path:
+            print(f"  request log: {server.log_path}")
+        print("  Ctrl-C to stop", flush=True)
+        while not stop.wait(0.5):
+            if not server.alive:
+                print(f"s3server: moto exited unexpectedly:\n{_log_tail(server.log_path)}", file=sys.stderr)
+                return 1
+    print("local S3 stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--moto-child"]:
+        _run_moto_child(sys.argv[2], int(sys.argv[3]))
+    else:
+        sys.exit(main())

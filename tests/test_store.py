@@ -1,0 +1,541 @@
+"""Contract tests of ``app.store`` against real S3 server processes.
+
+moto (``buckets``) for the whole contract; SeaweedFS (``seaweedfs_buckets``) for what moto fakes:
+conditional copies (``CopySourceIfMatch``) and unquoted ETags in CopyObject results. Error mapping is
+tested end to end through ``s3_fault_proxy`` (S3 error answers, bodies cut short, slow answers) and as a
+table over ``_translate``, the seam's one mapping function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    IncompleteReadError,
+    NoCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+from conftest import BucketPair, Fault, FaultProxy, make_side, unique_bucket
+
+import app.store
+from app.config import BucketUrl, S3Side
+from app.errors import (
+    BucketMissing,
+    ObjectMissing,
+    OffsetOutOfRange,
+    PreconditionFailed,
+    StorageError,
+    StorageUnavailable,
+)
+from app.store import GetResult, NotModified, ObjectInfo, ObjectStore, ensure_bucket, normalize_etag
+
+MiB = 1024 * 1024
+REPO = Path(__file__).resolve().parent.parent
+ProxyFactory = Callable[[str], Awaitable[FaultProxy]]
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def boto(side: S3Side) -> Any:
+    return boto3.client("s3", endpoint_url=side.endpoint_url, region_name=side.region,
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+# ------------------------------------------------------------------------------------ reads and writes
+
+
+async def test_put_head_get_roundtrip(buckets: BucketPair) -> None:
+    async with ObjectStore(buckets.source) as store:
+        body = b"segment bytes " * 1000
+        etag = await store.put("ns/topic/0_1/0-1-v1.log", body, content_type="application/x-redpanda")
+        assert etag == md5(body)  # normalised: no quotes
+
+        info = await store.head("ns/topic/0_1/0-1-v1.log")
+        assert info is not None
+        assert (info.key, info.size, info.etag) == ("ns/topic/0_1/0-1-v1.log", len(body), etag)
+        assert isinstance(info.last_modified, datetime) and info.last_modified.tzinfo is not None
+
+        got = await store.get("ns/topic/0_1/0-1-v1.log")
+        assert isinstance(got, GetResult)
+        assert (got.body, got.etag, got.size, got.content_type) == (body, etag, len(body), "application/x-redpanda")
+
+        assert await store.head("ns/topic/0_1/missing.log") is None
+        with pytest.raises(ObjectMissing) as e:
+            await store.get("ns/topic/0_1/missing.log")
+        assert e.value.details["key"] == "ns/topic/0_1/missing.log"
+        assert not isinstance(e.value, StorageError)
+
+
+async def test_keys_are_relative_to_the_side_prefix(buckets: BucketPair) -> None:
+    prefixed = replace(buckets.source, url=BucketUrl(buckets.source.url.bucket, "cluster/a"))
+    async with ObjectStore(prefixed) as store, ObjectStore(buckets.source) as root:
+        await store.put("topic/0/x.log", b"x")
+        assert (await root.get("cluster/a/topic/0/x.log")).body == b"x"
+        await root.put("cluster/ab/y.log", b"not under the prefix")
+        assert [i.key async for i in store.list("")] == ["topic/0/x.log"]
+        assert [p async for p in store.list_prefixes("")] == ["topic/"]
+        assert await store.delete_many(["topic/0/x.log"]) == 1
+        assert await root.head("cluster/a/topic/0/x.log") is None
+
+
+async def test_get_if_none_match(buckets: BucketPair) -> None:
+    async with ObjectStore(buckets.source) as store:
+        etag = await store.put("m.json", b'{"v": 1}')
+        same = await store.get("m.json", if_none_match=etag)
+        assert same == NotModified(key="m.json", etag=etag)
+        assert await store.get("m.json", if_none_match=f'"{etag}"') == same  # quoted form accepted too
+        await store.put("m.json", b'{"v": 2}')
+        changed = await store.get("m.json", if_none_match=etag)
+        assert isinstance(changed, GetResult) and changed.body == b'{"v": 2}'
+        stats = store.stats["GetObject"]
+        assert (stats.requests, stats.not_modified, stats.error_count, stats.bytes_in) == (3, 2, 0, 8)
+
+
+async def test_get_range(buckets: BucketPair) -> None:
+    data = bytes(range(256)) * 40  # 10240 bytes
+    async with ObjectStore(buckets.source) as store:
+        await store.put("r.bin", data)
+        assert await store.get_range("r.bin", 0, 10) == data[:10]
+        assert await store.get_range("r.bin", 1000, 4096) == data[1000:5096]
+        assert await store.get_range("r.bin", 10000, 1000) == data[10000:]  # clamped at the end
+        assert await store.get_range("r.bin", len(data), 10) == b""  # past the end
+        before = store.stats.requests
+        assert await store.get_range("r.bin", 5, 0) == b""  # no request for nothing
+        assert store.stats.requests == before
+        with pytest.raises(ObjectMissing):
+            await store.get_range("nope.bin", 0, 10)
+        with pytest.raises(ValueError):
+            await store.get_range("r.bin", -1, 10)
+
+
+async def test_open_stream(buckets: BucketPair) -> None:
+    data = os.urandom(300_000)
+    async with ObjectStore(buckets.source, stream_chunk_size=64 * 1024) as store:
+        await store.put("s.bin", data)
+
+        async with await store.open_stream("s.bin") as whole:
+            assert (whole.start, whole.end, whole.size, whole.content_length) == (0, len(data), len(data), len(data))
+            assert whole.etag == md5(data)
+            chunks = [chunk async for chunk in whole]
+        assert b"".join(chunks) == data and len(chunks) >= 5 and max(map(len, chunks)) <= 64 * 1024
+
+        part = await store.open_stream("s.bin", start=1000, end=201_000)
+        assert (part.start, part.end, part.size, part.content_length) == (1000, 201_000, len(data), 200_000)
+        assert b"".join([c async for c in part]) == data[1000:201_000]
+        assert part.received == 200_000
+
+        tail = await store.open_stream("s.bin", start=299_990)
+        assert b"".join([c async for c in tail]) == data[299_990:]
+
+        with pytest.raises(OffsetOutOfRange) as e:
+            await store.open_stream("s.bin", start=len(data))
+        assert (e.value.start, e.value.end) == (0, len(data))  # the valid range, for a 416 answer
+        with pytest.raises(ObjectMissing):
+            await store.open_stream("missing.bin")
+        with pytest.raises(ValueError):
+            await store.open_stream("s.bin", start=10, end=10)
+        assert store.stats["GetObject"].bytes_in == len(data) + 200_000 + 10
+
+
+async def test_conditional_put(buckets: BucketPair) -> None:
+    async with ObjectStore(buckets.source) as store:
+        first = await store.put("lock", b"one", if_none_match=True)
+        with pytest.raises(PreconditionFailed):
+            await store.put("lock", b"two", if_none_match=True)
+        with pytest.raises(PreconditionFailed):
+            await store.put("lock", b"two", if_match=md5(b"something else"))
+        second = await store.put("lock", b"two", if_match=first)
+        assert second == md5(b"two")
+        assert (await store.get("lock")).body == b"two"
+        with pytest.raises(ValueError):
+            await store.put("lock", b"x", if_match=second, if_none_match=True)
+        assert store.stats["PutObject"].errors == {"precondition": 2}
+        assert store.stats["PutObject"].bytes_out == len(b"one") + len(b"two")
+
+
+# ------------------------------------------------------------------------------------------- copies
+
+
+async def test_copy_across_buckets_and_regions(buckets: BucketPair) -> None:
+    assert (buckets.source.region, buckets.dest.region) == ("us-east-1", "eu-west-1")
+    body = os.urandom(2 * MiB + 17)
+    async with ObjectStore(buckets.source) as src, ObjectStore(buckets.dest) as dst:
+        etag = await src.put("t/0/10-1-v1.log", body, content_type="application/x-segment")
+        src.stats.reset()
+        copied = await dst.copy_from(src, "t/0/10-1-v1.log", if_match_etag=etag)
+        assert copied == etag
+        renamed = await dst.copy_from(src, "t/0/10-1-v1.log", dest_key="renamed/seg.log")
+        assert renamed == etag
+        got = await dst.get("t/0/10-1-v1.log")
+        assert got.body == body and got.content_type == "application/x-segment"  # MetadataDirective COPY
+        assert (await dst.get("renamed/seg.log")).body == body
+        with pytest.raises(ObjectMissing):
+            await dst.copy_from(src, "t/0/missing.log")
+        # server-side: the destination client issued the copies, no body bytes moved through us
+        assert dst.stats["CopyObject"].requests == 3
+        assert dst.stats["CopyObject"].bytes_in == dst.stats["CopyObject"].bytes_out == 0
+        assert src.stats.requests == 0
+
+
+async def test_multipart_copy(buckets: BucketPair) -> None:
+    body = os.urandom(12 * MiB)
+    async with ObjectStore(buckets.source) as src, ObjectStore(buckets.dest) as dst:
+        etag = await src.put("big.log", body)
+        etag2 = await dst.multipart_copy_from(src, "big.log", len(body), part_size=5 * MiB, concurrency=3,
+                                              if_match_etag=etag)
+        assert etag2.endswith("-3")  # 5 + 5 + 2 MiB
+        info = await dst.head("big.log")
+        assert info is not None and info.size == len(body) and info.etag == etag2
+        got = await dst.get("big.log")
+        assert md5(got.body) == md5(body)
+        ops = {op: s.requests for op, s in dst.stats.ops.items()}
+        assert ops["CreateMultipartUpload"] == 1 and ops["UploadPartCopy"] == 3
+        assert ops["CompleteMultipartUpload"] == 1 and "AbortMultipartUpload" not in ops
+
+
+async def test_multipart_copy_aborts_on_failure(buckets: BucketPair) -> None:
+    async with ObjectStore(buckets.source) as src, ObjectStore(buckets.dest) as dst:
+        with pytest.raises(ObjectMissing):  # a domain error, not an ExceptionGroup
+            await dst.multipart_copy_from(src, "gone.log", 11 * MiB, part_size=5 * MiB, concurrency=2)
+        assert dst.stats["AbortMultipartUpload"].requests == 1
+        assert dst.stats["UploadPartCopy"].errors["missing"] >= 1
+        assert await dst.head("gone.log") is None
+        uploads = await asyncio.to_thread(lambda: boto(buckets.dest).list_multipart_uploads(Bucket=dst.bucket))
+        assert not uploads.get("Uploads")
+        with pytest.raises(ValueError):
+            await dst.multipart_copy_from(src, "x", 10 * MiB, part_size=4 * MiB)
+        with pytest.raises(ValueError):
+            await dst.multipart_copy_from(src, "x", 0, part_size=5 * MiB)
+
+
+# ------------------------------------------------------------------------------- listing and deletes
+
+
+async def test_list_pagination_prefixes_and_start_after(buckets: BucketPair) -> None:
+    keys = [f"topic/{p}/{i:03d}.log" for p in (0, 1) for i in range(12)] + ["topic/manifest.json", "other/x"]
+    async with ObjectStore(buckets.source, list_page_size=10) as store:
+        await asyncio.gather(*(store.put(k, k.encode()) for k in keys))
+
+        listed = [info async for info in store.list("topic/")]
+        assert [i.key for i in listed] == sorted(k for k in keys if k.startswith("topic/"))
+        assert all(isinstance(i, ObjectInfo) and i.size == len(i.key) and i.etag == md5(i.key.encode())
+                   for i in listed)
+        assert store.stats["ListObjectsV2"].requests == 3  # 25 keys in pages of 10
+
+        assert [i.key async for i in store.list("topic/", delimiter="/")] == ["topic/manifest.json"]
+        assert [p async for p in store.list_prefixes("topic/")] == ["topic/0/", "topic/1/"]
+        assert [p async for p in store.list_prefixes("")] == ["other/", "topic/"]
+        after = [i.key async for i in store.list("topic/", start_after="topic/1/009.log")]
+        assert after == ["topic/1/010.log", "topic/1/011.log", "topic/manifest.json"]
+        assert [i async for i in store.list("nothing/")] == []
+
+
+async def test_delete_many_in_batches(buckets: BucketPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app.store, "DELETE_BATCH", 10)
+    keys = [f"d/{i:02d}" for i in range(25)]
+    async with ObjectStore(buckets.source) as store:
+        await asyncio.gather(*(store.put(k, b"x") for k in keys))
+        assert await store.delete_many(iter([*keys, "d/never-existed"])) == 26
+        assert store.stats["DeleteObjects"].requests == 3
+        assert [i async for i in store.list("d/")] == []
+        assert await store.delete_many([]) == 0
+        assert store.stats["DeleteObjects"].requests == 3
+
+
+async def test_delete_many_raises_on_refused_keys(buckets: BucketPair, s3_fault_proxy: ProxyFactory) -> None:
+    proxy = await s3_fault_proxy(buckets.source.endpoint_url or "")
+    refused = (b'<?xml version="1.0" encoding="UTF-8"?><DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+               b"<Error><Key>a</Key><Code>{code}</Code><Message>no</Message></Error></DeleteResult>")
+    side = replace(buckets.source, endpoint_url=proxy.endpoint)
+    async with ObjectStore(side) as store:
+        proxy.faults.append(Fault(method="POST", target="delete", replace_body=refused.replace(b"{code}", b"AccessDenied"),
+                                  times=1))
+        with pytest.raises(StorageError) as e:
+            await store.delete_many(["a", "b"])
+        assert not isinstance(e.value, StorageUnavailable)
+        assert e.value.details["failures"][0]["key"] == "a"
+        proxy.faults.append(Fault(method="POST", target="delete", replace_body=refused.replace(b"{code}", b"SlowDown"),
+                                  times=1))
+        with pytest.raises(StorageUnavailable):
+            await store.delete_many(["a"])
+
+
+# ------------------------------------------------------------------------------------------ buckets
+
+
+async def test_ensure_bucket_creates_with_region(s3_server: str) -> None:
+    side = make_side(s3_server, unique_bucket("new"), "eu-west-1")
+    assert await ensure_bucket(side) is True
+    assert await ensure_bucket(side) is False
+    location = await asyncio.to_thread(lambda: boto(side).get_bucket_location(Bucket=side.url.bucket))
+    assert location["LocationConstraint"] == "eu-west-1"
+    async with ObjectStore(make_side(s3_server, unique_bucket("absent"), "us-east-1")) as store:
+        with pytest.raises(BucketMissing):
+            await store.put("k", b"v")
+        with pytest.raises(BucketMissing):
+            _ = [i async for i in store.list("")]
+
+
+async def test_buckets_fixture_regions(buckets: BucketPair) -> None:
+    client = boto(buckets.source)
+    src = await asyncio.to_thread(client.get_bucket_location, Bucket=buckets.source.url.bucket)
+    dst = await asyncio.to_thread(client.get_bucket_location, Bucket=buckets.dest.url.bucket)
+    assert (src["LocationConstraint"], dst["LocationConstraint"]) == (None, "eu-west-1")
+
+
+async def test_store_must_be_opened(buckets: BucketPair) -> None:
+    store = ObjectStore(buckets.source)
+    with pytest.raises(RuntimeError, match="async with"):
+        await store.head("k")
+
+
+# ---------------------------------------------------------------------------- error mapping, end to end
+
+
+async def test_truncated_bodies_raise_unavailable_not_partial_data(
+    buckets: BucketPair, s3_fault_proxy: ProxyFactory
+) -> None:
+    data = os.urandom(200_000)
+    async with ObjectStore(buckets.source) as direct:
+        await direct.put("cut.bin", data)
+    proxy = await s3_fault_proxy(buckets.source.endpoint_url or "")
+    proxy.faults.append(Fault(method="GET", target="cut.bin", truncate_to=50_000))
+    side = replace(buckets.source, endpoint_url=proxy.endpoint, max_attempts=1)
+    async with ObjectStore(side, stream_chunk_size=16 * 1024) as store:
+        with pytest.raises(StorageUnavailable):
+            await store.get("cut.bin")
+        with pytest.raises(StorageUnavailable):
+            await store.get_range("cut.bin", 0, 100_000)
+
+        stream = await store.open_stream("cut.bin")
+        received = bytearray()
+        with pytest.raises(StorageUnavailable):
+            async for chunk in stream:
+                received += chunk
+        assert 0 < len(received) <= 50_000 and bytes(received) == data[: len(received)]
+
+        assert store.stats["GetObject"].errors["unavailable"] == 3
+        assert proxy.faults[0].hits == 3
+        proxy.faults.clear()
+        assert (await store.get("cut.bin")).body == data  # the same path works once the fault is gone
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected", "kind"),
+    [
+        (503, "SlowDown", StorageUnavailable, "unavailable"),
+        (500, "InternalError", StorageUnavailable, "unavailable"),
+        (403, "AccessDenied", StorageError, "denied"),
+        (400, "InvalidArgument", StorageError, "error"),
+        (412, "PreconditionFailed", PreconditionFailed, "precondition"),
+        (404, "NoSuchKey", ObjectMissing, "missing"),
+        (404, "NoSuchBucket", BucketMissing, "no_bucket"),
+    ],
+)
+async def test_s3_error_answers_are_mapped(
+    buckets: BucketPair, s3_fault_proxy: ProxyFactory, status: int, code: str, expected: type[Exception], kind: str
+) -> None:
+    proxy = await s3_fault_proxy(buckets.source.endpoint_url or "")
+    proxy.faults.append(Fault(method="GET", status=status, code=code))
+    side = replace(buckets.source, endpoint_url=proxy.endpoint, max_attempts=2)
+    async with ObjectStore(side) as store:
+        with pytest.raises(expected) as e:
+            await store.get("k")
+        assert type(e.value) is expected
+        assert e.value.__cause__ is not None  # the SDK error is chained, not leaked
+        stats = store.stats["GetObject"]
+        assert stats.requests == 1 and stats.errors == {kind: 1}
+        retried = expected is StorageUnavailable  # botocore retries 5xx/throttling, nothing else
+        assert stats.attempts == len(proxy.seen) == (2 if retried else 1)
+        if code == "AccessDenied":
+            assert "credentials" in str(e.value) and "403" not in type(e.value).__name__
+
+
+async def test_connection_refused_and_timeouts_are_unavailable(
+    buckets: BucketPair, s3_fault_proxy: ProxyFactory
+) -> None:
+    proxy = await s3_fault_proxy(buckets.source.endpoint_url or "")
+    closed_port = proxy.endpoint  # close it: nothing listens there any more
+    await proxy.close()
+    refused = replace(buckets.source, endpoint_url=closed_port, max_attempts=1, connect_timeout=1.0)
+    async with ObjectStore(refused) as store:
+        with pytest.raises(StorageUnavailable):
+            await store.head("k")
+
+    slow_proxy = await s3_fault_proxy(buckets.source.endpoint_url or "")
+    slow_proxy.faults.append(Fault(delay=3.0))
+    slow = replace(buckets.source, endpoint_url=slow_proxy.endpoint, max_attempts=1, read_timeout=0.3)
+    async with ObjectStore(slow) as store:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable):
+            await store.get("k")
+        assert time.monotonic() - started < 2.5
+
+
+# ------------------------------------------------------------------------------ the mapping as a table
+
+
+def _client_error(status: int, code: str, op: str = "GetObject", **error: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "m", **error},
+                        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}}}, op)
+
+
+@pytest.mark.parametrize(
+    ("exc", "key", "expected"),
+    [
+        (_client_error(404, "NoSuchKey"), "k", ObjectMissing),
+        (_client_error(404, "404"), "k", ObjectMissing),  # HEAD: no body, only the status
+        (_client_error(404, "404"), None, BucketMissing),  # HeadBucket
+        (_client_error(404, "NoSuchBucket"), "k", BucketMissing),
+        (_client_error(412, "PreconditionFailed"), "k", PreconditionFailed),
+        (_client_error(409, "ConditionalRequestConflict"), "k", PreconditionFailed),
+        (_client_error(503, "SlowDown"), "k", StorageUnavailable),
+        (_client_error(400, "RequestTimeout"), "k", StorageUnavailable),
+        (_client_error(429, "TooManyRequests"), "k", StorageUnavailable),
+        (_client_error(403, "SignatureDoesNotMatch"), "k", StorageError),
+        (_client_error(400, "InvalidArgument"), "k", StorageError),
+        (EndpointConnectionError(endpoint_url="http://x"), "k", StorageUnavailable),
+        (ReadTimeoutError(endpoint_url="http://x"), "k", StorageUnavailable),
+        (ResponseStreamingError(error="reset"), "k", StorageUnavailable),
+        (IncompleteReadError(actual_bytes=1, expected_bytes=2), "k", StorageUnavailable),
+        (aiohttp.ClientPayloadError("Response payload is not completed"), "k", StorageUnavailable),
+        (asyncio.IncompleteReadError(b"", 10), "k", StorageUnavailable),
+        (TimeoutError(), "k", StorageUnavailable),
+        (ConnectionResetError(), "k", StorageUnavailable),
+        (NoCredentialsError(), "k", StorageError),
+        (_client_error(404, "NoSuchUpload", "UploadPartCopy"), "k", StorageError),
+        (ValueError("bug"), "k", StorageError),
+    ],
+)
+def test_translate_table(exc: BaseException, key: str | None, expected: type[Exception]) -> None:
+    mapped = app.store._translate(exc, op="Op", bucket="b", key=key, full_key=key)
+    assert type(mapped) is expected
+    if isinstance(exc, NoCredentialsError):
+        assert "AWS_ACCESS_KEY_ID" in str(mapped) and app.store._kind(mapped) == "denied"
+
+
+def test_translate_416_carries_object_size() -> None:
+    from_body = app.store._translate(_client_error(416, "InvalidRange", ActualObjectSize="1234"), op="GetObject",
+                                     bucket="b", key="k", full_key="k")
+    assert isinstance(from_body, OffsetOutOfRange) and from_body.end == 1234
+    header = ClientError({"Error": {"Code": "InvalidRange"}, "ResponseMetadata": {
+        "HTTPStatusCode": 416, "HTTPHeaders": {"content-range": "bytes */77"}}}, "GetObject")
+    from_header = app.store._translate(header, op="GetObject", bucket="b", key="k", full_key="k")
+    assert isinstance(from_header, OffsetOutOfRange) and from_header.end == 77
+
+
+def test_normalize_etag() -> None:
+    assert normalize_etag('"abc"') == normalize_etag("abc") == normalize_etag(' W/"abc" ') == "abc"
+    assert normalize_etag(None) == ""
+
+
+# --------------------------------------------------------------------------------------------- stats
+
+
+async def test_stats_count_requests_errors_and_bytes(buckets: BucketPair) -> None:
+    async with ObjectStore(buckets.source) as store:
+        await store.put("a", b"12345")
+        await store.put("b", b"123")
+        await store.get("a")
+        await store.get_range("b", 1, 1)
+        await store.head("missing")
+        stats = store.stats
+        assert stats["PutObject"].requests == 2 and stats["PutObject"].bytes_out == 8
+        assert stats["GetObject"].requests == 2 and stats["GetObject"].bytes_in == 6
+        assert stats["HeadObject"].errors == {"missing": 1}
+        assert (stats.requests, stats.attempts, stats.errors, stats.bytes_in, stats.bytes_out) == (5, 5, 1, 6, 8)
+        snapshot = json.loads(json.dumps(stats.snapshot()))
+        assert set(snapshot) == {"PutObject", "GetObject", "HeadObject"}
+        assert snapshot["HeadObject"]["errors"] == {"missing": 1}
+        assert stats["NeverRan"].requests == 0
+        stats.reset()
+        assert stats.requests == 0 and stats.snapshot() == {}
+
+
+# ------------------------------------------------------------------------------------------ SeaweedFS
+
+
+async def test_seaweedfs_conditional_copy(seaweedfs_buckets: BucketPair) -> None:
+    body = os.urandom(100_000)
+    async with ObjectStore(seaweedfs_buckets.source) as src, ObjectStore(seaweedfs_buckets.dest) as dst:
+        etag = await src.put("seg.log", body)
+        assert etag == md5(body)
+        stale = md5(b"an older version")
+        with pytest.raises(PreconditionFailed):
+            await dst.copy_from(src, "seg.log", if_match_etag=stale)
+        assert await dst.head("seg.log") is None
+        copied = await dst.copy_from(src, "seg.log", if_match_etag=etag)
+        assert copied == etag and '"' not in copied  # SeaweedFS answers unquoted here, head quoted: both normalised
+        info = await dst.head("seg.log")
+        assert info is not None and info.etag == etag
+        assert (await dst.get("seg.log")).body == body
+        with pytest.raises(PreconditionFailed):
+            await src.put("seg.log", b"x", if_none_match=True)
+
+
+async def test_seaweedfs_multipart_copy_with_stale_etag_aborts(seaweedfs_buckets: BucketPair) -> None:
+    body = os.urandom(11 * MiB)
+    async with ObjectStore(seaweedfs_buckets.source) as src, ObjectStore(seaweedfs_buckets.dest) as dst:
+        etag = await src.put("big.log", body)
+        with pytest.raises(PreconditionFailed):
+            await dst.multipart_copy_from(src, "big.log", len(body), part_size=5 * MiB, if_match_etag=md5(b"old"))
+        assert dst.stats["AbortMultipartUpload"].requests == 1
+        assert await dst.head("big.log") is None
+        await dst.multipart_copy_from(src, "big.log", len(body), part_size=5 * MiB, if_match_etag=etag)
+        assert md5((await dst.get("big.log")).body) == etag
+
+
+# ---------------------------------------------------------------------------- localstack/s3server.py
+
+
+def test_s3server_script_creates_source_and_dest() -> None:
+    proc = subprocess.Popen([sys.executable, str(REPO / "localstack" / "s3server.py"), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        endpoint = None
+        deadline = time.monotonic() + 30
+        while endpoint is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            m = re.search(r"AWS_ENDPOINT_URL=(\S+)", line)
+            endpoint = m.group(1) if m else None
+        assert endpoint, f"no endpoint printed; stderr: {proc.stderr.read() if proc.stderr else ''}"
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id="test", aws_secret_access_key="test",
+                              config=Config(retries={"total_max_attempts": 1}))
+        names = sorted(b["Name"] for b in client.list_buckets()["Buckets"])
+        assert names == ["dest", "source"]
+        assert client.get_bucket_location(Bucket="source")["LocationConstraint"] is None  # us-east-1
+        assert client.get_bucket_location(Bucket="dest")["LocationConstraint"] == "eu-west-1"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+        with pytest.raises(EndpointConnectionError):  # the moto child is gone with it
+            client.list_buckets()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
