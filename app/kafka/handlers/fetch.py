@@ -6,7 +6,7 @@ Theory of operation
    ``min(partition_max_bytes, max_bytes)``), all running at once. A read that another Fetch already
    started for the same (partition, offset, size) is joined, not repeated (``Broker.inflight_reads``).
 2. The handler answers as soon as the finished reads hold ``min_bytes`` or any partition has an error
-   (Kafka's DelayedFetch rule). When every read finished with too little, it waits for the catalog to
+   (Kafka's DelayedFetch rule), after giving the reads still running :data:`READY_GRACE` to finish. When every read finished with too little, it waits for the catalog to
    change (:meth:`Catalog.wait_for_change`: a manifest refresh added data) and reads the empty
    partitions again, until ``max_wait_ms`` (capped by ``kafka.max_fetch_wait``).
 3. At the deadline it answers with what is ready: a partition whose read is still waiting on S3 is
@@ -60,6 +60,10 @@ from segment_format.batch import HEADER_SIZE
 __all__ = ["handle_fetch"]
 
 log = logging.getLogger(__name__)
+
+READY_GRACE = 0.05
+"""Seconds the other partitions' reads may still take once a Fetch has enough to answer (or an error):
+reads served from the cache finish well within it, reads waiting on S3 are answered next time."""
 
 
 @dataclass(slots=True)
@@ -140,10 +144,17 @@ async def _read_round(broker: Broker, slots: list[_Slot], with_aborted: bool, mi
                     _settle(s)
                 else:
                     pending.append(s.task)
-        if not pending or any(s.error for s in slots) or sum(s.ready_bytes for s in slots) >= min_bytes:
+        if not pending:
             return
         remaining = deadline - loop.time()
         if remaining <= 0:
+            return
+        if any(s.error for s in slots) or sum(s.ready_bytes for s in slots) >= min_bytes:
+            # enough to answer: give the other reads a moment (cache hits finish within it), not more
+            await asyncio.wait(pending, timeout=min(READY_GRACE, remaining))
+            for s in slots:
+                if s.task is not None and not s.settled and s.task.done():
+                    _settle(s)
             return
         await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
 

@@ -1,0 +1,336 @@
+"""Helpers for the Kafka shim tests (tests/test_kafka_*.py): a `shadowreplica serve` subprocess, an
+independent reading of a seeded bucket (the oracle the real clients' records are compared with), and a
+raw wire client for checks no client library makes.
+
+The oracle reads the bucket with boto3 and ``segment_format`` only (manifests → segments → batches →
+offset translation → records), not through the shim's read path (catalog, cache, reader).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from app.config import S3Side, s3_side
+from app.kafka.protocol import ApiKey, RequestHeader, encode_request
+from app.store import ensure_bucket
+from segment_format.batch import BatchType
+from segment_format.manifest import parse_partition_manifest
+from segment_format.offsets import translate
+from segment_format.segment import iter_batches
+
+REPO = Path(__file__).resolve().parent.parent
+SHADOWREPLICA = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
+TEST_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def new_bucket(endpoint: str, region: str = "eu-west-1") -> S3Side:
+    side = s3_side(f"s3://t-{uuid.uuid4().hex[:16]}-kafka", side="dest", environ=TEST_ENV, region=region,
+                   endpoint_url=endpoint)
+    asyncio.run(ensure_bucket(side))
+    return side
+
+
+def cli_env(side: S3Side, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SHADOWREPLICA_"))}
+    env.update(TEST_ENV)
+    env["AWS_ENDPOINT_URL"] = side.endpoint_url or ""
+    env["AWS_REGION"] = side.region
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+def run_cli(side: S3Side, args: Sequence[str], *, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SHADOWREPLICA, *args], capture_output=True, text=True, env=cli_env(side, **env),
+                          timeout=timeout, cwd=REPO)
+
+
+def seed(side: S3Side, *, topics: int, partitions: int, size: str, segment_size: str = "128KiB",
+         seed_value: int = 42, append: bool = False) -> None:
+    args = ["seed", "--bucket", str(side.url), "--topics", str(topics), "--partitions", str(partitions),
+            "--size", size, "--segment-size", segment_size, "--seed", str(seed_value), "--no-progress"]
+    if append:
+        args.append("--append")
+    done = run_cli(side, args)
+    assert done.returncode == 0, done.stderr
+
+
+@dataclass
+class ServeProcess:
+    """A running `shadowreplica serve`; its log lines accumulate in :attr:`log`."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    log: list[str] = field(default_factory=list)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def log_text(self) -> str:
+        return "\n".join(self.log)
+
+    def wait_for_log(self, needle: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.log):
+                if needle in line:
+                    return line
+            time.sleep(0.05)
+        raise AssertionError(f"{needle!r} not logged within {timeout} s; log:\n{self.log_text()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        for t in self._threads:
+            t.join(5)
+
+
+def start_serve(side: S3Side, *, port: int | None = None, args: Sequence[str] = (), config: str | None = None,
+                cache_dir: Path, env: dict[str, str] | None = None, refresh: float = 0.3) -> ServeProcess:
+    """Start `shadowreplica serve` and wait for its "serving" line."""
+    port = port or free_port()
+    extra = {"SHADOWREPLICA_CACHE_MANIFEST_REFRESH_INTERVAL": str(refresh), **(env or {})}
+    cmd = [*SHADOWREPLICA]
+    if config is not None:
+        cmd += ["--config", config]
+    cmd += ["serve", "--bucket", str(side.url), "--kafka", f"127.0.0.1:{port}", "--cache-dir", str(cache_dir), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(side, **extra),
+                            cwd=REPO)
+    server = ServeProcess(proc, port)
+    ready = threading.Event()
+
+    def pump(stream: Any) -> None:
+        for line in stream:
+            server.log.append(line.rstrip("\n"))
+            if line.startswith("serving "):
+                ready.set()
+
+    for stream in (proc.stdout, proc.stderr):
+        t = threading.Thread(target=pump, args=(stream,), daemon=True)
+        t.start()
+        server._threads.append(t)
+    deadline = time.monotonic() + 30
+    while not ready.wait(0.05):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise AssertionError(f"serve did not start (exit {proc.returncode}):\n{server.log_text()}")
+    return server
+
+
+@contextlib.contextmanager
+def serving(side: S3Side, **kwargs: Any) -> Iterator[ServeProcess]:
+    server = start_serve(side, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------------------------------ oracle
+
+
+@dataclass(frozen=True, slots=True)
+class Rec:
+    """One record as a consumer sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...]
+    timestamp: int
+
+
+@dataclass
+class PartitionTruth:
+    records: list[Rec]  # every data record (aborted ones included), in offset order
+    aborted: set[int]  # offsets of records in aborted transactions
+    log_start: int
+    high_watermark: int
+
+    @property
+    def committed(self) -> list[Rec]:
+        return [r for r in self.records if r.offset not in self.aborted]
+
+
+def read_truth(side: S3Side) -> dict[tuple[str, int], PartitionTruth]:
+    """Every partition of the bucket, decoded straight from its manifests and segments."""
+    s3 = boto3.client("s3", endpoint_url=side.endpoint_url, region_name=side.region, **_creds())
+    bucket = side.url.bucket
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", ())]
+    out: dict[tuple[str, int], PartitionTruth] = {}
+    for mkey in keys:
+        if not mkey.endswith("/manifest.json") or "/meta/" not in mkey:
+            continue
+        m = parse_partition_manifest(s3.get_object(Bucket=bucket, Key=mkey)["Body"].read())
+        records: list[Rec] = []
+        aborted: set[int] = set()
+        for meta in m.segments:
+            key = m.segment_key(meta)
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            ranges = []
+            if key + ".tx" in keys:
+                doc = json.loads(s3.get_object(Bucket=bucket, Key=key + ".tx")["Body"].read())
+                ranges = [(int(r["pid.id"]), int(r["first"]), int(r["last"])) for r in doc["ranges"]]
+            for tb in translate(iter_batches(body), meta.delta_offset or 0, namespace=m.namespace):
+                h = tb.batch.header
+                if h.type != BatchType.raft_data or tb.kafka_base_offset is None or h.is_control:
+                    continue
+                in_abort = any(pid == h.producer_id and lo <= h.base_offset <= hi for pid, lo, hi in ranges)
+                for r in tb.batch.decode_records():
+                    offset = tb.kafka_base_offset + r.offset_delta
+                    ts = h.max_timestamp if h.is_log_append_time else h.first_timestamp + r.timestamp_delta
+                    records.append(Rec(m.topic, m.partition, offset, r.key, r.value,
+                                       tuple((x.key, x.value) for x in r.headers), ts))
+                    if in_abort:
+                        aborted.add(offset)
+        out[(m.topic, m.partition)] = PartitionTruth(records, aborted, m.kafka_start_offset, m.kafka_next_offset)
+    return out
+
+
+def _creds() -> dict[str, str]:
+    return {"aws_access_key_id": TEST_ENV["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": TEST_ENV["AWS_SECRET_ACCESS_KEY"]}
+
+
+def read_object(side: S3Side, key: str) -> bytes:
+    s3 = boto3.client("s3", endpoint_url=side.endpoint_url, region_name=side.region, **_creds())
+    return bytes(s3.get_object(Bucket=side.url.bucket, Key=key)["Body"].read())
+
+
+# --------------------------------------------------------------------------------------- raw client
+
+
+class RawClient:
+    """A blocking socket speaking framed Kafka: send requests encoded by our codec, read raw responses."""
+
+    def __init__(self, port: int, *, timeout: float = 15.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.correlation = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> RawClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, api: ApiKey, version: int, body: Any) -> int:
+        self.correlation += 1
+        self.sock.sendall(encode_request(RequestHeader(api_key=api, api_version=version,
+                                                       correlation_id=self.correlation, client_id="raw"), body))
+        return self.correlation
+
+    def send_bytes(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _exact(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("closed by the server")
+            buf += chunk
+        return bytes(buf)
+
+    def recv(self) -> bytes:
+        """One response frame without its size prefix (correlation id first)."""
+        (size,) = struct.unpack(">i", self._exact(4))
+        return self._exact(size)
+
+    def closed_by_server(self, timeout: float = 5.0) -> bool:
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except TimeoutError:
+            return False
+
+
+@dataclass
+class FetchedPartition:
+    partition: int
+    error_code: int
+    high_watermark: int
+    log_start_offset: int
+    aborted: list[tuple[int, int]] | None
+    records: bytes
+
+    def batches(self) -> list[tuple[int, int, int]]:
+        """(base offset, last offset delta, size) of every whole Kafka v2 batch in ``records``."""
+        out, pos, data = [], 0, self.records
+        while pos + 61 <= len(data):
+            base, length = struct.unpack_from(">qi", data, pos)
+            if pos + 12 + length > len(data):
+                break
+            (last_delta,) = struct.unpack_from(">i", data, pos + 23)
+            out.append((base, last_delta, 12 + length))
+            pos += 12 + length
+        return out
+
+
+def parse_fetch_response(frame: bytes, version: int) -> tuple[int, dict[tuple[str, int], FetchedPartition]]:
+    """(correlation id, partitions) of a Fetch response v4-11."""
+    pos = 0
+
+    def take(fmt: str) -> Any:
+        nonlocal pos
+        values = struct.unpack_from(fmt, frame, pos)
+        pos += struct.calcsize(fmt)
+        return values[0] if len(values) == 1 else values
+
+    corr = take(">i")
+    take(">i")  # throttle
+    if version >= 7:
+        take(">hi")
+    out = {}
+    for _ in range(take(">i")):
+        n = take(">h")
+        topic = frame[pos : pos + n].decode()
+        pos += n
+        for _ in range(take(">i")):
+            p, err, hwm, _lso = take(">ihqq")
+            start = take(">q") if version >= 5 else -1
+            count = take(">i")
+            aborted = None if count < 0 else [take(">qq") for _ in range(count)]
+            if version >= 11:
+                take(">i")
+            size = take(">i")
+            records = frame[pos : pos + max(size, 0)]
+            pos += max(size, 0)
+            out[(topic, p)] = FetchedPartition(p, err, hwm, start, aborted, records)
+    return corr, out
