@@ -616,12 +616,14 @@ class ObjectStore:
         return normalize_etag(resp.get("ETag"))
 
     async def copy_from(self, source: ObjectStore, key: str, *, dest_key: str | None = None,
-                        if_match_etag: str | None = None) -> str:
+                        if_match_etag: str | None = None, if_unmodified_since: datetime | None = None) -> str:
         """Server-side CopyObject of ``source``'s ``key`` to ``dest_key`` (default: the same relative key) here.
 
         Metadata and Content-Type are kept (MetadataDirective COPY). ``if_match_etag``: only if the source
-        still has that ETag (``CopySourceIfMatch``), else ``PreconditionFailed``. Objects up to 5 GiB;
-        bigger ones need :meth:`multipart_copy_from`. Returns the new object's ETag.
+        still has that ETag (``CopySourceIfMatch``); ``if_unmodified_since``: only if the source was not
+        modified after that time (``CopySourceIfUnmodifiedSince``, second precision); a failed condition
+        raises ``PreconditionFailed``. Objects up to 5 GiB; bigger ones need :meth:`multipart_copy_from`.
+        Returns the new object's ETag.
         """
         params: dict[str, Any] = {
             "Bucket": self.bucket,
@@ -631,6 +633,8 @@ class ObjectStore:
         }
         if if_match_etag:
             params["CopySourceIfMatch"] = _quoted(if_match_etag)
+        if if_unmodified_since is not None:
+            params["CopySourceIfUnmodifiedSince"] = if_unmodified_since
         with self._call("CopyObject", key):
             resp = await self._client.copy_object(**params)
         return normalize_etag(resp.get("CopyObjectResult", {}).get("ETag"))

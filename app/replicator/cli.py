@@ -1,0 +1,198 @@
+"""``shadowreplica sync | verify | status`` (registered into ``app.cli`` on import).
+
+    shadowreplica sync   --source s3://bucket[/prefix] --source-region R1 --dest s3://bucket2[/prefix]
+                         --dest-region R2 [--topics PATTERN] [--once | --follow] [--poll-interval 1]
+                         [--concurrency 32] [--multipart-threshold 64MiB] [--retention mirror|keep]
+                         [--shard i/n] [--checkpoint PATH]
+    shadowreplica verify --dest s3://... [--source s3://...] [--topics PATTERN] [--json]
+    shadowreplica status --dest s3://... [--source s3://...] [--topics PATTERN]
+
+Every sync flag has a ``[replicator]`` config-file key and a ``SHADOWREPLICA_REPLICATOR_*`` variable
+(``app.replicator.options``); endpoints, regions and credentials per side come from ``--source-*``/``--dest-*``
+flags, ``SHADOWREPLICA_SOURCE_*``/``SHADOWREPLICA_DEST_*`` variables, ``[source]``/``[dest]`` tables, then the
+standard ``AWS_*`` variables. The source is only ever read (and named as a copy source).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import signal
+import sys
+from typing import Any
+
+from app.cli import add_s3_flags, command, side_from_args
+from app.config import S3Side, load_file, parse_size
+from app.errors import ConfigError
+from app.progress import Progress, human_bytes
+from app.replicator.loop import Replicator
+from app.replicator.model import Shard, TopicFilter
+from app.replicator.options import SyncConfig, load_sync_config
+from app.replicator.status import bucket_status
+from app.replicator.verify import verify_bucket
+from app.store import ObjectStore
+
+
+def _sides(args: argparse.Namespace, *, need_source: bool) -> tuple[S3Side | None, S3Side]:
+    source = side_from_args(args, args.source, "source", "source-") if args.source else None
+    if need_source and source is None:
+        raise ConfigError("--source is required")
+    dest = side_from_args(args, args.dest, "dest", "dest-")
+    return source, dest
+
+
+def _client_side(side: S3Side, concurrency: int) -> S3Side:
+    """The replicator retries and backs off itself (it must see throttling to adapt), so botocore makes one
+    attempt; the connection pool fits the concurrency."""
+    return dataclasses.replace(side, max_attempts=1, max_pool_connections=max(side.max_pool_connections,
+                                                                              2 * concurrency))
+
+
+# ---------------------------------------------------------------------------------------------------- sync
+
+
+def _sync_args(p: argparse.ArgumentParser) -> None:
+    add_s3_flags(p, "source", url_flag="source")
+    add_s3_flags(p, "dest", url_flag="dest")
+    p.add_argument("--topics", default=None, help="fnmatch pattern(s), comma separated; !PATTERN excludes")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="catch up once and exit (default)")
+    mode.add_argument("--follow", action="store_true", help="keep following the source")
+    p.add_argument("--poll-interval", type=float, default=None, help="seconds between manifest polls (default 1)")
+    p.add_argument("--concurrency", type=int, default=None, help="concurrent S3 copy requests (default 32)")
+    p.add_argument("--multipart-threshold", default=None, help="multipart copy at/above this size (default 64MiB)")
+    p.add_argument("--multipart-part-size", default=None, help="multipart copy part size (default 64MiB)")
+    p.add_argument("--retention", choices=("mirror", "keep"), default=None,
+                   help="mirror: delete what the source dropped (manifest first); keep: keep history")
+    p.add_argument("--shard", default=None, metavar="I/N", help="own the partitions hashing to I of N instances")
+    p.add_argument("--checkpoint", default=None, metavar="PATH", help="optional local checkpoint file")
+    p.add_argument("--verify", choices=("auto", "head"), default=None,
+                   help="auto: HEAD after a copy only when the key does not pin the size; head: always")
+    p.add_argument("--discovery-interval", type=float, default=None, help="seconds between listings (default 10)")
+    p.add_argument("--commit-interval", type=float, default=None, help="longest wait for a manifest commit (5)")
+    p.add_argument("--max-retries", type=int, default=None, help="attempts per S3 call (default 8)")
+    p.add_argument("--json", action="store_true", help="print the final report and metrics as JSON")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def config_from_args(args: argparse.Namespace) -> SyncConfig:
+    flags: dict[str, Any] = {
+        "poll_interval": args.poll_interval,
+        "concurrency": args.concurrency,
+        "multipart_threshold": parse_size(args.multipart_threshold) if args.multipart_threshold else None,
+        "multipart_part_size": parse_size(args.multipart_part_size) if args.multipart_part_size else None,
+        "retention": args.retention,
+        "topics": args.topics,
+        "max_retries": args.max_retries,
+        "checkpoint": args.checkpoint,
+        "verify": args.verify,
+        "discovery_interval": args.discovery_interval,
+        "commit_interval": args.commit_interval,
+    }
+    if args.topics is not None:
+        TopicFilter.parse(args.topics)
+    if args.shard is not None:
+        shard = Shard.parse(args.shard)
+        flags.update(shard_index=shard.index, shard_count=shard.count)
+    table = load_file(getattr(args, "config", None)).get("replicator", {})
+    return load_sync_config(table, **flags)
+
+
+async def run_sync(source: S3Side, dest: S3Side, config: SyncConfig, *, follow: bool, progress: bool = True,
+                   stop: asyncio.Event | None = None) -> tuple[int, dict[str, Any]]:
+    """The ``sync`` command as a coroutine: (exit code, JSON-ready report)."""
+    conc = config.replicator.concurrency
+    bar = Progress(1, "sync", enabled=progress)
+    async with ObjectStore(_client_side(source, conc)) as src, ObjectStore(_client_side(dest, conc)) as dst:
+        await dst.ensure_bucket()
+        rep = Replicator(src, dst, config, progress=bar)
+        if follow:
+            stop = stop or asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
+            await rep.run_forever(stop)
+            bar.close()
+            return 0, {"metrics": rep.metrics.snapshot()}
+        report = await rep.run_once()
+        bar.close()
+        out = {"report": dataclasses.asdict(report), "ok": report.ok, "metrics": rep.metrics.snapshot()}
+        return (0 if report.ok else 1), out
+
+
+@command("sync", "replicate a tiered-storage bucket server-side, manifest last")(_sync_args)
+def run_sync_command(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    source, dest = _sides(args, need_source=True)
+    assert source is not None
+    if (source.url.bucket, source.url.prefix, source.endpoint_url) == (dest.url.bucket, dest.url.prefix,
+                                                                       dest.endpoint_url):
+        raise ConfigError("--source and --dest name the same place")
+    code, out = asyncio.run(run_sync(source, dest, config, follow=args.follow,
+                                     progress=not args.no_progress and not args.json))
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+    elif "report" in out:
+        r = out["report"]
+        m = out["metrics"]
+        print(f"synced {source.url} -> {dest.url}: {r['caught_up']}/{r['partitions']} partitions caught up, "
+              f"{r['copied_objects']} objects ({human_bytes(r['copied_bytes'])}) copied server-side in "
+              f"{r['seconds']:.1f} s, {m['deleted_objects']} deleted, {m['retries']} retries")
+        for name in r["failed"]:
+            print(f"error: partition {name} is not up to date (see the log)", file=sys.stderr)
+        for name in r["topics_failed"]:
+            print(f"error: {name}: manifest not replicated (see the log)", file=sys.stderr)
+    return code
+
+
+# -------------------------------------------------------------------------------------------- verify/status
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    add_s3_flags(p, "dest", url_flag="dest")
+    p.add_argument("--source", default=None, metavar="s3://BUCKET[/PREFIX]", help="also compare with the source")
+    add_s3_flags(p, "source")
+    p.add_argument("--topics", default="*", help="fnmatch pattern(s), comma separated")
+
+
+def _verify_args(p: argparse.ArgumentParser) -> None:
+    _check_args(p)
+    p.add_argument("--json", action="store_true", help="machine-readable report")
+
+
+async def _verify(source: S3Side | None, dest: S3Side, topics: TopicFilter) -> Any:
+    async with ObjectStore(dest) as dst:
+        if source is None:
+            return await verify_bucket(dst, None, include=topics)
+        async with ObjectStore(source) as src:
+            return await verify_bucket(dst, src, include=topics)
+
+
+@command("verify", "check that every object a destination manifest names exists and matches")(_verify_args)
+def run_verify(args: argparse.Namespace) -> int:
+    source, dest = _sides(args, need_source=False)
+    report = asyncio.run(_verify(source, dest, TopicFilter.parse(args.topics)))
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+async def _status(source: S3Side | None, dest: S3Side, topics: TopicFilter) -> dict[str, Any]:
+    async with ObjectStore(dest) as dst:
+        if source is None:
+            return await bucket_status(dst, None, include=topics)
+        async with ObjectStore(source) as src:
+            return await bucket_status(dst, src, include=topics)
+
+
+@command("status", "replication status of a destination (JSON), compared with the source if given")(_check_args)
+def run_status(args: argparse.Namespace) -> int:
+    source, dest = _sides(args, need_source=False)
+    print(json.dumps(asyncio.run(_status(source, dest, TopicFilter.parse(args.topics))), indent=2))
+    return 0
