@@ -31,7 +31,13 @@ from enum import IntEnum
 
 import crc32c as _crc32c
 
-from segment_format.errors import CrcMismatchError, FormatError, TruncatedError
+from segment_format.errors import (
+    CompressionError,
+    CrcMismatchError,
+    FormatError,
+    RecordDecodeError,
+    TruncatedError,
+)
 from segment_format.records import Compression, Record, compress, decode_records, decompress, encode_records
 
 __all__ = [
@@ -259,22 +265,44 @@ class Batch:
             )
 
     def decode_records(self) -> list[Record]:
-        """Decompress (if needed) and decode the records; errors name this batch's offset."""
+        """Decompress (if needed) and decode the records; errors name this batch's offset.
+
+        The error position is a position in the object: the byte of the bad record for an uncompressed
+        batch, the start of the records block for a compressed one (positions inside the decompressed
+        data name no byte of the object).
+        """
+        records_start = self.position + HEADER_SIZE
         try:
             data = decompress(self.header.compression, self.records)
-            return decode_records(data, self.header.record_count)
-        except FormatError as e:
-            raise type(e)(
+        except CompressionError as e:
+            raise CompressionError(
                 f"batch at offset {self.header.base_offset}: {e.message}",
-                position=self.position + HEADER_SIZE + (e.position or 0) if e.position is not None else self.position,
+                position=records_start,
+                offset=self.header.base_offset,
+            ) from e
+        try:
+            return decode_records(data, self.header.record_count)
+        except RecordDecodeError as e:
+            compressed = self.header.compression != Compression.NONE
+            inner = "" if not compressed or e.position is None else f" (byte {e.position} of the decompressed records)"
+            raise RecordDecodeError(
+                f"batch at offset {self.header.base_offset}: {e.message}{inner}",
+                position=records_start if compressed or e.position is None else records_start + e.position,
                 offset=self.header.base_offset,
             ) from e
 
 
-def decode_header(buf: bytes | memoryview, pos: int = 0, *, verify: bool = True) -> BatchHeader:
-    """Decode the Redpanda header at ``pos``; checks header_crc and the size field when ``verify``."""
-    if len(buf) - pos < HEADER_SIZE:
-        raise TruncatedError(f"batch header needs {HEADER_SIZE} bytes, {len(buf) - pos} left", position=pos)
+def decode_header(
+    buf: bytes | memoryview, pos: int = 0, *, verify: bool = True, base_position: int = 0
+) -> BatchHeader:
+    """Decode the Redpanda header at ``pos``; checks header_crc and the size field when ``verify``.
+
+    ``base_position`` is the object position of ``buf[0]`` (for a ranged read): errors report
+    ``base_position + pos``.
+    """
+    where = base_position + pos
+    if pos < 0 or len(buf) - pos < HEADER_SIZE:
+        raise TruncatedError(f"batch header needs {HEADER_SIZE} bytes, {len(buf) - pos} left", position=where)
     f = RP_HEADER.unpack_from(buf, pos)
     header = BatchHeader(
         header_crc=f[0],
@@ -299,12 +327,15 @@ def decode_header(buf: bytes | memoryview, pos: int = 0, *, verify: bool = True)
                 which="header_crc",
                 expected=header.header_crc,
                 actual=actual,
-                position=pos,
+                position=where,
                 offset=header.base_offset,
             )
         if header.size_bytes < HEADER_SIZE:
-            raise FormatError(f"batch size_bytes {header.size_bytes} is below {HEADER_SIZE}", position=pos,
-                              offset=header.base_offset)
+            raise FormatError(
+                f"batch size_bytes {header.size_bytes} is below {HEADER_SIZE}",
+                position=where,
+                offset=header.base_offset,
+            )
     return header
 
 

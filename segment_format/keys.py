@@ -97,8 +97,20 @@ class SegmentName:
         return f"{self.base_offset}-{self.committed_offset}-{self.size_bytes}-{self.term}-v1.log"
 
 
-_NAME_V1 = re.compile(r"^(\d+)-(\d+)-v1\.log$")
-_NAME_V2 = re.compile(r"^(\d+)-(\d+)-(\d+)-(\d+)-v1\.log$")
+# Numbers in names and keys are ASCII decimal int64s: ``\d`` would also match other scripts' digits
+# ("٣-1-v1.log"), which ``int()`` accepts but Redpanda never writes.
+_U64 = r"[0-9]{1,20}"
+_I64 = r"-?[0-9]{1,19}"
+_NAME_V1 = re.compile(rf"^({_U64})-({_U64})-v1\.log$")
+_NAME_V2 = re.compile(rf"^({_U64})-({_U64})-({_U64})-({_U64})-v1\.log$")
+_INT64_MAX = 2**63 - 1
+
+
+def _offset(text: str, what: str, key: str) -> int:
+    value = int(text)
+    if value > _INT64_MAX:
+        raise ObjectKeyError(f"{what} {value} in {key!r} does not fit in int64")
+    return value
 
 
 def segment_name(
@@ -113,12 +125,18 @@ def segment_name(
 
 
 def parse_segment_name(name: str) -> SegmentName:
+    """Parse ``{base}-{term}-v1.log`` or ``{base}-{committed}-{size}-{term}-v1.log``."""
     m = _NAME_V2.match(name)
     if m:
-        return SegmentName(int(m[1]), int(m[4]), int(m[2]), int(m[3]))
+        return SegmentName(
+            _offset(m[1], "base offset", name),
+            _offset(m[4], "term", name),
+            _offset(m[2], "committed offset", name),
+            _offset(m[3], "size", name),
+        )
     m = _NAME_V1.match(name)
     if m:
-        return SegmentName(int(m[1]), int(m[2]))
+        return SegmentName(_offset(m[1], "base offset", name), _offset(m[2], "term", name))
     raise ObjectKeyError(f"not a segment name: {name!r}")
 
 
@@ -210,18 +228,20 @@ class SegmentKey:
 _HEX8 = r"[0-9a-f]{8}"
 _NAME = r"[a-zA-Z0-9._\-]{1,249}"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_PM_PREFIXED = re.compile(rf"^({_HEX8})/meta/({_NAME})/({_NAME})/(\d+)_(-?\d+)/manifest\.(json|bin)$")
-_PM_LABELED = re.compile(rf"^({_UUID})/meta/({_NAME})/({_NAME})/(\d+)_(-?\d+)/manifest\.bin$")
+_PART = r"[0-9]{1,10}"
+_PM_PREFIXED = re.compile(rf"^({_HEX8})/meta/({_NAME})/({_NAME})/({_PART})_({_I64})/manifest\.(json|bin)$")
+_PM_LABELED = re.compile(rf"^({_UUID})/meta/({_NAME})/({_NAME})/({_PART})_({_I64})/manifest\.bin$")
 _SPILL = re.compile(
-    rf"^({_HEX8}/meta/{_NAME}/{_NAME}/\d+_-?\d+)/manifest\.bin\.(\d+)\.(\d+)\.(\d+)\.(\d+)\.(-?\d+)\.(-?\d+)$"
+    rf"^((?:{_HEX8}|{_UUID})/meta/({_NAME})/({_NAME})/({_PART})_({_I64}))"
+    rf"/manifest\.bin\.({_U64})\.({_U64})\.({_U64})\.({_U64})\.({_I64})\.({_I64})$"
 )
 _TM_PREFIXED = re.compile(rf"^({_HEX8})/meta/({_NAME})/({_NAME})/topic_manifest\.(json|bin)$")
-_TM_LABELED = re.compile(rf"^meta/({_NAME})/({_NAME})/({_UUID})/(-?\d+)/topic_manifest\.bin$")
+_TM_LABELED = re.compile(rf"^meta/({_NAME})/({_NAME})/({_UUID})/({_I64})/topic_manifest\.bin$")
 _SEG_PREFIXED = re.compile(
-    rf"^({_HEX8})/({_NAME})/({_NAME})/(\d+)_(-?\d+)/([0-9\-]+-v1\.log)(?:\.(\d+))?(\.index|\.tx)?$"
+    rf"^({_HEX8})/({_NAME})/({_NAME})/({_PART})_({_I64})/([0-9\-]+-v1\.log)(?:\.({_U64}))?(\.index|\.tx)?$"
 )
 _SEG_LABELED = re.compile(
-    rf"^({_UUID})/({_NAME})/({_NAME})/(\d+)_(-?\d+)/([0-9\-]+-v1\.log)(?:\.(\d+))?(\.index|\.tx)?$"
+    rf"^({_UUID})/({_NAME})/({_NAME})/({_PART})_({_I64})/([0-9\-]+-v1\.log)(?:\.({_U64}))?(\.index|\.tx)?$"
 )
 
 
@@ -235,17 +255,23 @@ def parse_partition_manifest_key(key: str) -> PartitionKey:
         return pk
     m = _PM_LABELED.match(key)
     if m:
+        _ntp_path(m[2], m[3], int(m[4]))
         return PartitionKey(m[2], m[3], int(m[4]), int(m[5]), "bin", cluster_uuid=m[1])
     raise ObjectKeyError(f"not a partition manifest key: {key!r}")
 
 
 def parse_spillover_manifest_key(key: str) -> tuple[str, dict[str, int]]:
-    """Returns the partition manifest prefix and the six numbers in the name."""
+    """Returns the partition manifest prefix (prefixed or labeled) and the six numbers in the name."""
     m = _SPILL.match(key)
     if not m:
         raise ObjectKeyError(f"not a spillover manifest key: {key!r}")
+    prefix = m[1]
+    if len(prefix.split("/", 1)[0]) == 8:  # hash prefix, not a cluster uuid
+        expected = partition_manifest_prefix(m[2], m[3], int(m[4]), int(m[5]))
+        if expected != prefix:
+            raise ObjectKeyError(f"spillover manifest key {key!r} has the wrong hash prefix (expected {expected!r})")
     names = ("base", "last", "base_kafka", "next_kafka", "base_ts", "last_ts")
-    return m[1], {n: int(v) for n, v in zip(names, m.groups()[1:], strict=True)}
+    return prefix, {n: _offset(v, n, key) for n, v in zip(names, m.groups()[5:], strict=True)}
 
 
 def parse_topic_manifest_key(key: str) -> tuple[str, str, str, str | None]:
@@ -258,6 +284,8 @@ def parse_topic_manifest_key(key: str) -> tuple[str, str, str, str | None]:
         return m[2], m[3], m[4], None
     m = _TM_LABELED.match(key)
     if m:
+        check_topic_name(m[1], "namespace")
+        check_topic_name(m[2])
         return m[1], m[2], "bin", m[3]
     raise ObjectKeyError(f"not a topic manifest key: {key!r}")
 
@@ -272,7 +300,8 @@ def parse_segment_key(key: str) -> SegmentKey:
     if not m:
         raise ObjectKeyError(f"not a segment key: {key!r}")
     name = parse_segment_name(m[6])
-    term = int(m[7]) if m[7] is not None else None
+    term = _offset(m[7], "archiver term", key) if m[7] is not None else None
+    _ntp_path(m[2], m[3], int(m[4]))  # the same name rules as when building a key
     sk = SegmentKey(
         m[2], m[3], int(m[4]), int(m[5]), name, term, m[8] or "", cluster_uuid=m[1] if labeled else None
     )

@@ -26,10 +26,11 @@ bytes for the fields it knows.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from segment_format import keys
 from segment_format.errors import ManifestError, ObjectKeyError
@@ -49,7 +50,7 @@ _INT64_MIN = -(2**63)
 class SegmentMeta:
     """``cloud_storage::segment_meta``: one uploaded segment (also used for spillover/replaced entries).
 
-    ``None`` stands for Redpanda's "missing" sentinels (timestamp −1, delta/term INT64_MIN).
+    ``None`` stands for Redpanda's "missing" sentinels (timestamp -1, delta/term INT64_MIN).
     """
 
     base_offset: int
@@ -68,12 +69,12 @@ class SegmentMeta:
 
     @property
     def base_kafka_offset(self) -> int:
-        """``segment_meta::base_kafka_offset``: base_offset − delta_offset (unknown delta counts as 0)."""
+        """``segment_meta::base_kafka_offset``: base_offset - delta_offset (unknown delta counts as 0)."""
         return self.base_offset - (self.delta_offset or 0)
 
     @property
     def next_kafka_offset(self) -> int:
-        """Kafka offset just after the segment: committed_offset + 1 − delta_offset_end.
+        """Kafka offset just after the segment: committed_offset + 1 - delta_offset_end.
 
         v1 entries have no delta_offset_end; their delta_offset is the best available bound.
         """
@@ -241,7 +242,11 @@ class PartitionManifest:
         return None
 
     def find_by_kafka_offset(self, kafka_offset: int) -> SegmentMeta | None:
-        """The first segment whose Kafka range reaches ``kafka_offset`` (the next one if it falls in a gap)."""
+        """The first segment whose Kafka range reaches ``kafka_offset`` (the next one if it falls in a gap
+        between segments); None below the first segment or at/after the last one's next Kafka offset, as
+        ``partition_manifest::segment_containing(kafka::offset)``. Segments without data are skipped."""
+        if not self.segments or kafka_offset < self.segments[0].base_kafka_offset:
+            return None
         nexts = [s.next_kafka_offset for s in self.segments]
         i = bisect.bisect_right(nexts, kafka_offset)
         return self.segments[i] if i < len(self.segments) else None
@@ -257,7 +262,7 @@ class PartitionManifest:
     def anomalies(self) -> list[str]:
         """Inconsistencies a real bucket can have that do not make the manifest unreadable."""
         problems: list[str] = []
-        for prev, cur in zip(self.segments, self.segments[1:], strict=False):
+        for prev, cur in itertools.pairwise(self.segments):
             if cur.base_offset != prev.committed_offset + 1:
                 problems.append(f"gap between offsets {prev.committed_offset} and {cur.base_offset}")
             elif (
@@ -314,6 +319,19 @@ class PartitionManifest:
 # ---------------------------------------------------------------- parsing helpers
 
 
+def _load_json(data: bytes | str, what: str) -> Any:
+    """``json.loads`` with every failure as a ManifestError: bad JSON or UTF-8, but also integers past
+    Python's 4300-digit limit (a plain ValueError) and nesting deep enough to exhaust the recursion limit."""
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as e:
+        raise ManifestError(f"{what} is not valid JSON: {e.msg}", position=e.pos) from e
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{what} is not valid UTF-8: {e.reason}", position=e.start) from e
+    except (ValueError, RecursionError, TypeError) as e:
+        raise ManifestError(f"{what} is not valid JSON: {e}") from e
+
+
 def _int(d: Mapping[str, Any], name: str, where: str, *, required: bool = False) -> int | None:
     if name not in d:
         if required:
@@ -349,7 +367,16 @@ def _opt_min(value: int | None) -> int | None:
     return None if value is None or value == _INT64_MIN else value
 
 
-def _segment_meta(name: str | None, d: Any, where: str, default_term: int | None) -> SegmentMeta:
+def _segment_meta(
+    name: str | None, d: Any, where: str, default_term: int | None, *, revision: int, kind: str = "segment"
+) -> SegmentMeta:
+    """One entry of ``segments`` / ``replaced`` / ``spillover``, read the way Redpanda's handler does.
+
+    ``ntp_revision`` equal to the manifest's ``revision`` is stored as None (Redpanda writes it only when
+    it differs). ``replaced`` entries are ``lw_segment_meta`` (no timestamps, deltas or compaction flag;
+    a v1 entry with a size is a v2 one, ``lw_segment_meta::convert``); ``spillover`` entries are never
+    compacted and always name format v3 (the handler's ``EndObject``).
+    """
     if not isinstance(d, dict):
         raise ManifestError(f"{where}: segment entry must be an object")
     is_compacted = d.get("is_compacted", False)
@@ -364,6 +391,7 @@ def _segment_meta(name: str | None, d: Any, where: str, default_term: int | None
     sname_format = 1 if sname is None else sname
     if sname_format not in (1, 2, 3):
         raise ManifestError(f"{where}: unknown sname_format {sname_format}")
+    ntp_revision = _int(d, "ntp_revision", where)
     meta = SegmentMeta(
         base_offset=_req(d, "base_offset", where),
         committed_offset=_req(d, "committed_offset", where),
@@ -373,7 +401,7 @@ def _segment_meta(name: str | None, d: Any, where: str, default_term: int | None
         base_timestamp=_opt_ts(_int(d, "base_timestamp", where)),
         max_timestamp=_opt_ts(_int(d, "max_timestamp", where)),
         delta_offset=_opt_min(_int(d, "delta_offset", where)),
-        ntp_revision=_int(d, "ntp_revision", where),
+        ntp_revision=None if ntp_revision == revision else ntp_revision,
         archiver_term=_opt_min(_int(d, "archiver_term", where)),
         delta_offset_end=_opt_min(_int(d, "delta_offset_end", where)),
         sname_format=sname_format,
@@ -394,20 +422,32 @@ def _segment_meta(name: str | None, d: Any, where: str, default_term: int | None
             raise ManifestError(f"{where}: {e.message}") from e
         if parsed.base_offset != meta.base_offset:
             raise ManifestError(f"{where}: name says base offset {parsed.base_offset}, entry says {meta.base_offset}")
+    if kind == "replaced":
+        meta = SegmentMeta(
+            base_offset=meta.base_offset,
+            committed_offset=meta.committed_offset,
+            size_bytes=meta.size_bytes,
+            segment_term=meta.segment_term,
+            ntp_revision=meta.ntp_revision,
+            archiver_term=meta.archiver_term,
+            sname_format=2 if meta.sname_format == 1 and meta.size_bytes != 0 else meta.sname_format,
+        )
+    elif kind == "spillover":
+        meta = replace(meta, is_compacted=False, sname_format=3)
     return meta
 
 
 def parse_partition_manifest(data: bytes | str | Mapping[str, Any]) -> PartitionManifest:
     """Parse and validate a partition manifest from JSON bytes (or an already-decoded mapping, e.g. the
-    output of :func:`segment_format.manifest_bin.decode_partition_manifest`)."""
+    output of :func:`segment_format.manifest_bin.decode_partition_manifest`).
+
+    Defaults are Redpanda's (``partition_manifest::do_update``): a missing ``cloud_log_size_bytes`` is the
+    size of the segments from the start offset on; a segment's missing ``segment_term`` comes from its key.
+    """
     if isinstance(data, Mapping):
         doc: Any = data
     else:
-        try:
-            doc = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            pos = getattr(e, "pos", None) if isinstance(e, json.JSONDecodeError) else getattr(e, "start", None)
-            raise ManifestError(f"partition manifest is not valid JSON: {e}", position=pos) from e
+        doc = _load_json(data, "partition manifest")
     if not isinstance(doc, dict):
         raise ManifestError("partition manifest must be a JSON object")
     where = "partition manifest"
@@ -431,11 +471,11 @@ def parse_partition_manifest(data: bytes | str | Mapping[str, Any]) -> Partition
     if not isinstance(segments_doc, dict):
         raise ManifestError(f"{where}: 'segments' must be an object")
     segments = sorted(
-        (_segment_meta(n, v, f"{where} segment {n}", keys.parse_segment_name(n).term if _is_name(n) else None)
+        (_segment_meta(n, v, f"{where} segment {n}", _name_term(n), revision=revision)
          for n, v in segments_doc.items()),
         key=lambda s: s.base_offset,
     )
-    for prev, cur in zip(segments, segments[1:], strict=False):
+    for prev, cur in itertools.pairwise(segments):
         if cur.base_offset <= prev.committed_offset:
             raise ManifestError(
                 f"{where}: segment {cur.local_name} starts at {cur.base_offset}, inside or before "
@@ -445,16 +485,26 @@ def parse_partition_manifest(data: bytes | str | Mapping[str, Any]) -> Partition
     if not isinstance(replaced_doc, dict):
         raise ManifestError(f"{where}: 'replaced' must be an object")
     replaced = [
-        _segment_meta(n, v, f"{where} replaced {n}", keys.parse_segment_name(n).term if _is_name(n) else None)
+        _segment_meta(n, v, f"{where} replaced {n}", _name_term(n), revision=revision, kind="replaced")
         for n, v in replaced_doc.items()
     ]
     spill_doc = doc.get("spillover", [])
     if not isinstance(spill_doc, list):
         raise ManifestError(f"{where}: 'spillover' must be an array")
-    spillover = [_segment_meta(None, v, f"{where} spillover[{i}]", None) for i, v in enumerate(spill_doc)]
+    spillover = [
+        _segment_meta(None, v, f"{where} spillover[{i}]", None, revision=revision, kind="spillover")
+        for i, v in enumerate(spill_doc)
+    ]
 
     extra = {k: v for k, v in doc.items() if k not in _KNOWN_TOP}
+    start_offset = _int(doc, "start_offset", where)
     size = _int(doc, "cloud_log_size_bytes", where)
+    if size is None:
+        # partition_manifest::compute_cloud_log_size: the segments from the start offset on (the first
+        # segment when there is no start_offset), 0 if the start offset is no segment's base offset
+        start = start_offset if start_offset is not None else (segments[0].base_offset if segments else None)
+        bases = [s.base_offset for s in segments]
+        size = sum(s.size_bytes for s in segments[bases.index(start):]) if start in bases else 0
     return PartitionManifest(
         version=version,
         namespace=namespace,
@@ -463,9 +513,9 @@ def parse_partition_manifest(data: bytes | str | Mapping[str, Any]) -> Partition
         revision=revision,
         last_offset=_req(doc, "last_offset", where),
         insync_offset=_int(doc, "insync_offset", where),
-        start_offset=_int(doc, "start_offset", where),
+        start_offset=start_offset,
         last_uploaded_compacted_offset=_int(doc, "last_uploaded_compacted_offset", where),
-        cloud_log_size_bytes=size or 0,
+        cloud_log_size_bytes=size,
         archive_start_offset=_int(doc, "archive_start_offset", where),
         archive_start_offset_delta=_int(doc, "archive_start_offset_delta", where),
         archive_clean_offset=_int(doc, "archive_clean_offset", where),
@@ -481,12 +531,12 @@ def parse_partition_manifest(data: bytes | str | Mapping[str, Any]) -> Partition
     )
 
 
-def _is_name(name: str) -> bool:
+def _name_term(name: str) -> int | None:
+    """The term in a ``segments`` key, the default for a missing ``segment_term`` (None if no name)."""
     try:
-        keys.parse_segment_name(name)
+        return keys.parse_segment_name(name).term
     except ObjectKeyError:
-        return False
-    return True
+        return None
 
 
 # ---------------------------------------------------------------- topic manifest
@@ -495,7 +545,18 @@ _COMPRESSION = {"none", "gzip", "snappy", "lz4", "zstd", "producer", "uncompress
 _CLEANUP = {"none", "delete", "compact", "compact,delete", "delete,compact"}
 _COMPACTION = {"offset", "timestamp", "header"}
 _TS_TYPE = {"CreateTime", "LogAppendTime"}
-_ABSENT = object()
+
+
+class _Disabled:
+    """The "absent key" state of a tristate (a disabled ``tristate<T>``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "TopicManifest.DISABLED"
+
+
+_ABSENT: Any = _Disabled()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -504,9 +565,11 @@ class TopicManifest:
 
     ``retention_bytes``/``retention_duration`` are tristates: absent (disabled), ``None`` (enabled, unset)
     or a number; :data:`TopicManifest.DISABLED` marks "absent" so a round trip keeps the distinction.
+    Negative values, which older Redpanda versions wrote, read as disabled (and a negative
+    ``segment_size`` as None), as ``topic_manifest_handler::Int64`` reads them.
     """
 
-    DISABLED: Any = _ABSENT
+    DISABLED: ClassVar[Any] = _ABSENT
 
     namespace: str
     topic: str
@@ -564,10 +627,7 @@ def _opt_choice(doc: Mapping[str, Any], name: str, choices: set[str], where: str
 def parse_topic_manifest(data: bytes | str) -> TopicManifest:
     """Parse and validate ``topic_manifest.json`` (required: version 1, namespace, topic, partition_count,
     replication_factor, revision_id — as ``topic_manifest::do_update`` requires)."""
-    try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ManifestError(f"topic manifest is not valid JSON: {e}", position=getattr(e, "pos", None)) from e
+    doc = _load_json(data, "topic manifest")
     if not isinstance(doc, dict):
         raise ManifestError("topic manifest must be a JSON object")
     where = "topic manifest"
@@ -585,14 +645,19 @@ def parse_topic_manifest(data: bytes | str) -> TopicManifest:
     count = _req(doc, "partition_count", where)
     if count <= 0:
         raise ManifestError(f"{where}: partition_count must be positive, got {count}")
+    # Negative sizes and durations are what older Redpanda versions wrote for "unset"/"infinite":
+    # topic_manifest_handler::Int64 reads them as an empty segment_size and disabled tristates.
     segment_size = _int(doc, "segment_size", where) if doc.get("segment_size") is not None else None
+    if segment_size is not None and segment_size < 0:
+        segment_size = None
 
     def tristate(name: str) -> Any:
         if name not in doc:
             return _ABSENT
         if doc[name] is None:
             return None
-        return _int(doc, name, where)
+        value = _int(doc, name, where)
+        return _ABSENT if value is not None and value < 0 else value
 
     vcid = doc.get("virtual_cluster_id")
     if vcid is not None and not isinstance(vcid, str):

@@ -1,11 +1,11 @@
-"""Offset translation: Kafka offset = Redpanda offset − delta.
+"""Offset translation: Kafka offset = Redpanda offset - delta.
 
 Redpanda's log carries batches that Kafka clients never see: raft configuration, archival metadata and
 the other :data:`~segment_format.batch.OFFSET_TRANSLATOR_TYPES`. Each one occupies
 ``last_offset_delta + 1`` Redpanda offsets and no Kafka offsets, so
 
     delta(o) = Redpanda offsets taken by translator batches below o
-    kafka_offset(o) = o − delta(o)
+    kafka_offset(o) = o - delta(o)
 
 (``src/v/storage/offset_translator_state.h``; the cloud reader ``remote_segment.cc`` keeps ``_cur_delta``
 the same way). A segment's manifest entry records ``delta_offset`` (delta at its base offset) and

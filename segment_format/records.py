@@ -73,8 +73,14 @@ class Record:
     attributes: int = 0
 
 
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+
 def encode_varint(value: int) -> bytes:
-    """Zigzag-encode a signed 64-bit integer as a protobuf-style varint."""
+    """Zigzag-encode a signed 64-bit integer as a protobuf-style varint (``ValueError`` outside int64)."""
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise ValueError(f"varint value {value} is outside the int64 range")
     z = ((value << 1) ^ (value >> 63)) & 0xFFFFFFFFFFFFFFFF
     out = bytearray()
     while z >= 0x80:
@@ -85,21 +91,26 @@ def encode_varint(value: int) -> bytes:
 
 
 def decode_varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
-    """Decode a zigzag varint at ``pos``; returns ``(value, next_pos)``."""
+    """Decode a zigzag varint at ``pos``; returns ``(value, next_pos)``.
+
+    At most 10 bytes, and the 10th may only carry the 64th bit: a longer or wider varint is an error
+    rather than a value outside int64 (``utils/vint.h`` and Kafka's ``ByteUtils.readVarlong`` stop there).
+    """
     result = 0
     shift = 0
+    start = pos
     end = len(buf)
     while True:
         if pos >= end:
-            raise RecordDecodeError("varint runs past the end of the records", position=pos)
+            raise RecordDecodeError("varint runs past the end of the records", position=start)
         b = buf[pos]
         pos += 1
+        if shift == 63 and b > 1:
+            raise RecordDecodeError("varint does not fit in 64 bits", position=start)
         result |= (b & 0x7F) << shift
         if not b & 0x80:
             break
         shift += 7
-        if shift > 63:
-            raise RecordDecodeError("varint longer than 10 bytes", position=pos)
     return (result >> 1) ^ -(result & 1), pos
 
 
@@ -195,6 +206,8 @@ _XERIAL_BLOCK = 32 * 1024
 
 
 def _xerial_decompress(data: bytes | memoryview) -> bytes:
+    if len(data) < _XERIAL_HEADER.size:
+        raise CompressionError("xerial snappy header cut short", position=len(data))
     pos = _XERIAL_HEADER.size
     out = bytearray()
     while pos < len(data):
@@ -218,8 +231,12 @@ def _xerial_compress(data: bytes) -> bytes:
     return b"".join(parts)
 
 
-def compress(codec: Compression, data: bytes) -> bytes:
-    """Compress a records block the way Kafka's Java producer does."""
+def compress(codec: Compression | int, data: bytes) -> bytes:
+    """Compress a records block the way Kafka's Java producer does (``codec``: a Compression or its value)."""
+    try:
+        codec = Compression(codec)
+    except ValueError:
+        raise CompressionError(f"unknown compression codec {codec}") from None
     if codec is Compression.NONE:
         return data
     if codec is Compression.GZIP:
@@ -228,9 +245,7 @@ def compress(codec: Compression, data: bytes) -> bytes:
         return _xerial_compress(data)
     if codec is Compression.LZ4:
         return bytes(cramjam.lz4.compress(data))
-    if codec is Compression.ZSTD:
-        return bytes(cramjam.zstd.compress(data))
-    raise CompressionError(f"unknown compression codec {codec}")
+    return bytes(cramjam.zstd.compress(data))
 
 
 def decompress(codec: int, data: bytes | memoryview) -> bytes:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from enum import Enum
 
 from segment_format.batch import HEADER_SIZE, Batch, decode_header
+from segment_format.errors import FormatError
 
 __all__ = ["BatchReader", "SegmentWriter", "Tail", "iter_batches"]
 
@@ -70,13 +71,16 @@ class BatchReader:
         if data[pos : pos + HEADER_SIZE] == _ZERO_HEADER:
             self.tail = Tail.ZERO_FILLED
             raise StopIteration
-        try:
-            header = decode_header(data, pos, verify=self._verify_header)
-        except Exception as e:
-            # positions in errors are object positions, not buffer positions
-            if hasattr(e, "position") and e.position is not None:
-                e.position += self.base_position
-            raise
+        # errors name object positions (base_position + pos), not positions in this buffer
+        header = decode_header(data, pos, verify=self._verify_header, base_position=self.base_position)
+        if header.size_bytes < HEADER_SIZE:
+            # only reachable with verify_header=False; a batch must at least hold its header, and a
+            # smaller size would never advance the reader
+            raise FormatError(
+                f"batch size_bytes {header.size_bytes} is below {HEADER_SIZE}",
+                position=self.base_position + pos,
+                offset=header.base_offset,
+            )
         end = pos + header.size_bytes
         if end > len(data):
             self.tail = Tail.TRUNCATED
