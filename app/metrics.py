@@ -69,6 +69,13 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._texts: list[Callable[[], str]] = []
+        # watched components, one family per metric name whatever their number (the format requires it)
+        self._stores: list[tuple[str, ObjectStore]] = []
+        self._caches: list[tuple[str, ChunkCache]] = []
+        self._catalogs: list[tuple[str, Catalog]] = []
+        self.add_collector(lambda: _store_families(self._stores))
+        self.add_collector(lambda: _cache_families(self._caches))
+        self.add_collector(lambda: _catalog_families(self._catalogs))
         r = self.registry
         # HTTP API
         self.http_requests = Counter(
@@ -109,15 +116,15 @@ class Metrics:
 
     def watch_store(self, store: ObjectStore, *, side: str) -> None:
         """S3 requests, attempts, errors and bytes by operation, read from ``store.stats`` at scrape time."""
-        self.add_collector(lambda: _store_families(store, side))
+        self._stores.append((side, store))
 
-    def watch_cache(self, cache: ChunkCache) -> None:
+    def watch_cache(self, cache: ChunkCache, *, side: str = "dest") -> None:
         """Chunk cache hits, misses, bytes and size, read from ``cache.stats`` at scrape time."""
-        self.add_collector(lambda: _cache_families(cache))
+        self._caches.append((side, cache))
 
     def watch_catalog(self, catalog: Catalog, *, side: str) -> None:
         """Topics, partitions, offsets and manifest refresh counters of one bucket's catalog."""
-        self.add_collector(lambda: _catalog_families(catalog, side))
+        self._catalogs.append((side, catalog))
 
     # ------------------------------------------------------------------ output
     def render(self) -> bytes:
@@ -144,57 +151,71 @@ def _gauge(name: str, doc: str, labels: list[str], rows: Iterable[tuple[list[str
     return fam
 
 
-def _store_families(store: ObjectStore, side: str) -> Iterator[Metric]:
-    ops = sorted(store.stats.ops.items())
+def _store_families(stores: list[tuple[str, ObjectStore]]) -> Iterator[Metric]:
+    if not stores:
+        return
+    ops = [(side, op, st) for side, store in stores for op, st in sorted(store.stats.ops.items())]
     lab = ["side", "operation"]
     yield _counter("shadowreplica_s3_requests", "S3 API calls made, by bucket side and operation.", lab,
-                   (([side, op], s.requests) for op, s in ops))
+                   (([side, op], s.requests) for side, op, s in ops))
     yield _counter("shadowreplica_s3_attempts", "HTTP requests sent to S3 (SDK retries included).", lab,
-                   (([side, op], s.attempts) for op, s in ops))
+                   (([side, op], s.attempts) for side, op, s in ops))
     yield _counter("shadowreplica_s3_errors", "S3 calls that failed, by side, operation and kind.",
                    ["side", "operation", "kind"],
-                   (([side, op, kind], n) for op, s in ops for kind, n in sorted(s.errors.items())))
+                   (([side, op, kind], n) for side, op, s in ops for kind, n in sorted(s.errors.items())))
     yield _counter("shadowreplica_s3_received_bytes", "Object body bytes received from S3.", lab,
-                   (([side, op], s.bytes_in) for op, s in ops))
+                   (([side, op], s.bytes_in) for side, op, s in ops))
     yield _counter("shadowreplica_s3_sent_bytes", "Object body bytes sent to S3.", lab,
-                   (([side, op], s.bytes_out) for op, s in ops))
+                   (([side, op], s.bytes_out) for side, op, s in ops))
     yield _counter("shadowreplica_s3_not_modified", "Conditional GETs answered 304 Not Modified.", lab,
-                   (([side, op], s.not_modified) for op, s in ops if s.not_modified))
+                   (([side, op], s.not_modified) for side, op, s in ops if s.not_modified))
 
 
-def _cache_families(cache: ChunkCache) -> Iterator[Metric]:
-    s = cache.stats
-    yield _counter("shadowreplica_cache_hits", "Chunk cache lookups served from memory or disk.", [], [([], s.hits)])
-    yield _counter("shadowreplica_cache_memory_hits", "Chunk cache lookups served from memory.", [],
-                   [([], s.memory_hits)])
-    yield _counter("shadowreplica_cache_misses", "Chunk cache lookups that went to S3.", [], [([], s.misses)])
-    yield _counter("shadowreplica_cache_fetched_bytes", "Bytes the chunk cache fetched from S3.", [],
-                   [([], s.bytes_fetched)])
-    yield _counter("shadowreplica_cache_evictions", "Cache entries evicted to stay under the size cap.", [],
-                   [([], s.evictions)])
-    yield _counter("shadowreplica_cache_readaheads", "Chunks fetched ahead of sequential readers.", [],
-                   [([], s.readaheads)])
-    yield _gauge("shadowreplica_cache_size_bytes", "Bytes of cache entries on disk.", [], [([], cache.disk_bytes)])
-    yield _gauge("shadowreplica_cache_max_bytes", "Size cap of the chunk cache on disk.", [], [([], cache.max_bytes)])
+def _cache_families(caches: list[tuple[str, ChunkCache]]) -> Iterator[Metric]:
+    if not caches:
+        return
+    lab = ["side"]
+
+    def rows(fn: Callable[[ChunkCache], float]) -> list[tuple[list[str], float]]:
+        return [([side], fn(c)) for side, c in caches]
+
+    yield _counter("shadowreplica_cache_hits", "Chunk cache lookups served from memory or disk.", lab,
+                   rows(lambda c: c.stats.hits))
+    yield _counter("shadowreplica_cache_memory_hits", "Chunk cache lookups served from memory.", lab,
+                   rows(lambda c: c.stats.memory_hits))
+    yield _counter("shadowreplica_cache_misses", "Chunk cache lookups that went to S3.", lab,
+                   rows(lambda c: c.stats.misses))
+    yield _counter("shadowreplica_cache_fetched_bytes", "Bytes the chunk cache fetched from S3.", lab,
+                   rows(lambda c: c.stats.bytes_fetched))
+    yield _counter("shadowreplica_cache_evictions", "Cache entries evicted to stay under the size cap.", lab,
+                   rows(lambda c: c.stats.evictions))
+    yield _counter("shadowreplica_cache_readaheads", "Chunks fetched ahead of sequential readers.", lab,
+                   rows(lambda c: c.stats.readaheads))
+    yield _gauge("shadowreplica_cache_size_bytes", "Bytes of cache entries on disk.", lab, rows(lambda c: c.disk_bytes))
+    yield _gauge("shadowreplica_cache_max_bytes", "Size cap of the chunk cache on disk.", lab,
+                 rows(lambda c: c.max_bytes))
 
 
-def _catalog_families(catalog: Catalog, side: str) -> Iterator[Metric]:
-    st = catalog.stats
-    parts = catalog.partitions()
-    yield _gauge("shadowreplica_catalog_ready", "1 once the first manifest refresh completed.", ["side"],
-                 [([side], 1.0 if catalog.ready else 0.0)])
-    yield _gauge("shadowreplica_catalog_partitions", "Partitions known from the bucket's manifests.", ["side"],
-                 [([side], len(parts))])
-    yield _counter("shadowreplica_catalog_refreshes", "Manifest refresh passes.", ["side"], [([side], st.refreshes)])
+def _catalog_families(catalogs: list[tuple[str, Catalog]]) -> Iterator[Metric]:
+    if not catalogs:
+        return
+    lab = ["side"]
+    yield _gauge("shadowreplica_catalog_ready", "1 once the first manifest refresh completed.", lab,
+                 [([side], 1.0 if c.ready else 0.0) for side, c in catalogs])
+    yield _gauge("shadowreplica_catalog_partitions", "Partitions known from the bucket's manifests.", lab,
+                 [([side], len(c.partitions())) for side, c in catalogs])
+    yield _counter("shadowreplica_catalog_refreshes", "Manifest refresh passes.", lab,
+                   [([side], c.stats.refreshes) for side, c in catalogs])
     yield _counter("shadowreplica_catalog_manifest_errors", "Manifests rejected (the last good one stays served).",
-                   ["side"], [([side], st.manifest_errors)])
-    lab = ["side", "topic", "partition"]
-    yield _gauge("shadowreplica_partition_high_watermark", "Kafka offset after the last record in the bucket.", lab,
-                 (([side, p.topic, str(p.partition)], p.high_watermark) for p in parts))
-    yield _gauge("shadowreplica_partition_log_start_offset", "First readable Kafka offset in the bucket.", lab,
-                 (([side, p.topic, str(p.partition)], p.log_start_offset) for p in parts))
-    yield _gauge("shadowreplica_partition_size_bytes", "Bytes of the partition's segments.", lab,
-                 (([side, p.topic, str(p.partition)], p.size_bytes) for p in parts))
+                   lab, [([side], c.stats.manifest_errors) for side, c in catalogs])
+    parts = [(side, p) for side, c in catalogs for p in c.partitions()]
+    plab = ["side", "topic", "partition"]
+    yield _gauge("shadowreplica_partition_high_watermark", "Kafka offset after the last record in the bucket.", plab,
+                 (([side, p.topic, str(p.partition)], p.high_watermark) for side, p in parts))
+    yield _gauge("shadowreplica_partition_log_start_offset", "First readable Kafka offset in the bucket.", plab,
+                 (([side, p.topic, str(p.partition)], p.log_start_offset) for side, p in parts))
+    yield _gauge("shadowreplica_partition_size_bytes", "Bytes of the partition's segments.", plab,
+                 (([side, p.topic, str(p.partition)], p.size_bytes) for side, p in parts))
 
 
 def families(rows: Iterable[tuple[str, str, str, list[str], Iterable[tuple[list[str], float]]]]) -> list[Metric]:
