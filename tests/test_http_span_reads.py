@@ -6,9 +6,11 @@ Against a seeded bucket on the S3 server process; S3 bytes are counted by ``stor
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,7 @@ from app.reader import PartitionReader
 from app.seed import seed_bucket
 from app.seedgen import SeedSpec, topic_name
 from app.store import ObjectStore
+from segment_format.remote_index import decode_remote_index
 
 SPEC = SeedSpec(topics=2, partitions=1, total_bytes=2 * 1024 * 1024, segment_bytes=512 * 1024, seed=5)
 
@@ -86,3 +89,47 @@ async def test_a_point_query_reads_the_index_and_one_range(seeded, tmp_path: Pat
     await PartitionReader(catalog, cold).read(topic, 0, offset, 1, max_batches=1)
     assert store.stats["GetObject"].bytes_in >= seg.meta.size_bytes
     await cold.close()
+
+
+async def test_an_http_point_query_reads_the_index_and_one_range(s3_server: str, tmp_path: Path) -> None:
+    """``GET .../records?offset=N&limit=1`` on a cold cache: S3 GETs = the segment's ``.index`` + one range."""
+    from tests.http_fixtures import Seeded, drop_buckets, open_app, seed_pair
+
+    pair: Seeded = await asyncio.to_thread(seed_pair, s3_server)
+    try:
+        async with open_app(pair, tmp_path, with_source=False) as t:
+            while t.dest.catalog.stats.refreshes < 2:  # the refresh loop's first pass: then it sleeps
+                await asyncio.sleep(0.01)
+            view = t.dest.catalog.partition("orders", 1)
+            seg = view.segments[-1]
+            index = (await t.store.get(seg.index_key)).body
+            offsets = range(seg.meta.base_kafka_offset + 5, seg.meta.next_kafka_offset, 97)
+            seen: set[tuple[int, int]] = set()
+            fetched = 0
+            for n, offset in enumerate(offsets):
+                t.store.stats.reset()
+                resp = await t.client.get("/topics/orders/partitions/1/records", params={"offset": offset, "limit": 1})
+                assert resp.status_code == 200
+                rec = resp.json()["records"][0]
+                assert rec["offset"] == offset
+                got = t.store.stats["GetObject"]
+                idx = decode_remote_index(index)
+                ix = bisect.bisect_right(idx.file_positions, rec["batch"]["position"])
+                start = idx.file_positions[ix - 1] if ix else 0
+                end = idx.file_positions[ix] if ix < len(idx.file_positions) else seg.meta.size_bytes
+                # the first query also fetches the .index (then cached by the reader); every query fetches
+                # exactly the one range holding its batch, unless an earlier query fetched it already
+                new_span = (start, end) not in seen
+                seen.add((start, end))
+                assert got.requests == (n == 0) + new_span, (offset, store_ops(t.store))
+                assert got.bytes_in == (len(index) if n == 0 else 0) + (end - start if new_span else 0)
+                assert t.store.stats.requests == got.requests  # nothing but those GETs
+                fetched += got.bytes_in
+            assert len(seen) >= 3 and len(offsets) > len(seen)  # several spans, and some queries hit the cache
+            assert fetched == len(index) + sum(e - s for s, e in seen)  # each byte range fetched once at most
+    finally:
+        await asyncio.to_thread(drop_buckets, pair)
+
+
+def store_ops(store: ObjectStore) -> dict[str, Any]:
+    return store.stats.snapshot()

@@ -75,7 +75,7 @@ async def get_records(
     settings = ctx.settings
     fmt = format or ("ndjson" if NDJSON in request.headers.get("accept", "") else "json")
     cap = settings.max_records if fmt == "json" else settings.max_stream_records
-    limit = settings.default_records if limit is None else limit
+    limit = min(settings.default_records, cap) if limit is None else limit
     if limit > cap:
         raise InvalidParameter(f"limit {limit} is over the cap of {cap} for format={fmt}"
                                + (" (use format=ndjson to stream more)" if fmt == "json" else ""),
