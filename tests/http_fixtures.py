@@ -6,6 +6,8 @@ event loop; every test then opens its own read path on its own loop (stores and 
 * ``seed_pair(endpoint)`` → :class:`Seeded`: a source bucket with :data:`SPEC` and a destination bucket
   holding a prefix of the same partitions (:data:`DEST_SPEC`: the same generator, fewer bytes), so the
   replication view has real lag.
+* ``running(*cli_args)`` → async context manager: the ``shadowreplica`` CLI as a subprocess, yielding the URL
+  from its ``... on http://HOST:PORT`` banner, stopped with SIGTERM afterwards.
 * ``open_app(seeded, tmp_path, ...)`` → async context manager yielding :class:`AppUnderTest` (the app, an
   httpx client on its ASGI transport, the destination store and reader) with ``/replication`` comparing
   source and destination.
@@ -15,6 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import re
+import signal
+import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -120,3 +127,32 @@ async def open_app(seeded: Seeded, tmp_path: Path, *, http: HttpSettings | None 
         client = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api"))
         yield AppUnderTest(app, client, dest, metrics)
+
+
+CLI = Path(sys.executable).parent / "shadowreplica"
+
+
+@asynccontextmanager
+async def running(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[str]:
+    """Start the CLI, wait for its ``... on http://HOST:PORT`` banner, yield the URL; SIGTERM it afterwards.
+
+    Its stderr goes to a temporary file (a pipe nobody reads could fill up and stall the server) and is
+    shown if it never announces itself.
+    """
+    with tempfile.TemporaryFile() as errors:
+        proc = await asyncio.create_subprocess_exec(
+            str(CLI), *args, stdout=asyncio.subprocess.PIPE, stderr=errors,
+            env={**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", **(env or {})})
+        assert proc.stdout is not None
+        try:
+            line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+            m = re.search(r" on (http://[\d.:\[\]]+)", line)
+            if m is None:
+                errors.seek(0)
+                raise AssertionError(f"no banner: {line!r}\n{errors.read().decode(errors='replace')}")
+            yield m.group(1)
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(proc.wait(), 20)  # stops promptly on SIGTERM
+            assert code in (0, -signal.SIGTERM), code

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import re
-import signal
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.http_fixtures import Seeded, drop_buckets, seed_pair
-
-CLI = Path(sys.executable).parent / "shadowreplica"
+from tests.http_fixtures import Seeded, drop_buckets, running, seed_pair
 
 
 @pytest.fixture(scope="module")
@@ -25,27 +17,6 @@ def seeded(s3_server: str) -> Iterator[Seeded]:
     pair = seed_pair(s3_server)
     yield pair
     drop_buckets(pair)
-
-
-@asynccontextmanager
-async def running(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[str]:
-    """Start the CLI, wait for its ``... on http://HOST:PORT`` banner, yield the URL; SIGTERM it afterwards."""
-    proc = await asyncio.create_subprocess_exec(
-        str(CLI), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", **(env or {})})
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        m = re.search(r" on (http://[\d.:\[\]]+)", line)
-        if m is None:
-            err = (await asyncio.wait_for(proc.stderr.read(), 10)).decode()
-            raise AssertionError(f"no banner: {line!r}\n{err}")
-        yield m.group(1)
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 20)  # stops promptly on SIGTERM
-        assert code in (0, -signal.SIGTERM), code
 
 
 async def test_http_command_serves_over_tcp(seeded: Seeded, tmp_path: Path) -> None:

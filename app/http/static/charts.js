@@ -162,7 +162,10 @@ const Charts = (() => {
                            "aria-label": opts.yLabel || "chart"});
     let tLo = Math.min(...pts.map((p) => p[0])) * 1000, tHi = Math.max(...pts.map((p) => p[0])) * 1000;
     if (tHi - tLo < 10e3) tLo = tHi - 10e3;
-    const vHi = Math.max(...pts.map((p) => p[1]), 1) * 1.1;
+    const vMax = Math.max(...pts.map((p) => p[1])) * 1.05 || 1;
+    const coarse = ticks(0, vMax, 4);
+    const step = coarse.length > 1 ? coarse[1] - coarse[0] : vMax;
+    const vHi = Math.ceil(vMax / step) * step;  // the top grid line is a round value above the data
     const x = (t) => pad.l + ((t - tLo) / (tHi - tLo)) * (W - pad.l - pad.r);
     const y = (v) => H - pad.b - (v / vHi) * (H - pad.t - pad.b);
     const fmt = opts.yFormat || fmtNum;
