@@ -104,6 +104,7 @@ __all__ = [
     "MAX_PARTS",
     "MAX_PART_SIZE",
     "MIN_PART_SIZE",
+    "SOURCE_ETAG_META",
     "GetResult",
     "NotModified",
     "ObjectInfo",
@@ -131,6 +132,9 @@ DEFAULT_STREAM_CHUNK: Final = 256 * KiB
 # ---------------------------------------------------------------------------------------------- values
 
 
+SOURCE_ETAG_META = "shadowreplica-source-etag"
+
+
 def normalize_etag(etag: str | None) -> str:
     """An ETag without surrounding quotes (S3 quotes them; SeaweedFS's CopyObjectResult does not)."""
     if not etag:
@@ -153,6 +157,8 @@ class ObjectInfo:
     size: int
     etag: str
     last_modified: datetime
+    # the ETag of the object a multipart copy was made from (user metadata; HEAD only, listings lack it)
+    source_etag: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -493,8 +499,9 @@ class ObjectStore:
                 resp = await self._client.head_object(Bucket=self.bucket, Key=self._url.key(key))
         except ObjectMissing:
             return None
+        source_etag = (resp.get("Metadata") or {}).get(SOURCE_ETAG_META)
         return ObjectInfo(key=key, size=int(resp["ContentLength"]), etag=normalize_etag(resp.get("ETag")),
-                          last_modified=resp["LastModified"])
+                          last_modified=resp["LastModified"], source_etag=source_etag)
 
     @overload
     async def get(self, key: str) -> GetResult: ...
@@ -648,7 +655,9 @@ class ObjectStore:
         ``size`` must be the source's current size: pass ``if_match_etag`` so a source that changed fails
         with ``PreconditionFailed`` (every part is conditional) instead of copying a mix. Parts are
         ``part_size`` (5 MiB..5 GiB, at most 10 000 parts) except the last. S3 does not carry user metadata
-        or Content-Type over a multipart copy. Returns the new object's ETag.
+        or Content-Type over a multipart copy; the source ETag is recorded as user metadata
+        (``SOURCE_ETAG_META``) so a checker can still tie the copy to its source, whose ETag differs from a
+        multipart ETag. Returns the new object's ETag.
         """
         if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
             raise ValueError(f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes")
@@ -661,7 +670,9 @@ class ObjectStore:
         target = self._url.key(dest_key if dest_key is not None else key)
         copy_source = {"Bucket": source.bucket, "Key": source._url.key(key)}
         with self._call("CreateMultipartUpload", key):
-            created = await self._client.create_multipart_upload(Bucket=self.bucket, Key=target)
+            created = await self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=target,
+                Metadata={SOURCE_ETAG_META: if_match_etag} if if_match_etag else {})
         upload_id: str = created["UploadId"]
         ranges = [(n, offset, min(offset + part_size, size) - 1)
                   for n, offset in enumerate(range(0, size, part_size), start=1)]

@@ -177,6 +177,9 @@ class FaultProxy:
             method, target, _ = lines[0].split(" ", 2)
             headers = [line for line in lines[1:] if line]
             length = next((int(h.split(":", 1)[1]) for h in headers if h.lower().startswith("content-length:")), 0)
+            if length and any(h.lower().replace(" ", "") == "expect:100-continue" for h in headers):
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # else the client waits for it, we for the body
+                await writer.drain()
             body = await reader.readexactly(length) if length else b""
             self.seen.append(f"{method} {target}")
             fault = next((f for f in self.faults if f.matches(method, target)), None)

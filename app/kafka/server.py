@@ -315,6 +315,7 @@ class _SendfileWriter:
     async def __call__(self, conn: Connection, buffers: Sequence[Buffer]) -> None:
         ranges = conn.session.file_ranges
         files: dict[Path, object] = {}
+        paths: dict[tuple[str, int], tuple[Path, int]] = {}
         try:
             pending: list[Buffer] = []
             for b in buffers:
@@ -325,7 +326,7 @@ class _SendfileWriter:
                 if pending:
                     await conn._write(pending)
                     pending = []
-                if not await self._send_range(conn, where, files):
+                if not await self._send_range(conn, where, files, paths):
                     await conn._write([b])
             if pending:
                 await conn._write(pending)
@@ -334,7 +335,8 @@ class _SendfileWriter:
             for f in files.values():
                 f.close()  # type: ignore[attr-defined]
 
-    async def _send_range(self, conn: Connection, where: tuple[str, int, int, int], files: dict[Path, object]) -> bool:
+    async def _send_range(self, conn: Connection, where: tuple[str, int, int, int], files: dict[Path, object],
+                          paths: dict[tuple[str, int], tuple[Path, int]]) -> bool:
         key, start, length, object_size = where
         cache = self.broker.reader.cache
         loop = asyncio.get_running_loop()
@@ -343,7 +345,10 @@ class _SendfileWriter:
         first, last = start // cache.chunk_size, (end - 1) // cache.chunk_size
         plan = []
         for index in range(first, last + 1):
-            path, chunk_len = await cache.chunk_path(key, index, object_size=object_size)
+            known = paths.get((key, index))
+            if known is None:
+                known = paths[(key, index)] = await cache.chunk_path(key, index, object_size=object_size)
+            path, chunk_len = known
             lo = max(start, index * cache.chunk_size) - index * cache.chunk_size
             hi = min(end, index * cache.chunk_size + chunk_len) - index * cache.chunk_size
             f = files.get(path)

@@ -15,11 +15,12 @@ from typing import Any
 from app.catalog import Catalog
 from app.config import KafkaSettings
 from app.kafka.auth import Authenticator
+from app.kafka.batch_runs import BatchRuns
 from app.kafka.cluster import Cluster
 from app.kafka.groups import GroupCoordinator
 from app.kafka.protocol import Request, ResponseBody
 from app.kafka.sasl import SaslServer
-from app.reader import PartitionReader, ReadResult
+from app.reader import PartitionReader
 
 __all__ = ["Broker", "Handler", "Session"]
 
@@ -56,7 +57,8 @@ class Broker:
     sendfile: bool = False  # plaintext Fetch records leave with os.sendfile (see app.kafka.server)
     # Fetch reads still running, keyed by what they read: a client fetching again after a slow read
     # (answered empty at max_wait) joins the running read instead of starting another one.
-    inflight_reads: dict[tuple[str, int, int, int, bool], asyncio.Task[ReadResult]] = field(default_factory=dict)
+    inflight_reads: dict[tuple[str, int, int, int, bool], asyncio.Task[Any]] = field(default_factory=dict)
+    runs: BatchRuns = field(default_factory=BatchRuns)  # hot Fetches skip the batch walk
 
 
 Handler = Callable[[Broker, Session, Request[Any]], Awaitable[ResponseBody | None]]

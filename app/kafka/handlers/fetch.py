@@ -34,7 +34,6 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from app.catalog import PartitionView
 from app.errors import (
     CorruptData,
     NotFound,
@@ -46,6 +45,7 @@ from app.errors import (
 from app.kafka.handlers._base import Broker, Session
 from app.kafka.protocol import (
     AbortedTransaction,
+    Buffer,
     ErrorCode,
     FetchRequest,
     FetchResponse,
@@ -54,7 +54,7 @@ from app.kafka.protocol import (
     RecordPiece,
     Request,
 )
-from app.reader import ReadResult, ServedBatch
+from app.reader import AbortedTxn
 from segment_format.batch import HEADER_SIZE
 
 __all__ = ["handle_fetch"]
@@ -75,16 +75,86 @@ class _Slot:
     offset: int
     max_bytes: int
     error: int = ErrorCode.NONE
-    task: asyncio.Task[ReadResult] | None = None
+    task: asyncio.Task[Served] | None = None
     settled: bool = False  # the read finished (result, error, or "not ready")
-    result: ReadResult | None = None
+    result: Served | None = None
 
     @property
     def ready_bytes(self) -> int:
         return self.result.size if self.result is not None else 0
 
 
-def _forget(broker: Broker, key: tuple[str, int, int, int, bool], task: asyncio.Task[ReadResult]) -> None:
+@dataclass(slots=True)
+class Served:
+    """What one partition read produced, ready for the encoder."""
+
+    pieces: list[RecordPiece]  # (Kafka header, records view) per batch
+    sizes: list[int]  # batch sizes (header + records)
+    files: list[tuple[str, int, int, int]]  # per batch: (object key, records start, records length, object size)
+    aborted: list[AbortedTxn]
+    high_watermark: int
+
+    @property
+    def size(self) -> int:
+        return sum(self.sizes)
+
+
+async def read_partition(broker: Broker, topic: str, partition: int, offset: int, max_bytes: int,
+                         with_aborted: bool) -> Served:
+    """One partition's batches from ``offset``: from a run of batches served before (bytes straight from
+    the chunk cache) or through the shared read path, which the run then remembers."""
+    view = broker.catalog.partition(topic, partition)
+    start, end = view.log_start_offset, view.high_watermark
+    if not start <= offset <= end:
+        raise OffsetOutOfRange(f"offset {offset} is outside {topic}/{partition}'s range [{start}, {end})",
+                               start=start, end=end, topic=topic, partition=partition)
+    entries = broker.runs.lookup(view, offset, max_bytes)
+    if entries is None:
+        result = await broker.reader.read(topic, partition, offset, max_bytes, with_aborted=with_aborted)
+        broker.runs.record(view, offset, result)
+        files = []
+        for b in result.batches:
+            seg = view.segment_for_kafka_offset(b.kafka_offset)
+            size = seg.meta.size_bytes if seg is not None and seg.key == b.segment_key else -1
+            files.append((b.segment_key, b.position + HEADER_SIZE, b.size - HEADER_SIZE, size))
+        return Served([(b.kafka_header(), b.records) for b in result.batches], [b.size for b in result.batches],
+                      files, list(result.aborted), result.high_watermark)
+    cache = broker.reader.cache
+    cs = cache.chunk_size
+    chunks: dict[tuple[str, int], bytes] = {}
+    pieces: list[RecordPiece] = []
+    for e in entries:
+        lo, hi = e.records_start, e.position + e.size
+        index = lo // cs
+        if lo == hi:
+            records: Buffer = b""
+        elif (hi - 1) // cs == index:
+            chunk = chunks.get((e.segment_key, index))
+            if chunk is None:
+                chunk = chunks[(e.segment_key, index)] = await cache.chunk(e.segment_key, index,
+                                                                           object_size=e.object_size)
+            records = memoryview(chunk)[lo - index * cs : hi - index * cs]
+        else:  # a batch across two chunks
+            records = await cache.read(e.segment_key, lo, hi - lo, object_size=e.object_size)
+        pieces.append((e.header, records))
+    aborted: list[AbortedTxn] = []
+    if with_aborted:
+        for e in entries:
+            if not e.transactional or any(a.producer_id == e.producer_id for a in aborted):
+                continue
+            seg = view.segment_for_kafka_offset(e.kafka_offset)
+            if seg is None:
+                continue
+            for pid, lo_rp, hi_rp in await broker.reader.aborted_ranges(seg):
+                if pid == e.producer_id and lo_rp <= e.rp_offset <= hi_rp:
+                    aborted.append(AbortedTxn(pid, e.kafka_offset))
+                    break
+    return Served(pieces, [e.size for e in entries],
+                  [(e.segment_key, e.records_start, e.size - HEADER_SIZE, e.object_size) for e in entries],
+                  aborted, view.high_watermark)
+
+
+def _forget(broker: Broker, key: tuple[str, int, int, int, bool], task: asyncio.Task[Served]) -> None:
     if broker.inflight_reads.get(key) is task:
         del broker.inflight_reads[key]
     if not task.cancelled():
@@ -95,8 +165,8 @@ def _start_read(broker: Broker, slot: _Slot, with_aborted: bool) -> None:
     key = (slot.topic, slot.partition, slot.offset, slot.max_bytes, with_aborted)
     task = broker.inflight_reads.get(key)
     if task is None:
-        task = asyncio.create_task(broker.reader.read(slot.topic, slot.partition, slot.offset, slot.max_bytes,
-                                                      with_aborted=with_aborted),
+        task = asyncio.create_task(read_partition(broker, slot.topic, slot.partition, slot.offset, slot.max_bytes,
+                                                  with_aborted),
                                    name=f"fetch {slot.topic}/{slot.partition}@{slot.offset}")
         broker.inflight_reads[key] = task
         task.add_done_callback(lambda t, k=key: _forget(broker, k, t))  # type: ignore[misc]
@@ -137,7 +207,7 @@ async def _read_round(broker: Broker, slots: list[_Slot], with_aborted: bool, mi
         if s.error == ErrorCode.NONE and not s.settled and s.task is None:
             _start_read(broker, s, with_aborted)
     while True:
-        pending: list[asyncio.Task[ReadResult]] = []
+        pending: list[asyncio.Task[Served]] = []
         for s in slots:
             if s.task is not None and not s.settled:
                 if s.task.done():
@@ -184,17 +254,9 @@ async def handle_fetch(broker: Broker, session: Session, request: Request[FetchR
         if remaining <= 0 or not await broker.catalog.wait_for_change(since, remaining):
             break
         for s in slots:  # new data may have arrived: read the partitions that had nothing again
-            if s.error == ErrorCode.NONE and (s.result is None or not s.result.batches):
+            if s.error == ErrorCode.NONE and (s.result is None or not s.result.pieces):
                 s.task, s.settled, s.result = None, False, None
     return _response(broker, session, req, slots, with_aborted)
-
-
-def _note_file_range(session: Session, view: PartitionView, batch: ServedBatch) -> None:
-    """Where ``batch``'s records sit in its segment object, for the sendfile writer."""
-    seg = view.segment_for_kafka_offset(batch.kafka_offset)
-    if seg is not None and seg.key == batch.segment_key:
-        session.file_ranges[id(batch.records)] = (batch.segment_key, batch.position + HEADER_SIZE,
-                                                  batch.size - HEADER_SIZE, seg.meta.size_bytes)
 
 
 def _response(broker: Broker, session: Session, req: FetchRequest, slots: list[_Slot], with_aborted: bool
@@ -209,7 +271,6 @@ def _response(broker: Broker, session: Session, req: FetchRequest, slots: list[_
         for _ in t.partitions:
             s = slots[i]
             i += 1
-            view = None
             try:
                 view = broker.catalog.partition(s.topic, s.partition)
                 hwm, start = view.high_watermark, view.log_start_offset
@@ -222,17 +283,18 @@ def _response(broker: Broker, session: Session, req: FetchRequest, slots: list[_
             pieces: list[RecordPiece] = []
             aborted: tuple[AbortedTransaction, ...] | None = None
             if s.error == ErrorCode.NONE and s.result is not None:
-                for b in s.result.batches:
-                    if (sent_any or pieces) and b.size > budget:
+                r = s.result
+                for piece, size, where in zip(r.pieces, r.sizes, r.files, strict=True):
+                    if (sent_any or pieces) and size > budget:
                         break
-                    pieces.append((b.kafka_header(), b.records))
-                    budget -= b.size
-                    if sendfile and view is not None:
-                        _note_file_range(session, view, b)
+                    pieces.append(piece)
+                    budget -= size
+                    if sendfile and where[3] >= 0:
+                        session.file_ranges[id(piece[1])] = where
                 sent_any = sent_any or bool(pieces)
-                if with_aborted and pieces and s.result.aborted:
+                if with_aborted and pieces and r.aborted:
                     aborted = tuple(AbortedTransaction(producer_id=a.producer_id, first_offset=a.first_offset)
-                                    for a in s.result.aborted)
+                                    for a in r.aborted)
                 hwm = max(hwm, s.result.high_watermark)
             parts.append(FetchResponsePartition(
                 partition_index=s.partition, error_code=s.error, high_watermark=hwm, last_stable_offset=hwm,
