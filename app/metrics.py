@@ -10,7 +10,7 @@ Theory of operation
 
       metrics.fetch_requests.labels(face="kafka").inc()
       with metrics.fetch_duration.labels(face="kafka").time(): ...
-      metrics.copied_bytes.inc(size)
+      metrics.kafka_requests.labels(api="Fetch", outcome="ok").inc()
 
 * **Counters a component already keeps** (``store.stats`` per S3 operation, ``cache.stats``,
   ``catalog.stats``) are read at scrape time by collectors registered with :meth:`Metrics.watch_store`,
@@ -97,13 +97,14 @@ class Metrics:
             ["face"], buckets=LATENCY_BUCKETS, registry=r)
         self.fetch_records = Counter(
             "shadowreplica_fetch_records", "Records returned by fetches, by face.", ["face"], registry=r)
-        # Replicator
-        self.copied_bytes = Counter(
-            "shadowreplica_copied_bytes", "Bytes copied server-side from the source to the destination bucket.",
-            registry=r)
-        self.copied_objects = Counter(
-            "shadowreplica_copied_objects", "Objects copied server-side from the source to the destination bucket.",
-            registry=r)
+        # Kafka shim: every answered request, by API (the replicator renders its own families: add_text)
+        self.kafka_requests = Counter(
+            "shadowreplica_kafka_requests", "Kafka requests handled, by API and outcome (ok, failed).",
+            ["api", "outcome"], registry=r)
+        self.kafka_duration = Histogram(
+            "shadowreplica_kafka_request_duration_seconds",
+            "Kafka request latency from decoded request to encoded response (Fetch long-polls included), by API.",
+            ["api"], buckets=LATENCY_BUCKETS, registry=r)
 
     # ------------------------------------------------------------------ plug-ins
     def add_collector(self, fn: Callable[[], Iterable[Metric]]) -> None:

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
-import importlib.util
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -160,27 +159,60 @@ async def serve_http(app: Any, listen: str, *, banner: str = "serving",
 # ----------------------------------------------------------------------------------------------- run
 
 
-def _has(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default=None, metavar="s3://BUCKET[/PREFIX]",
-                   help="source bucket (or [run] source in the config file)")
+                   help="source bucket to replicate from (or [run] source); without it nothing is replicated")
     add_s3_flags(p, "source")
     p.add_argument("--dest", default=None, metavar="s3://BUCKET[/PREFIX]",
                    help="destination bucket: replicated to, served by Kafka and HTTP (or [run] dest)")
     add_s3_flags(p, "dest")
     p.add_argument("--listen", default=None, metavar="HOST:PORT", help="HTTP address (default 127.0.0.1:8080)")
+    p.add_argument("--kafka", default=None, metavar="HOST:PORT", help="Kafka address (default 0.0.0.0:9092)")
+    p.add_argument("--advertise", default=None, metavar="HOST:PORT", help="Kafka address clients reconnect to")
+    p.add_argument("--peers", default=None, metavar="H1:P1,H2:P2", help="every instance's advertised Kafka address")
     p.add_argument("--cache-dir", default=None, help="chunk cache directory")
+    p.add_argument("--topics", default=None, help="replicate only these topics (fnmatch patterns, comma separated)")
+    p.add_argument("--retention", choices=("mirror", "keep"), default=None, help="replicator retention mode")
+    p.add_argument("--shard", default=None, metavar="I/N", help="replicate the partitions hashing to I of N")
+    p.add_argument("--without", default="", metavar="FACES",
+                   help="comma-separated faces not to start: sync, kafka, http")
+
+
+class ReplicatorStatus:
+    """``/replication`` when the replicator runs in this process: offsets and restorable points from the
+    two buckets' manifests, lag in seconds and the last error from the replicator itself."""
+
+    def __init__(self, comparison: Any, replicator: Any) -> None:
+        self.comparison = comparison
+        self.replicator = replicator
+
+    def ready(self) -> bool:
+        return bool(self.comparison.ready())
+
+    def status(self) -> Any:
+        import dataclasses
+
+        base = self.comparison.status()
+        lags = {(lag.topic, lag.partition): lag for lag in self.replicator.metrics.partitions.values()}
+        rows = []
+        for row in base.partitions:
+            lag = lags.get((row.topic, row.partition))
+            if lag is not None:
+                row = dataclasses.replace(row, lag_seconds=lag.lag_seconds(), last_error=lag.last_error or row.last_error)
+            rows.append(row)
+        return dataclasses.replace(base, mode="replicator", partitions=tuple(rows))
 
 
 async def run_all(args: argparse.Namespace) -> None:
+    """Replicator (``--follow``) + Kafka shim + HTTP API over one destination read path."""
     from app.http.app import create_app
     from app.http.replication import CatalogComparison
+    from app.kafka.cli import kafka_face, load_settings
+    from app.replicator.cli import _client_side
+    from app.replicator.loop import Replicator
+    from app.replicator.metrics import render_prometheus
+    from app.replicator.model import Shard
+    from app.replicator.options import load_sync_config
 
     file_cfg = load_file(args.config)
     run_cfg = file_cfg.get("run", {})
@@ -188,11 +220,21 @@ async def run_all(args: argparse.Namespace) -> None:
     dest_url = args.dest or run_cfg.get("dest")
     if not dest_url:
         raise ConfigError("run needs --dest (or `dest` in the [run] section of the config file)")
+    without = {w.strip() for w in (args.without or ",".join(run_cfg.get("without", []))).split(",") if w.strip()}
+    if without - {"sync", "kafka", "http"}:
+        raise ConfigError(f"--without takes sync, kafka, http; not {', '.join(sorted(without))}")
     http = section(HttpSettings, file_cfg.get("http", {}), None, "HTTP", listen=args.listen)
     cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE", directory=args.cache_dir)
+    kafka, _ = load_settings(args)
     dest_side = side_from_args(args, dest_url, "dest", "dest-")
     source_side = side_from_args(args, source_url, "source", "source-") if source_url else None
+    flags: dict[str, Any] = {"topics": args.topics, "retention": args.retention}
+    if args.shard:
+        shard = Shard.parse(args.shard)
+        flags.update(shard_index=shard.index, shard_count=shard.count)
+    sync_cfg = load_sync_config(file_cfg.get("replicator", {}), **flags)
     metrics = Metrics()
+    stop = asyncio.Event()
     faces: list[str] = []
     async with AsyncExitStack() as stack:
         dest = await stack.enter_async_context(open_read_path(dest_side, cache, metrics=metrics, side_name="dest"))
@@ -202,17 +244,50 @@ async def run_all(args: argparse.Namespace) -> None:
             source = await stack.enter_async_context(
                 open_read_path(source_side, cache, metrics=metrics, side_name="source", reader=False))
             source_catalog = source.catalog
-        replication = CatalogComparison(dest.catalog, source_catalog, dest_name=str(dest_side.url),
-                                        source_name=str(source_side.url) if source_side else None)
+        replication: Any = CatalogComparison(dest.catalog, source_catalog, dest_name=str(dest_side.url),
+                                             source_name=str(source_side.url) if source_side else None)
+        replicator = None
+        if source_side is not None and "sync" not in without:
+            conc = sync_cfg.replicator.concurrency
+            src = await stack.enter_async_context(ObjectStore(_client_side(source_side, conc)))
+            dst = await stack.enter_async_context(ObjectStore(_client_side(dest_side, conc)))
+            await dst.ensure_bucket()
+            replicator = Replicator(src, dst, sync_cfg)
+            metrics.watch_store(src, side="sync_source")
+            metrics.watch_store(dst, side="sync_dest")
+            rep_metrics = replicator.metrics
+            metrics.add_text(lambda: render_prometheus(rep_metrics, s3=False))
+            replication = ReplicatorStatus(replication, replicator)
         app = create_app(http, dest.catalog, dest.reader, metrics=metrics, replication=replication,
-                         bucket_name=str(dest_side.url))
+                         bucket_name=str(dest_side.url), lag_metrics=replicator is None)
+
+        async def http_face() -> None:
+            try:
+                await serve_http(app, http.listen, banner=f"HTTP API for {dest_side.url}")
+            finally:
+                stop.set()  # uvicorn took the signal: stop the other faces too
+
+        loop = asyncio.get_running_loop()
+        if "http" in without:
+            import signal
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(serve_http(app, http.listen, banner=f"HTTP API for {dest_side.url}"))
-            faces.append("http")
-            for missing in ("app.replicator", "app.kafka.server"):
-                if not _has(missing):
-                    log.warning("%s is not in this build: `run` starts without it", missing)
+            if replicator is not None:
+                tg.create_task(replicator.run_forever(stop), name="replicator")
+                faces.append(f"replicator ({source_side.url if source_side else ''} -> {dest_side.url})")
+            if "kafka" not in without:
+                tg.create_task(kafka_face(dest_side, dest.store, dest.catalog, dest.reader, kafka, stop=stop,
+                                          metrics=metrics), name="kafka")
+                faces.append(f"kafka ({kafka.listen})")
+            if "http" not in without:
+                tg.create_task(http_face(), name="http")
+                faces.append(f"http ({http.listen})")
             print(f"run: started {', '.join(faces)}", file=sys.stderr, flush=True)
+            if "http" in without:
+                await stop.wait()
 
 
 @command("run", "replicator + Kafka shim + HTTP API in one process, from one config")(_args)

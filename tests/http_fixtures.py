@@ -145,8 +145,13 @@ async def running(*args: str, env: dict[str, str] | None = None) -> AsyncIterato
             env={**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", **(env or {})})
         assert proc.stdout is not None
         try:
-            line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-            m = re.search(r" on (http://[\d.:\[\]]+)", line)
+            m = None
+            line = ""
+            for _ in range(10):  # `run` announces its Kafka listener too
+                line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+                m = re.search(r" on (http://[\d.:\[\]]+)", line)
+                if m is not None or not line:
+                    break
             if m is None:
                 errors.seek(0)
                 raise AssertionError(f"no banner: {line!r}\n{errors.read().decode(errors='replace')}")

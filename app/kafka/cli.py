@@ -59,7 +59,7 @@ from app.errors import ConfigError
 
 log = logging.getLogger("app.kafka")
 
-__all__ = ["ImportRow", "parse_import", "run_groups", "run_serve", "serve"]
+__all__ = ["ImportRow", "kafka_face", "parse_import", "run_groups", "run_serve", "serve"]
 
 
 # ------------------------------------------------------------------------------------------ serve
@@ -115,16 +115,40 @@ def _listen_socket(listen: str) -> socket.socket:
 
 async def serve(side: S3Side, kafka: KafkaSettings, cache_settings: CacheSettings, *,
                 send_mode: str | None = None, stop: asyncio.Event | None = None) -> None:
-    """Run the shim until ``stop`` is set (or SIGTERM/SIGINT)."""
+    """Run the shim alone until ``stop`` is set (or SIGTERM/SIGINT): its own store, catalog and cache."""
     from app.cache import ChunkCache
     from app.catalog import Catalog
+    from app.reader import PartitionReader
+    from app.store import ObjectStore
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with ObjectStore(side) as store:
+        catalog = Catalog(store, refresh_interval=cache_settings.manifest_refresh_interval)
+        cache = await ChunkCache(store, cache_settings.directory, max_bytes=cache_settings.max_bytes,
+                                 chunk_size=cache_settings.chunk_size,
+                                 readahead_chunks=cache_settings.readahead_chunks).open()
+        try:
+            await catalog.start()
+            await kafka_face(side, store, catalog, PartitionReader(catalog, cache), kafka, send_mode=send_mode,
+                             stop=stop)
+        finally:
+            await catalog.stop()
+            await cache.close()
+
+
+async def kafka_face(side: S3Side, store: Any, catalog: Any, reader: Any, kafka: KafkaSettings, *,
+                     stop: asyncio.Event, send_mode: str | None = None, metrics: Any = None) -> None:
+    """The Kafka listener over an open read path (``serve`` alone, or ``run`` beside HTTP and the
+    replicator, sharing one catalog and cache): TLS, auth, group coordinator, until ``stop`` is set."""
     from app.kafka.auth import Authenticator
     from app.kafka.cluster import Cluster
     from app.kafka.groups import GroupCoordinator, OffsetStore
     from app.kafka.handlers import Broker
     from app.kafka.server import DEFAULT_SEND_MODE, KafkaServer, make_ssl_context
-    from app.reader import PartitionReader
-    from app.store import ObjectStore
 
     ssl_context = None
     if kafka.tls_certfile is not None:
@@ -138,37 +162,24 @@ async def serve(side: S3Side, kafka: KafkaSettings, cache_settings: CacheSetting
     bound = sock.getsockname()
     listen = kafka.listen if not kafka.listen.endswith(":0") else f"{kafka.listen.rsplit(':', 1)[0]}:{bound[1]}"
     cluster = Cluster.from_settings(listen, kafka.advertise, kafka.peers)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    async with ObjectStore(side) as store:
-        catalog = Catalog(store, refresh_interval=cache_settings.manifest_refresh_interval)
-        cache = await ChunkCache(store, cache_settings.directory, max_bytes=cache_settings.max_bytes,
-                                 chunk_size=cache_settings.chunk_size,
-                                 readahead_chunks=cache_settings.readahead_chunks).open()
-        await catalog.start()
-        coordinator = GroupCoordinator(OffsetStore(store, kafka.group_offsets_prefix),
-                                       initial_rebalance_delay=kafka.group_initial_rebalance_delay)
-        coordinator.start()
-        broker = Broker(settings=kafka, cluster=cluster, catalog=catalog, reader=PartitionReader(catalog, cache),
-                        coordinator=coordinator, auth=auth, cluster_id=cluster_id_for(side))
-        server = KafkaServer(broker, ssl_context=ssl_context,
-                             send_mode=send_mode or DEFAULT_SEND_MODE)  # type: ignore[arg-type]
-        try:
-            await server.start(sock=sock)
-            print(f"serving {side.url} on {bound[0]}:{bound[1]} as broker {cluster.me.node_id} "
-                  f"({cluster.me.address}{', TLS' if ssl_context else ''}"
-                  f"{', SASL ' + '/'.join(sorted(auth.mechanisms)) if auth.sasl_enabled else ''}): "
-                  f"{len(catalog.topics)} topics, {len(catalog.partitions())} partitions", flush=True)
-            await stop.wait()
-            log.info("shutting down")
-        finally:
-            await server.close()
-            await coordinator.close()
-            await catalog.stop()
-            await cache.close()
+    coordinator = GroupCoordinator(OffsetStore(store, kafka.group_offsets_prefix),
+                                   initial_rebalance_delay=kafka.group_initial_rebalance_delay)
+    coordinator.start()
+    broker = Broker(settings=kafka, cluster=cluster, catalog=catalog, reader=reader, coordinator=coordinator,
+                    auth=auth, cluster_id=cluster_id_for(side), metrics=metrics)
+    server = KafkaServer(broker, ssl_context=ssl_context,
+                         send_mode=send_mode or DEFAULT_SEND_MODE)  # type: ignore[arg-type]
+    try:
+        await server.start(sock=sock)
+        print(f"serving {side.url} on {bound[0]}:{bound[1]} as broker {cluster.me.node_id} "
+              f"({cluster.me.address}{', TLS' if ssl_context else ''}"
+              f"{', SASL ' + '/'.join(sorted(auth.mechanisms)) if auth.sasl_enabled else ''}): "
+              f"{len(catalog.topics)} topics, {len(catalog.partitions())} partitions", flush=True)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await server.close()
+        await coordinator.close()
 
 
 @command("serve", "serve the bucket read-only to Kafka clients")(_serve_args)

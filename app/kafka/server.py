@@ -38,13 +38,15 @@ import logging
 import os
 import socket
 import ssl
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from app.kafka.handlers import HANDLERS, PRE_AUTH_APIS, Broker, Session
 from app.kafka.protocol import (
+    ErrorCode,
     FetchResponse,
     FrameDecoder,
     RemoteProtocolError,
@@ -52,6 +54,9 @@ from app.kafka.protocol import (
     decode_request,
     encode_response_buffers,
 )
+
+if TYPE_CHECKING:
+    from app.metrics import Metrics
 
 Buffer = bytes | bytearray | memoryview
 
@@ -88,6 +93,19 @@ def _cert_cn(peercert: object) -> str | None:
             if name == "commonName":
                 return str(value)
     return None
+
+
+def _observe(metrics: Metrics, api: str, body: object, seconds: float) -> None:
+    """Count one answered request; a Fetch also counts as a read-path fetch (``face="kafka"``)."""
+    metrics.kafka_requests.labels(api=api, outcome="ok").inc()
+    metrics.kafka_duration.labels(api=api).observe(seconds)
+    if isinstance(body, FetchResponse):
+        metrics.fetch_requests.labels(face="kafka").inc()
+        metrics.fetch_duration.labels(face="kafka").observe(seconds)
+        for topic in body.responses:
+            for part in topic.partitions:
+                if part.error_code:
+                    metrics.fetch_errors.labels(face="kafka", error=ErrorCode(part.error_code).name).inc()
 
 
 class _Closing(Exception):
@@ -166,6 +184,8 @@ class Connection:
             log.warning("closing connection from %s (client %r): %s before authenticating", session.peer,
                         header.client_id, header.api_key.name)
             raise _Closing
+        metrics = self.broker.metrics
+        started = time.perf_counter()
         try:
             body = await HANDLERS[header.api_key](self.broker, session, request)
             buffers = encode_response_buffers(header, body) if body is not None else None
@@ -174,7 +194,11 @@ class Connection:
         except Exception as e:  # a bug in a handler: this connection ends, the server goes on
             log.exception("closing connection from %s: %s v%d failed", session.peer, header.api_key.name,
                           header.api_version)
+            if metrics is not None:
+                metrics.kafka_requests.labels(api=header.api_key.name, outcome="failed").inc()
             raise _Closing from e
+        if metrics is not None:
+            _observe(metrics, header.api_key.name, body, time.perf_counter() - started)
         if buffers is not None:
             if self.server.sendfile_writer is not None and isinstance(body, FetchResponse) and self._fd is not None:
                 await self.server.sendfile_writer(self, buffers)

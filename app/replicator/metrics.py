@@ -162,8 +162,9 @@ class _Writer:
             self.lines.append(f"{name}{_labels(labels)} {_number(value)}")
 
 
-def render_prometheus(metrics: ReplicatorMetrics, *, now: float | None = None) -> str:
-    """The Prometheus text exposition (format 0.0.4) of ``metrics``; ends with a newline."""
+def render_prometheus(metrics: ReplicatorMetrics, *, now: float | None = None, s3: bool = True) -> str:
+    """The Prometheus text exposition (format 0.0.4) of ``metrics``; ends with a newline. ``s3=False``
+    leaves out ``shadowreplica_s3_requests_total`` (when the process registry already watches the stores)."""
     now = time.time() if now is None else now
     w = _Writer()
     p = "shadowreplica_"
@@ -178,9 +179,10 @@ def render_prometheus(metrics: ReplicatorMetrics, *, now: float | None = None) -
     w.family(p + "retries_total", "counter", "Operations retried after a retriable error.", [({}, metrics.retries)])
     w.family(p + "errors_total", "counter", "Replication errors by kind.",
              (({"kind": k}, v) for k, v in sorted(metrics.errors.items())))
-    w.family(p + "s3_requests_total", "counter", "S3 requests made, by side and operation.",
-             (({"side": side, "op": op}, n) for side, ops in sorted(metrics.requests.items())
-              for op, n in sorted(ops.items())))
+    if s3:
+        w.family(p + "s3_requests_total", "counter", "S3 requests made, by side and operation.",
+                 (({"side": side, "op": op}, n) for side, ops in sorted(metrics.requests.items())
+                  for op, n in sorted(ops.items())))
     w.family(p + "concurrency_limit", "gauge", "Current adaptive limit on concurrent S3 copy requests.",
              [({}, metrics.concurrency_limit)])
     w.family(p + "partitions", "gauge", "Partitions this replicator follows.", [({}, len(metrics.partitions))])

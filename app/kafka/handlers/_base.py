@@ -20,6 +20,7 @@ from app.kafka.cluster import Cluster
 from app.kafka.groups import GroupCoordinator
 from app.kafka.protocol import Request, ResponseBody
 from app.kafka.sasl import SaslServer
+from app.metrics import Metrics
 from app.reader import PartitionReader
 
 __all__ = ["Broker", "Handler", "Session"]
@@ -59,6 +60,7 @@ class Broker:
     # (answered empty at max_wait) joins the running read instead of starting another one.
     inflight_reads: dict[tuple[str, int, int, int, bool], asyncio.Task[Any]] = field(default_factory=dict)
     runs: BatchRuns = field(default_factory=BatchRuns)  # hot Fetches skip the batch walk
+    metrics: Metrics | None = None  # the process's Prometheus registry (requests and latency per API)
 
 
 Handler = Callable[[Broker, Session, Request[Any]], Awaitable[ResponseBody | None]]
