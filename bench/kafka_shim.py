@@ -60,19 +60,22 @@ def _free_port() -> int:
 def serving(side: S3Side, cache_dir: Path, *extra: str, env: dict[str, str] | None = None
             ) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     port = _free_port()
-    proc = subprocess.Popen([*SHADOWREPLICA, "--log-level", "WARNING", "serve", "--bucket", str(side.url), "--kafka",
+    log_path = cache_dir.parent / f"serve-{port}.log"  # kept: the first place to look when a figure is odd
+    log_file = log_path.open("w")
+    proc = subprocess.Popen([*SHADOWREPLICA, "--log-level", "INFO", "serve", "--bucket", str(side.url), "--kafka",
                              f"127.0.0.1:{port}", "--cache-dir", str(cache_dir), "--cache-size", "8GiB", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(side, **(env or {})),
-                            cwd=REPO)
+                            stdout=subprocess.PIPE, stderr=log_file, text=True,
+                            env=_env(side, **(env or {})), cwd=REPO)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line.startswith("serving"):
-            raise RuntimeError(f"serve did not start: {line!r}")
+            raise RuntimeError(f"serve did not start: {line!r}; see {log_path}")
         yield port, proc
     finally:
         proc.terminate()
         proc.wait(30)
+        log_file.close()
 
 
 # ----------------------------------------------------------------------------------- minimal client
@@ -242,7 +245,8 @@ async def segment_keys(side: S3Side) -> list[tuple[str, int]]:
     from segment_format.manifest import parse_partition_manifest
 
     async with ObjectStore(side) as store:
-        mkey = [i.key async for i in store.list("") if i.key.endswith("/manifest.json")][0]
+        mkeys = [i.key async for i in store.list("") if i.key.endswith("/manifest.json")]
+        mkey = mkeys[0]
         m = parse_partition_manifest((await store.get(mkey)).body)
         return [(m.segment_key(s), s.size_bytes) for s in m.segments]
 

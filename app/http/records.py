@@ -20,8 +20,9 @@ only fail on data or S3 errors, which the NDJSON writer reports in a final ``{"e
   search), so paging never skips or repeats a record.
 
 A key search scans at most ``window`` offsets (capped by ``HttpSettings.key_search_window``) and stops at
-the first batch starting after ``until`` (a timestamp) when given; without a start it searches the last
-``window`` offsets of the partition.
+the first batch starting after ``until`` (a timestamp) when given — records after ``until`` inside an
+earlier batch are skipped, so every record returned is at or before it; without a start it searches the
+last ``window`` offsets of the partition.
 """
 
 from __future__ import annotations
@@ -107,6 +108,11 @@ async def _decode(batch: ServedBatch) -> list[Record]:
     return batch.decode()
 
 
+def _record_time(batch: ServedBatch, record: Record) -> int:
+    h = batch.header
+    return h.max_timestamp if h.is_log_append_time else h.first_timestamp + record.timestamp_delta
+
+
 def _batch_start_time(batch: ServedBatch) -> int:
     h = batch.header
     return h.max_timestamp if h.is_log_append_time else h.first_timestamp
@@ -145,6 +151,8 @@ async def iter_records(reader: PartitionReader, plan: Plan, outcome: Outcome) ->
                         break
                     if plan.key is not None and record.key != plan.key:
                         continue
+                    if plan.until is not None and _record_time(batch, record) > plan.until:
+                        continue  # a batch that starts before `until` can hold records after it
                     yield record_dict(batch, record, plan.decode)
                     outcome.count += 1
                     remaining -= 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -24,6 +25,7 @@ router = APIRouter(tags=["records"])
 
 Ctx = Annotated[HttpContext, Depends(get_context)]
 NDJSON = "application/x-ndjson"
+_PLUS_AS_SPACE = re.compile(r"^(.*\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")  # time, space, offset
 
 
 def parse_timestamp(text: str, parameter: str) -> int:
@@ -31,6 +33,8 @@ def parse_timestamp(text: str, parameter: str) -> int:
     text = text.strip()
     if text.lstrip("-").isdigit():
         return int(text)
+    # an unencoded "+" in a query string arrives as a space: "2026-01-01T01:00:00 01:00" means "+01:00"
+    text = _PLUS_AS_SPACE.sub(r"\1+\2", text)
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
