@@ -343,6 +343,8 @@ def main() -> None:
         with serving(side, cache) as (port, _):
             for name, fn in (("confluent-kafka", ck_rate), ("kafka-python", kp_rate)):
                 n, size, s = fn(port, topic, client_seconds)
+                if n == 0:  # seen once under heavy load: the serve log says why
+                    print(f"  {name}: no records consumed; serve log: {work / f'serve-{port}.log'}", flush=True)
                 print(f"  {name:16s} end to end {n / max(s, 1e-9):10.0f} records/s  "
                       f"{size / MiB / max(s, 1e-9):7.1f} MiB/s of keys+values ({n} records in {s:.1f} s)", flush=True)
 
