@@ -14,8 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segment_format.batch import BatchType, build_batch
-from segment_format.index import ReadStart, batch_positions, build_index, build_index_object, seek_kafka_offset, \
-    seek_timestamp
+from segment_format.index import (
+    ReadStart,
+    batch_positions,
+    build_index,
+    build_index_object,
+    seek_kafka_offset,
+    seek_timestamp,
+)
 from segment_format.offsets import OffsetTranslator
 from segment_format.records import Record
 from segment_format.remote_index import decode_remote_index
