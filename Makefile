@@ -30,6 +30,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## Fuzzing at volume (bench/fuzz.py): >= 100,000 hypothesis cases over the Kafka and segment decoders, cases/s.
+fuzz: $(STAMP)
+	$(BIN)/python -m bench fuzz
+
 ## The embedded local S3 in the foreground: buckets `source` (us-east-1) and `dest` (eu-west-1).
 s3: $(STAMP)
 	$(BIN)/python localstack/s3server.py --port $(S3_PORT)

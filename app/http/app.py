@@ -241,6 +241,9 @@ def create_app(
         title="shadowreplica",
         summary="Read-only HTTP API over a Redpanda tiered-storage bucket: topics, segments, records, replication.",
         version="0.1.0",
+        # no 307 to the path without its trailing slash: "/topics/orders%2F" decodes to "/topics/orders/" and
+        # would be redirected to the topic "orders" (a name the client did not send); it is a 404 instead
+        redirect_slashes=False,
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,

@@ -286,7 +286,7 @@ class GroupCoordinator:
                     del group.pending[mid]
             expired = [m for m in group.members.values() if not m.parked and now >= m.deadline]
             for m in expired:
-                log.info("group %r: member %s expired after a %.1f s session timeout", group.group_id, m.member_id,
+                log.info("group %r: member %r expired after a %.1f s session timeout", group.group_id, m.member_id,
                          m.session_timeout)
                 self._remove(group, m)
             if expired:
@@ -337,7 +337,7 @@ class GroupCoordinator:
 
     def _complete(self, group: Group, now: float) -> None:
         for m in [m for m in group.members.values() if m.join is None or m.join.done()]:
-            log.info("group %r: member %s did not rejoin in time", group.group_id, m.member_id)
+            log.info("group %r: member %r did not rejoin in time", group.group_id, m.member_id)
             self._remove(group, m)
         if not group.members:
             group.generation += 1
@@ -357,7 +357,7 @@ class GroupCoordinator:
         group.state = GroupState.COMPLETING
         roster = tuple(JoinGroupResponseMember(member_id=m.member_id, group_instance_id=m.group_instance_id,
                                                metadata=m.metadata_for(group.protocol_name)) for m in members)
-        log.info("group %r: generation %d with %d member(s), protocol %s, leader %s", group.group_id,
+        log.info("group %r: generation %d with %d member(s), protocol %r, leader %r", group.group_id,
                  group.generation, len(members), group.protocol_name, group.leader)
         for m in members:
             m.deadline = now + m.session_timeout
@@ -467,7 +467,7 @@ class GroupCoordinator:
         member = group.members.get(member_id) if group is not None else None
         if group is None or member is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
-        log.info("group %r: member %s left", group_id, member_id)
+        log.info("group %r: member %r left", group_id, member_id)
         self._remove(group, member)
         now = time.monotonic()
         self._prepare(group, now, f"member {member_id} left")

@@ -40,6 +40,8 @@ from app.errors import (
     OffsetOutOfRange,
     ShadowReplicaError,
     StorageUnavailable,
+    UnknownPartition,
+    UnknownTopic,
     kafka_code,
 )
 from app.kafka.handlers._base import Broker, Session
@@ -189,7 +191,10 @@ def _settle(slot: _Slot) -> None:
         log.warning("Fetch %s/%d@%d: S3 not ready (answering empty): %s", slot.topic, slot.partition, slot.offset,
                     e.message)
     except ShadowReplicaError as e:
-        log.warning("Fetch %s/%d@%d failed: %s", slot.topic, slot.partition, slot.offset, e.message)
+        # the topic name is the client's (any bytes): %r, so it cannot forge log lines; asking for a topic
+        # that does not exist is the client's business, not worth a warning per request
+        level = logging.DEBUG if isinstance(e, UnknownTopic | UnknownPartition) else logging.WARNING
+        log.log(level, "Fetch %.200r/%d@%d failed: %s", slot.topic, slot.partition, slot.offset, e.message[:300])
         slot.error = kafka_code(e)
     except asyncio.CancelledError:
         slot.settled = False

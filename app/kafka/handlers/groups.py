@@ -51,10 +51,16 @@ from app.kafka.protocol import (
 log = logging.getLogger(__name__)
 
 
+MAX_OBJECT_KEY_BYTES = 1024
+"""S3's limit on an object key: a group whose offsets object key would be longer cannot keep offsets."""
+
+
 def _group_error(broker: Broker, session: Session, group_id: str) -> int:
-    """NOT_COORDINATOR / GROUP_AUTHORIZATION_FAILED / 0 for a request about ``group_id``."""
+    """NOT_COORDINATOR / GROUP_AUTHORIZATION_FAILED / INVALID_GROUP_ID / 0 for a request about ``group_id``."""
     if not broker.auth.may_use_group(session.principal, group_id):
         return ErrorCode.GROUP_AUTHORIZATION_FAILED
+    if len(broker.coordinator.offsets.key(group_id).encode()) > MAX_OBJECT_KEY_BYTES:
+        return ErrorCode.INVALID_GROUP_ID  # refused the same on every S3 (moto would store it, AWS would not)
     if not broker.cluster.is_coordinator(group_id):
         return ErrorCode.NOT_COORDINATOR
     return ErrorCode.NONE

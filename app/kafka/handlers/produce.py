@@ -19,7 +19,8 @@ async def handle_rejected(broker: Broker, session: Session, request: Request[Rej
                           ) -> ResponseBody | None:
     body = request.body
     if isinstance(body, ProduceRequest):
-        topics = ",".join(t.name for t in body.topic_data)
+        # client bytes: escaped (a CR LF in a name cannot forge a log line) and cut short
+        topics = ",".join(t.name for t in body.topic_data)[:200].encode("unicode_escape").decode("ascii")
         log.info("refused Produce to %s from %s (read-only replica)", topics, session.peer)
         if not body.expects_response:
             return None  # acks=0: the producer reads no response, and Kafka sends none

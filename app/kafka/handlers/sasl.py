@@ -3,7 +3,7 @@
 The handshake picks the mechanism and makes a server from :mod:`app.kafka.sasl`; each SaslAuthenticate
 feeds it one token. A failure is logged (user, peer and the detail the client must not see), answered
 only after ``failed_auth_delay`` with Kafka's generic message, and the connection is closed after the
-answer. A second handshake after success, or a token before any handshake, is ILLEGAL_SASL_STATE.
+answer; so is a handshake naming a mechanism that is not enabled (UNSUPPORTED_SASL_MECHANISM). A second handshake after success, or a token before any handshake, is ILLEGAL_SASL_STATE.
 """
 
 from __future__ import annotations
@@ -49,8 +49,12 @@ async def handle_sasl_handshake(broker: Broker, session: Session, request: Reque
     try:
         session.sasl = auth.sasl_server(request.body.mechanism)
     except UnsupportedSaslMechanism:
-        log.warning("client %s asked for SASL mechanism %r; enabled: %s", session.peer, request.body.mechanism,
+        log.warning("client %s asked for SASL mechanism %r; enabled: %s", session.peer, request.body.mechanism[:100],
                     ", ".join(mechanisms))
+        # a failed authentication like any other (Kafka: UnsupportedSaslMechanismException): answered after
+        # the delay, then the connection is closed
+        session.close_after_response = True
+        await asyncio.sleep(auth.failed_auth_delay)
         return SaslHandshakeResponse(error_code=ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms=tuple(mechanisms))
     return SaslHandshakeResponse(mechanisms=tuple(mechanisms))
 
