@@ -387,11 +387,18 @@ def kafka_crc(header: BatchHeader, records: bytes | memoryview) -> int:
     return crc32c(records, crc32c(head))
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def kafka_header(header: BatchHeader, *, base_offset: int, leader_epoch: int = 0) -> bytes:
     """The 61-byte Kafka v2 header for a stored batch; ``base_offset`` is the Kafka offset.
 
-    The stored CRC is reused: it covers only fields that are the same in both forms.
+    The stored CRC is reused: it covers only fields that are the same in both forms. A Kafka offset outside
+    int64 (a hostile manifest's delta can put it there) is a :class:`FormatError`, not a ``struct.error``.
     """
+    if not _INT64_MIN <= base_offset <= _INT64_MAX - max(header.last_offset_delta, 0):
+        raise FormatError(f"Kafka offset {base_offset} of the batch at Redpanda offset {header.base_offset} "
+                          "is outside int64 (bad delta in the manifest?)", offset=header.base_offset)
     return KAFKA_HEADER.pack(
         base_offset,
         header.size_bytes - _SIZE_DIFF,

@@ -434,3 +434,11 @@ def test_error_hierarchy_and_messages() -> None:
     c = errors.CrcMismatchError("m", which="crc", expected=1, actual=0xABCDEF01, position=0, offset=-1)
     assert str(c) == "m: crc stored 0x00000001, computed 0xabcdef01 (at offset -1, byte 0)"
     assert (c.which, c.expected, c.actual) == ("crc", 1, 0xABCDEF01)
+
+
+def test_kafka_offset_outside_int64_is_a_format_error() -> None:
+    h = decode_header(GOLDEN_77)
+    assert len(kafka_header(h, base_offset=2**63 - 1 - h.last_offset_delta)) == HEADER_SIZE
+    for bad in (2**63 - h.last_offset_delta, -(2**63) - 1):
+        with pytest.raises(FormatError, match="outside int64"):
+            kafka_header(h, base_offset=bad)
