@@ -5,7 +5,9 @@ Theory of operation
   shorter) with ranged GETs, so any two readers of the same region share the same chunk.
 * **Single flight**: concurrent misses of one chunk wait on one GET.
 * **Integrity**: a chunk is written to a temporary file and renamed only after the store checked its length
-  (``ObjectStore.get_range`` raises on a body cut short), so a partial download is never cached.
+  (``ObjectStore.get_range`` re-fetches a body cut short in transit and raises if it stays short), so a
+  partial download is never cached; an object shorter than its manifest entry raises ``CorruptData`` at
+  the position where it ends.
 * **LRU** over files on disk, bounded by ``max_bytes``; a smaller in-memory LRU keeps the hottest chunks as
   bytes so repeated reads do not touch the disk. Files survive restarts (rescanned at start).
 * **Read-ahead**: when a reader moves to chunk ``i+1`` of an object after ``i``, chunks up to
@@ -200,11 +202,15 @@ class ChunkCache:
     async def _fetch(self, key: str, start: int, length: int, name: str) -> bytes:
         self.stats.misses += 1
         data = await self.store.get_range(key, start, length)
-        if len(data) != length:  # the store checks too; a short chunk must never be cached
+        if len(data) != length:  # a short chunk is never cached
             self.stats.errors += 1
-            from app.errors import StorageUnavailable
+            from app.errors import CorruptData
 
-            raise StorageUnavailable(f"short read of {key} [{start}, +{length}): got {len(data)} bytes", key=key)
+            # get_range re-fetches bodies cut short in transit and returns fewer bytes only where the object
+            # itself ends: the object is shorter than its manifest entry says (truncated at the source, or a
+            # wrong size_bytes). Trying again cannot help, so it is damage, not unavailability.
+            raise CorruptData(f"{key} ends at byte {start + len(data)}, before the {start + length} bytes its "
+                              f"manifest entry needs", key=key, position=start + len(data))
         self.stats.bytes_fetched += length
         await asyncio.to_thread(self._write_file, name, data)
         self._files[name] = length

@@ -261,6 +261,10 @@ class Catalog:
             if (manifest.topic, manifest.partition, manifest.namespace) != (pk.topic, pk.partition, pk.namespace):
                 raise FormatError(f"manifest at {key} describes {manifest.namespace}/{manifest.topic}/"
                                   f"{manifest.partition}")
+            if current is not None and current.manifest_key == key and \
+                    manifest.last_offset < current.manifest.last_offset:
+                raise FormatError(f"manifest at {key} goes backwards: last_offset {manifest.last_offset} < "
+                                  f"{current.manifest.last_offset} already served")
             segments = await self._with_spillover(manifest)
         except FormatError as e:
             self.stats.manifest_errors += 1

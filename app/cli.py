@@ -107,7 +107,8 @@ def _inspect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--delta", type=int, default=None, help="delta_offset of a local segment (for Kafka offsets)")
 
 
-async def _fetch_for_inspect(args: argparse.Namespace) -> tuple[str, bytes, int | None]:
+async def _fetch_for_inspect(args: argparse.Namespace) -> tuple[str, bytes, dict[str, int | None]]:
+    """The object, and for a segment what its manifest entry says (delta_offset, last offset, size)."""
     from app.store import ObjectStore
     from segment_format.errors import ObjectKeyError
     from segment_format.keys import parse_segment_key, partition_manifest_key
@@ -119,6 +120,7 @@ async def _fetch_for_inspect(args: argparse.Namespace) -> tuple[str, bytes, int 
         raise ConfigError(f"{args.target}: name an object (s3://bucket/key)")
     side = side_from_args(args, f"s3://{bucket}", "source")
     delta = args.delta
+    expect: dict[str, int | None] = {}
     async with ObjectStore(side) as store:
         body = (await store.get(key)).body
         if delta is None:
@@ -138,8 +140,9 @@ async def _fetch_for_inspect(args: argparse.Namespace) -> tuple[str, bytes, int 
                 meta = m.find_by_offset(sk.name.base_offset)
                 if meta is not None and meta.base_offset == sk.name.base_offset:
                     delta = meta.delta_offset or 0
+                    expect = {"committed_offset": meta.committed_offset, "expected_size": meta.size_bytes}
                 break
-    return key, body, delta
+    return key, body, {"delta_offset": delta, **expect}
 
 
 @command("inspect", "describe a manifest, segment, index or tx object")(_inspect_args)
@@ -147,15 +150,15 @@ def run_inspect(args: argparse.Namespace) -> int:
     from app.inspect import inspect_object
 
     if args.target.startswith("s3://"):
-        name, body, delta = asyncio.run(_fetch_for_inspect(args))
+        name, body, expect = asyncio.run(_fetch_for_inspect(args))
     else:
         path = Path(args.target)
         try:
             body = path.read_bytes()
         except OSError as e:
             raise ConfigError(f"{args.target}: {e.strerror}") from e
-        name, delta = path.name, args.delta
-    report = inspect_object(name, body, records=args.records, delta_offset=delta)
+        name, expect = path.name, {"delta_offset": args.delta}
+    report = inspect_object(name, body, records=args.records, **expect)
     if args.json:
         print(json.dumps(report.data, indent=2, default=str))
     else:

@@ -28,10 +28,15 @@ class Report:
     lines: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    damage: list[tuple[int, str]] = field(default_factory=list)  # (byte position, problem) of a segment
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def damaged(self, position: int, problem: str) -> None:
+        self.problems.append(problem)
+        self.damage.append((position, problem))
 
 
 def detect_kind(name: str, body: bytes) -> str:
@@ -86,9 +91,19 @@ def _show(v: bytes | None, limit: int = 80) -> str:
 
 
 def inspect_segment(body: bytes, *, delta_offset: int | None = None, records: bool = False,
-                    namespace: str = "kafka") -> Report:
-    """Batch-by-batch report of a segment; Kafka offsets are shown when ``delta_offset`` is known."""
+                    namespace: str = "kafka", committed_offset: int | None = None,
+                    expected_size: int | None = None) -> Report:
+    """Batch-by-batch report of a segment; Kafka offsets are shown when ``delta_offset`` is known.
+
+    With the segment's manifest entry (``committed_offset``, ``expected_size`` = its ``size_bytes``) it also
+    reports an object of another size and batches missing at the end (a zero-filled or early end before
+    the manifest's last offset). Every problem is also in :attr:`Report.damage` with its byte position.
+    """
     rep = Report("segment")
+    if expected_size is not None and len(body) != expected_size:
+        rep.damaged(min(len(body), expected_size), f"object is {len(body)} bytes, its manifest entry says "
+                                                   f"{expected_size}")
+    last_offset: int | None = None
     rep.lines.append(f"segment: {len(body)} bytes" + (f", delta_offset {delta_offset}" if delta_offset is not None
                                                      else " (Kafka offsets need the manifest's delta_offset)"))
     rep.lines.append(f"{'position':>10} {'offset':>10} {'kafka':>10} {'type':<20} {'count':>5} {'size':>8} "
@@ -102,29 +117,33 @@ def inspect_segment(body: bytes, *, delta_offset: int | None = None, records: bo
         if remaining < HEADER_SIZE or not any(mv[pos : pos + HEADER_SIZE]):
             tail = "zero-filled" if not any(mv[pos:]) else "truncated"
             if tail == "truncated":
-                rep.problems.append(f"truncated: {remaining} bytes at position {pos} do not hold a batch header")
+                rep.damaged(pos, f"truncated: {remaining} bytes at position {pos} do not hold a batch header")
+            elif committed_offset is not None and (last_offset is None or last_offset < committed_offset):
+                rep.damaged(pos, f"zero-filled from position {pos}: the manifest's last offset is "
+                                 f"{committed_offset}, the last batch ends at {last_offset}")
             rep.lines.append(f"tail at position {pos}: {remaining} bytes, {tail}")
             break
         try:
             h = decode_header(body, pos, verify=True)
         except CrcMismatchError as e:
-            rep.problems.append(str(e))
+            rep.damaged(pos, str(e))
             rep.lines.append(f"{pos:>10} header CRC mismatch: {e}; cannot read further")
             break
         except FormatError as e:
-            rep.problems.append(str(e))
+            rep.damaged(pos, str(e))
             rep.lines.append(f"{pos:>10} {e}; cannot read further")
             break
         end = pos + h.size_bytes
         if end > len(body):
-            rep.problems.append(f"truncated: batch at offset {h.base_offset} (position {pos}) needs "
-                                f"{h.size_bytes} bytes, {remaining} left")
+            rep.damaged(pos, f"truncated: batch at offset {h.base_offset} (position {pos}) needs "
+                             f"{h.size_bytes} bytes, {remaining} left")
             rep.lines.append(f"{pos:>10} {h.base_offset:>10} batch of {h.size_bytes} bytes cut short at {len(body)}")
             break
         recs = mv[pos + HEADER_SIZE : end]
         crc_ok = kafka_crc(h, recs) == h.crc
         if not crc_ok:
-            rep.problems.append(f"Kafka CRC mismatch in batch at offset {h.base_offset} (position {pos})")
+            rep.damaged(pos, f"Kafka CRC mismatch in batch at offset {h.base_offset} (position {pos})")
+        last_offset = h.base_offset + h.last_offset_delta
         kafka = translator.advance(h)
         flags = ",".join(f for f, on in (("tx", h.is_transactional), ("ctrl", h.is_control),
                                          ("lat", h.is_log_append_time)) if on)
@@ -149,10 +168,15 @@ def inspect_segment(body: bytes, *, delta_offset: int | None = None, records: bo
                     rep.lines.append(f"{'':>10}   @{off} ts={_ts(h.first_timestamp + r.timestamp_delta)} "
                                      f"key={_show(r.key)} value={_show(r.value)}" + (f" headers[{hdrs}]" if hdrs else ""))
             except FormatError as e:
-                rep.problems.append(str(e))
+                rep.damaged(e.position if e.position is not None else pos, str(e))
                 rep.lines.append(f"{'':>10}   records do not decode: {e}")
         pos = end
-    rep.data = {"kind": "segment", "size": len(body), "batches": batches, "problems": rep.problems}
+    else:
+        if committed_offset is not None and (last_offset is None or last_offset < committed_offset) and body:
+            rep.damaged(len(body), f"segment ends at position {len(body)} after offset {last_offset}, before the "
+                                   f"manifest's last offset {committed_offset}")
+    rep.data = {"kind": "segment", "size": len(body), "batches": batches, "problems": rep.problems,
+                "damage": [{"position": p, "problem": m} for p, m in rep.damage]}
     rep.lines.append(f"{len(batches)} batches, " + ("no problems" if not rep.problems else
                                                     f"{len(rep.problems)} problem(s)"))
     return rep
@@ -205,7 +229,8 @@ def inspect_tx(body: bytes) -> Report:
     return rep
 
 
-def inspect_object(name: str, body: bytes, *, records: bool = False, delta_offset: int | None = None) -> Report:
+def inspect_object(name: str, body: bytes, *, records: bool = False, delta_offset: int | None = None,
+                   committed_offset: int | None = None, expected_size: int | None = None) -> Report:
     """Dispatch on the object's kind."""
     kind = detect_kind(name, body)
     if kind == "partition_manifest":
@@ -229,4 +254,5 @@ def inspect_object(name: str, body: bytes, *, records: bool = False, delta_offse
         return rep
     if kind == "topic_manifest_bin":
         raise FormatError("topic_manifest.bin (serde topic_configuration) is not decoded; see README")
-    return inspect_segment(body, delta_offset=delta_offset, records=records)
+    return inspect_segment(body, delta_offset=delta_offset, records=records, committed_offset=committed_offset,
+                           expected_size=expected_size)

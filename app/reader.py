@@ -15,7 +15,10 @@ point query then costs the index object plus one range (the HTTP API). Segments 
 to chunks.
 
 Errors: an offset outside ``[log_start, high_watermark]`` raises :class:`OffsetOutOfRange` with the range;
-a damaged batch raises :class:`CorruptData` with the object key and byte position; S3 failures surface as
+a damaged batch raises :class:`CorruptData` with the object key and byte position (a read that already has
+batches before the damage returns those instead, so the next read starts at the damage and gets the
+error); an object shorter than its manifest entry, or zero-filled before the entry's last offset, is
+damage too; S3 failures surface as
 :class:`StorageError` subclasses (retriable ones marked).
 """
 
@@ -175,23 +178,30 @@ class PartitionReader:
                 ReadStart(0, meta.base_offset, meta.delta_offset or 0)
             aborted = await self.aborted_ranges(seg) if with_aborted else []
             done = False
-            async for batch in self._scan(seg, start, view.namespace, granularity):
-                if batch.kafka_last_offset < offset:
-                    continue
-                if not first and total + batch.size > max_bytes:
-                    done = True
-                    break
-                result.batches.append(batch)
-                for pid, lo, hi in aborted:
-                    rp = batch.kafka_offset  # compare in Redpanda offsets via the header
-                    if batch.header.producer_id == pid and lo <= batch.header.base_offset <= hi and \
-                            not any(a.producer_id == pid for a in result.aborted):
-                        result.aborted.append(AbortedTxn(pid, rp))
-                total += batch.size
-                first = False
-                if total >= max_bytes or (max_batches is not None and len(result.batches) >= max_batches):
-                    done = True
-                    break
+            try:
+                async for batch in self._scan(seg, start, view.namespace, granularity):
+                    if batch.kafka_last_offset < offset:
+                        continue
+                    if not first and total + batch.size > max_bytes:
+                        done = True
+                        break
+                    result.batches.append(batch)
+                    for pid, lo, hi in aborted:
+                        rp = batch.kafka_offset  # compare in Redpanda offsets via the header
+                        if batch.header.producer_id == pid and lo <= batch.header.base_offset <= hi and \
+                                not any(a.producer_id == pid for a in result.aborted):
+                            result.aborted.append(AbortedTxn(pid, rp))
+                    total += batch.size
+                    first = False
+                    if total >= max_bytes or (max_batches is not None and len(result.batches) >= max_batches):
+                        done = True
+                        break
+            except CorruptData as e:
+                if not result.batches:
+                    raise
+                # the good batches before the damage are served; the read that starts at it gets the error
+                log.warning("%s/%d: stopping before damaged data: %s", topic, partition, e.message)
+                break
             if done:
                 break
             seg = view.next_segment(seg)
@@ -206,6 +216,7 @@ class PartitionReader:
         pos = start.position
         epoch = int(max(min(seg.meta.segment_term, 2**31 - 1), 0))
         samples = (await self.index(seg)) if granularity == "span" else None
+        last_offset = start.rp_offset - 1  # Redpanda offset of the last batch walked
         while pos < size:
             if samples is not None:
                 # the span up to the next sample: batches are contiguous and samples are batch starts, so it
@@ -219,6 +230,7 @@ class PartitionReader:
             reader = BatchReader(data, base_position=pos)
             try:
                 for b in reader:
+                    last_offset = b.header.base_offset + b.header.last_offset_delta
                     kafka = translator.advance(b.header)
                     if kafka is None or b.header.type != BatchType.raft_data:
                         continue
@@ -227,6 +239,10 @@ class PartitionReader:
                 raise CorruptData(f"segment {seg.key} is damaged: {e.message}", key=seg.key,
                                   position=e.position, offset=e.offset) from e
             if reader.tail is Tail.ZERO_FILLED:
+                if last_offset < seg.meta.committed_offset:  # zeros where the manifest says batches are
+                    raise CorruptData(f"segment {seg.key} is zero-filled from byte {reader.absolute_position}, "
+                                      f"before its last offset {seg.meta.committed_offset} (last batch read ends "
+                                      f"at {last_offset})", key=seg.key, position=reader.absolute_position)
                 return
             if reader.position == 0:
                 # one batch larger than what we read: read exactly that batch next time
@@ -240,6 +256,7 @@ class PartitionReader:
                     data = await self.cache.read(seg.key, pos, need, object_size=size)
                     reader = BatchReader(data, base_position=pos)
                     for b in reader:
+                        last_offset = b.header.base_offset + b.header.last_offset_delta
                         kafka = translator.advance(b.header)
                         if kafka is not None and b.header.type == BatchType.raft_data:
                             yield ServedBatch(kafka, b.header, b.records, epoch, seg.key, b.position)

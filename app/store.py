@@ -20,8 +20,9 @@ Rule 2: keys are relative to the side's prefix (``s3://bucket/prefix``): callers
 below the layout root, the store adds and strips the prefix (``BucketUrl.key`` / ``.relative``).
 
 Rule 3: bytes are never returned partially. ``get``/``get_range`` read the whole body and compare its length
-with Content-Length; a short body raises ``StorageUnavailable`` (so callers retry) instead of returning
-what arrived. ``open_stream`` yields chunks as they come and raises at the end if the total is short.
+with Content-Length; a short body (or a connection dying inside it) is fetched again — botocore retries a
+failed request, not a body cut short — up to ``side.max_attempts`` in all, then raises ``StorageUnavailable``
+(so callers retry) instead of returning what arrived. ``open_stream`` yields chunks as they come and raises at the end if the total is short.
 
 Rule 4: copies are server-side. ``copy_from`` (CopyObject) and ``multipart_copy_from`` (UploadPartCopy)
 are issued by the *destination* store's client and name the source bucket + full key in ``CopySource``;
@@ -34,7 +35,8 @@ sent). Copies move no bytes through us, so they count only requests. List/XML re
 counted.
 
 Client: one aiobotocore client per store: path-style addressing (works with every S3-compatible server),
-adaptive retries with ``side.max_attempts`` total attempts, the side's connect/read timeouts and pool
+adaptive retries with ``side.max_attempts`` total attempts (standard mode for one attempt: no client-side
+rate limiter sleeping behind the caller's own pacing), the side's connect/read timeouts and pool
 size. Flexible checksums are computed/validated only when an operation requires them (S3-compatible
 servers differ in their support; segment integrity is checked by the codec's CRCs and our length checks).
 botocore's data files are loaded once per process in a worker thread, so entering a store does not block
@@ -197,6 +199,7 @@ class OpStats:
     not_modified: int = 0  # 304 answers to conditional GETs
     bytes_in: int = 0  # object body bytes received
     bytes_out: int = 0  # object body bytes sent
+    refetches: int = 0  # GETs sent again because a body arrived cut short
 
     @property
     def error_count(self) -> int:
@@ -210,6 +213,7 @@ class OpStats:
             "not_modified": self.not_modified,
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
+            "refetches": self.refetches,
         }
 
 
@@ -270,6 +274,31 @@ class StoreStats:
 
 class _NotModifiedSignal(StorageError):
     """Internal: a 304 on the way from :func:`_translate` to ``get``, which turns it into :class:`NotModified`."""
+
+
+def _cut_short(error: StorageUnavailable) -> StorageUnavailable:
+    """Mark an error as "the body arrived short" (a GET worth sending again, see ``_body_attempts``)."""
+    error.cut_short = True  # type: ignore[attr-defined]
+    return error
+
+
+class _BodyAttempt:
+    """One attempt of :meth:`ObjectStore._body_attempts`: a context manager that swallows a cut-short body
+    unless it is the last attempt; ``ok`` says the attempt went through."""
+
+    def __init__(self, *, first: bool, last: bool) -> None:
+        self.first = first
+        self.last = last
+        self.ok = False
+
+    def __enter__(self) -> _BodyAttempt:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> bool:
+        if e is None:
+            self.ok = True
+            return False
+        return not self.last and isinstance(e, StorageUnavailable) and getattr(e, "cut_short", False)
 
 
 _MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
@@ -415,7 +444,10 @@ class ObjectStore:
         config = AioConfig(
             region_name=side.region,
             s3={"addressing_style": "path"},
-            retries={"mode": "adaptive", "total_max_attempts": side.max_attempts},  # first try included
+            # first try included; with one attempt the caller retries and paces itself (the replicator's
+            # AIMD limiter), so botocore's adaptive client-side rate limiter must not add sleeps of its own
+            retries={"mode": "adaptive" if side.max_attempts > 1 else "standard",
+                     "total_max_attempts": side.max_attempts},
             connect_timeout=side.connect_timeout,
             read_timeout=side.read_timeout,
             max_pool_connections=side.max_pool_connections,
@@ -516,12 +548,15 @@ class ObjectStore:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._url.key(key)}
         if if_none_match:
             params["IfNoneMatch"] = _quoted(if_none_match)
-        try:
-            with self._call("GetObject", key) as stats:
-                resp = await self._client.get_object(**params)
-                data = await self._read_body(resp, stats, key)
-        except _NotModifiedSignal:
-            return NotModified(key=key, etag=normalize_etag(if_none_match))
+        for attempt in self._body_attempts(key):
+            try:
+                with attempt, self._call("GetObject", key, request=attempt.first) as stats:
+                    resp = await self._client.get_object(**params)
+                    data = await self._read_body(resp, stats, key)
+            except _NotModifiedSignal:
+                return NotModified(key=key, etag=normalize_etag(if_none_match))
+            if attempt.ok:
+                break
         return GetResult(key=key, body=data, etag=normalize_etag(resp.get("ETag")), last_modified=resp["LastModified"],
                          content_type=resp.get("ContentType"))
 
@@ -534,35 +569,58 @@ class ObjectStore:
             raise ValueError("start and length must be >= 0")
         if length == 0:
             return b""
-        try:
-            with self._call("GetObject", key) as stats:
-                resp = await self._client.get_object(Bucket=self.bucket, Key=self._url.key(key),
-                                                     Range=_range_header(start, start + length))
-                data = await self._read_body(resp, stats, key)
-                content_range = resp.get("ContentRange")
-                if not content_range:  # the server ignored Range and sent the whole object
-                    return data[start : start + length]
-                m = _SIZE_IN_RANGE.search(content_range)
-                if m is not None and len(data) != max(0, min(length, int(m.group(1)) - start)):
-                    raise StorageUnavailable(
-                        f"GetObject s3://{self.bucket}/{self._url.key(key)}: asked {start}+{length}, got {len(data)} "
-                        f"bytes ({content_range})", key=key)
-        except OffsetOutOfRange:
-            return b""
+        for attempt in self._body_attempts(key):
+            try:
+                with attempt, self._call("GetObject", key, request=attempt.first) as stats:
+                    resp = await self._client.get_object(Bucket=self.bucket, Key=self._url.key(key),
+                                                         Range=_range_header(start, start + length))
+                    data = await self._read_body(resp, stats, key)
+                    content_range = resp.get("ContentRange")
+                    if not content_range:  # the server ignored Range and sent the whole object
+                        return data[start : start + length]
+                    m = _SIZE_IN_RANGE.search(content_range)
+                    if m is not None and len(data) != max(0, min(length, int(m.group(1)) - start)):
+                        raise _cut_short(StorageUnavailable(
+                            f"GetObject s3://{self.bucket}/{self._url.key(key)}: asked {start}+{length}, got "
+                            f"{len(data)} bytes ({content_range})", key=key))
+            except OffsetOutOfRange:
+                return b""
+            if attempt.ok:
+                break
         return data
+
+    def _body_attempts(self, key: str) -> Iterator[_BodyAttempt]:
+        """Attempts of one GET whose body may arrive cut short: botocore retries a failed *request*, not a
+        body that ends early (a reset or a truncating middlebox after the headers), so such a GET is sent
+        again, up to ``side.max_attempts`` in all (the replicator sets 1 and retries itself). The bytes of a
+        short attempt are dropped, never returned; each re-fetch is counted in ``stats[op].refetches``."""
+        total = max(1, self.side.max_attempts)
+        for n in range(total):
+            attempt = _BodyAttempt(first=n == 0, last=n + 1 == total)
+            yield attempt
+            if attempt.ok:
+                return
+            self.stats.op("GetObject").refetches += 1
+            log.info("GetObject s3://%s/%s: body cut short, fetching it again (%d of %d)", self.bucket,
+                     self._url.key(key), n + 2, total)
 
     async def _read_body(self, resp: dict[str, Any], stats: OpStats, key: str) -> bytes:
         body = resp["Body"]
         try:
             data: bytes = await body.read()
+        except Exception as exc:  # the connection died inside the body (reset, cut short): a retriable read
+            mapped = _translate(exc, op="GetObject", bucket=self.bucket, key=key, full_key=self._url.key(key))
+            if isinstance(mapped, StorageUnavailable):
+                raise _cut_short(mapped) from exc
+            raise mapped from exc
         finally:
             body.close()
         stats.bytes_in += len(data)
         expected = resp.get("ContentLength")
         if expected is not None and len(data) != int(expected):
-            raise StorageUnavailable(
+            raise _cut_short(StorageUnavailable(
                 f"GetObject s3://{self.bucket}/{self._url.key(key)}: body cut short, got {len(data)} of "
-                f"{expected} bytes", key=key)
+                f"{expected} bytes", key=key))
         return data
 
     async def open_stream(self, key: str, start: int | None = None, end: int | None = None, *,

@@ -21,17 +21,16 @@ or session token from the developer's environment.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import pytest
 
 from app.config import S3Side, s3_side
 from app.store import ObjectStore, ensure_bucket
+from localstack.faultproxy import Fault, FaultProxy, Rates  # noqa: F401 - re-exported for the tests
 from localstack.s3server import start_s3_server
 from localstack.seaweedfs import INSTALL_HINT, find_weed, start_seaweedfs
 
@@ -121,115 +120,8 @@ async def seaweedfs_buckets(seaweedfs_server: str) -> AsyncIterator[BucketPair]:
 # ------------------------------------------------------------------------------------ fault proxy
 
 
-@dataclass(kw_only=True)
-class Fault:
-    """What to do to requests matching ``method`` (``None``: any) and ``target`` (substring of the path+query).
-
-    Exactly one action: ``status`` (answer with an S3 error, ``code`` in the XML body, nothing forwarded),
-    ``truncate_to`` (forward, then send only that many body bytes and close), ``replace_body`` (forward,
-    answer with this body instead), or just ``delay`` (seconds before forwarding). ``times``: how many
-    matching requests it applies to (``None``: all).
-    """
-
-    method: str | None = None
-    target: str = ""
-    status: int | None = None
-    code: str = ""
-    truncate_to: int | None = None
-    replace_body: bytes | None = None
-    delay: float = 0.0
-    times: int | None = None
-    hits: int = 0
-
-    def matches(self, method: str, target: str) -> bool:
-        if self.times is not None and self.hits >= self.times:
-            return False
-        return (self.method is None or self.method == method) and self.target in target
-
-
-@dataclass
-class FaultProxy:
-    """A one-request-per-connection HTTP proxy to an S3 endpoint, injecting :class:`Fault` s."""
-
-    upstream_host: str
-    upstream_port: int
-    faults: list[Fault] = field(default_factory=list)
-    seen: list[str] = field(default_factory=list)  # "METHOD /target" of every request received
-    endpoint: str = ""
-    _server: asyncio.Server | None = None
-
-    async def start(self) -> FaultProxy:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.endpoint = f"http://127.0.0.1:{port}"
-        return self
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            method, target, _ = lines[0].split(" ", 2)
-            headers = [line for line in lines[1:] if line]
-            length = next((int(h.split(":", 1)[1]) for h in headers if h.lower().startswith("content-length:")), 0)
-            if length and any(h.lower().replace(" ", "") == "expect:100-continue" for h in headers):
-                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # else the client waits for it, we for the body
-                await writer.drain()
-            body = await reader.readexactly(length) if length else b""
-            self.seen.append(f"{method} {target}")
-            fault = next((f for f in self.faults if f.matches(method, target)), None)
-            if fault is not None:
-                fault.hits += 1
-                if fault.delay:
-                    await asyncio.sleep(fault.delay)
-                if fault.status is not None:
-                    xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{fault.code}</Code>'
-                           f"<Message>injected {fault.code}</Message><RequestId>proxy</RequestId></Error>").encode()
-                    writer.write(f"HTTP/1.1 {fault.status} Injected\r\nContent-Type: application/xml\r\n"
-                                 f"Content-Length: {len(xml)}\r\nConnection: close\r\n\r\n".encode())
-                    if method != "HEAD":
-                        writer.write(xml)
-                    await writer.drain()
-                    return
-            status_line, resp_headers, resp_body = await self._forward(method, target, headers, body)
-            if fault is not None and fault.replace_body is not None:
-                resp_body = fault.replace_body
-                resp_headers = [h for h in resp_headers
-                                if not h.lower().startswith(("content-length:", "transfer-encoding:"))]
-                resp_headers.append(f"Content-Length: {len(resp_body)}")
-            writer.write((status_line + "\r\n" + "".join(h + "\r\n" for h in resp_headers)
-                          + "Connection: close\r\n\r\n").encode("latin-1"))
-            if fault is not None and fault.truncate_to is not None:
-                resp_body = resp_body[: fault.truncate_to]
-            writer.write(resp_body)
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    async def _forward(self, method: str, target: str, headers: list[str], body: bytes
-                       ) -> tuple[str, list[str], bytes]:
-        reader, writer = await asyncio.open_connection(self.upstream_host, self.upstream_port)
-        try:
-            kept = [h for h in headers if not h.lower().startswith(("connection:", "expect:"))]
-            writer.write((f"{method} {target} HTTP/1.1\r\n" + "".join(h + "\r\n" for h in kept)
-                          + "Connection: close\r\n\r\n").encode("latin-1") + body)
-            await writer.drain()
-            raw = await reader.read()  # upstream closes after one response
-        finally:
-            writer.close()
-        head, _, payload = raw.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        resp_headers = [h for h in lines[1:] if h and not h.lower().startswith("connection:")]
-        return lines[0], resp_headers, payload
+# Fault and FaultProxy live in localstack/faultproxy.py (also runnable as its own process, with fault rates);
+# re-exported here for the tests that import them from conftest.
 
 
 @pytest.fixture
@@ -238,9 +130,7 @@ async def s3_fault_proxy() -> AsyncIterator[Callable[[str], Awaitable[FaultProxy
     proxies: list[FaultProxy] = []
 
     async def make(upstream: str) -> FaultProxy:
-        hostport = upstream.split("://", 1)[1].rstrip("/")
-        host, _, port = hostport.rpartition(":")
-        proxy = await FaultProxy(host, int(port)).start()
+        proxy = await FaultProxy.for_endpoint(upstream).start()
         proxies.append(proxy)
         return proxy
 

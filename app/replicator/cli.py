@@ -4,7 +4,7 @@
                          --dest-region R2 [--topics PATTERN] [--once | --follow] [--poll-interval 1]
                          [--concurrency 32] [--multipart-threshold 64MiB] [--retention mirror|keep]
                          [--shard i/n] [--checkpoint PATH]
-    shadowreplica verify --dest s3://... [--source s3://...] [--topics PATTERN] [--json]
+    shadowreplica verify --dest s3://... [--source s3://...] [--topics PATTERN] [--json] [--deep]
     shadowreplica status --dest s3://... [--source s3://...] [--topics PATTERN]
 
 Every sync flag has a ``[replicator]`` config-file key and a ``SHADOWREPLICA_REPLICATOR_*`` variable
@@ -162,20 +162,22 @@ def _check_args(p: argparse.ArgumentParser) -> None:
 def _verify_args(p: argparse.ArgumentParser) -> None:
     _check_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.add_argument("--deep", action="store_true",
+                   help="also read every segment: both CRCs, cut-short batches, early ends (key and byte position)")
 
 
-async def _verify(source: S3Side | None, dest: S3Side, topics: TopicFilter) -> Any:
+async def _verify(source: S3Side | None, dest: S3Side, topics: TopicFilter, *, deep: bool = False) -> Any:
     async with ObjectStore(dest) as dst:
         if source is None:
-            return await verify_bucket(dst, None, include=topics)
+            return await verify_bucket(dst, None, include=topics, deep=deep)
         async with ObjectStore(source) as src:
-            return await verify_bucket(dst, src, include=topics)
+            return await verify_bucket(dst, src, include=topics, deep=deep)
 
 
 @command("verify", "check that every object a destination manifest names exists and matches")(_verify_args)
 def run_verify(args: argparse.Namespace) -> int:
     source, dest = _sides(args, need_source=False)
-    report = asyncio.run(_verify(source, dest, TopicFilter.parse(args.topics)))
+    report = asyncio.run(_verify(source, dest, TopicFilter.parse(args.topics), deep=args.deep))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:

@@ -256,6 +256,8 @@ class PartitionWorker:
             if isinstance(src, _Unchanged):
                 return self._caught_up_from_checkpoint()
             if src is None:
+                if self.rep.config.replicator.retention == "mirror":
+                    await self._drop_partition()
                 self.lag.state = "source_gone"
                 return True
             if self.caught_up_etag == src.etag:
@@ -464,6 +466,44 @@ class PartitionWorker:
         if plan.retention == "mirror" and old is not None:
             await self._delete_dropped(plan)
 
+    async def _drop_partition(self) -> None:
+        """Mirror retention, the partition is gone from the source (its topic was deleted): delete it here
+        too — every manifest format first, then its spillover manifests, then the objects they named — so
+        no destination manifest ever names a deleted object. A crash midway leaves unnamed objects at
+        worst, never a dangling manifest."""
+        dest = self.rep.dest
+        objs = await self._retry(partial(list_partition, dest, self.pid), "LIST dest meta")
+        if not objs.manifests and not objs.spillovers:
+            return
+        doomed: list[str] = []
+
+        async def named_by(key: str, fmt: str) -> None:
+            try:
+                got = await self._retry(partial(dest.get, key), f"GET {key}")
+                m = decode_partition_manifest(got.body, fmt)
+            except (ObjectMissing, FormatError):
+                return  # gone meanwhile, or unreadable: its objects stay (unnamed), the manifest goes
+            doomed.extend(m.segment_key(meta) + suffix for meta in m.segments for suffix in ("", ".index", ".tx"))
+
+        for fmt in sorted(objs.manifests):
+            await named_by(self.pid.manifest_key(fmt), fmt)
+        manifests = [self.pid.manifest_key(fmt) for fmt in sorted(objs.manifests, key=lambda f: f != "bin")]
+        if manifests:  # manifest.bin first: it shadows manifest.json for readers
+            await self._retry(partial(dest.delete_many, manifests), "DELETE manifests of a deleted partition")
+            self.rep.metrics.deleted_objects += len(manifests)
+        for skey in sorted(objs.spillovers):
+            await named_by(skey, "bin")
+        if objs.spillovers:
+            await self._retry(partial(dest.delete_many, sorted(objs.spillovers)), "DELETE spillovers")
+            self.rep.metrics.deleted_objects += len(objs.spillovers)
+        if doomed:
+            await self._retry(partial(dest.delete_many, doomed), "DELETE segments of a deleted partition")
+            self.rep.metrics.deleted_objects += len(doomed)
+        log.info("%s: gone from the source; deleted at the destination (%d manifests, %d spillovers, %d objects)",
+                 self.pid, len(manifests), len(objs.spillovers), len(doomed))
+        self.dest = DestState(None)
+        self.verified.clear()
+
     async def _delete_dropped(self, plan: PartitionPlan) -> None:
         """Mirror retention, after the commit: spillover manifests first, then the objects only they named."""
         assert self.dest is not None
@@ -525,9 +565,28 @@ class TopicWorker:
         sm = decode_partition_manifest(sgot.body, sfmt)
         return not sm.segments and not sm.spillover
 
+    async def _drop(self) -> None:
+        """Mirror retention, the topic is gone from the source: delete its destination topic manifests."""
+        from segment_format.keys import topic_manifest_key
+
+        doomed = []
+        for fmt in ("bin", "json"):
+            key = topic_manifest_key(self.namespace, self.topic, fmt=fmt)
+            if await self.rep.retry(partial(self.rep.dest.head, key), f"HEAD {key}") is not None:
+                doomed.append(key)
+        if doomed:
+            await self.rep.retry(partial(self.rep.dest.delete_many, doomed), f"DELETE topic manifests of {self.name}")
+            self.rep.metrics.deleted_objects += len(doomed)
+            log.info("topic %s: gone from the source; deleted its destination topic manifests", self.name)
+        self.done_etags.clear()
+
     async def sync(self, listing: BucketListing) -> bool:
         """True when the destination has the source's topic manifests (or there are none)."""
         infos = listing.topics.get((self.namespace, self.topic), {})
+        if not infos and self.rep.config.replicator.retention == "mirror" and \
+                not listing.partitions_of(self.namespace, self.topic):
+            await self._drop()
+            return True
         todo = {fmt: info for fmt, info in infos.items() if self.done_etags.get(fmt) != info.etag}
         if not todo:
             return True
@@ -687,6 +746,17 @@ class Replicator:
         for ns, topic in listing.topics:
             if shard.owns_topic(ns, topic) and (ns, topic) not in self.topic_workers:
                 self.topic_workers[(ns, topic)] = TopicWorker(self, ns, topic)
+        if dest_listing is not None and self.config.replicator.retention == "mirror":
+            # partitions and topics the source no longer has (a deleted topic): their workers delete them
+            for pid, objs in dest_listing.partitions.items():
+                if pid not in listing.partitions and pid not in self.workers and \
+                        shard.owns(pid.namespace, pid.topic, pid.partition):
+                    self.workers[pid] = PartitionWorker(self, pid, source_fmt=objs.effective_fmt or "json",
+                                                        dest_listing=objs)
+            for ns, topic in dest_listing.topics:
+                if (ns, topic) not in listing.topics and shard.owns_topic(ns, topic) and \
+                        (ns, topic) not in self.topic_workers:
+                    self.topic_workers[(ns, topic)] = TopicWorker(self, ns, topic)
         self.listing = listing
         return listing
 

@@ -9,7 +9,16 @@ both exist: a reader may use either), every spillover manifest it lists and ever
 * with ``--source``: each of those objects that the source still has is the same object there (same size
   and ETag; for a multipart copy, whose ETag cannot equal a single-part source's, the source ETag the
   copier recorded in the object's metadata), and an ``.index`` the source has is at the destination too;
-* every topic manifest parses.
+* every topic manifest parses;
+* with ``deep`` (``verify --deep``): every segment is read and walked batch by batch — both CRCs (the
+  Redpanda header CRC and the Kafka batch CRC), batches cut short, a zero-filled or early end before the
+  manifest's last offset, a size other than the manifest's — each violation naming the key and the byte
+  position (``Violation.position``).
+
+Safe to run while a sync writes the destination: the listing is taken before the manifests are read, so
+an object a manifest names but the listing lacks is looked up again (HEAD) before it counts as missing,
+and when it is still missing the manifest is read again — a manifest that moved on meanwhile (a newer
+commit, a mirror deletion after it) is checked afresh instead of being reported against its old self.
 
 Sizes and ETags come from one full listing of each bucket (``ListObjectsV2``, 1000 keys a request), which is
 far cheaper than a HEAD per object and equally strongly consistent on S3. Each partition gets a
@@ -25,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from app.errors import ObjectMissing
 from app.replicator.discovery import BucketListing, discover
 from app.replicator.model import PartitionId, decode_partition_manifest
 from app.replicator.plan import restorable
@@ -40,9 +50,11 @@ class Violation:
     where: str  # "kafka/orders/0" or a topic
     key: str
     problem: str
+    position: int | None = None  # byte position of damage inside the object (deep checks)
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.key}: {self.problem}"
+        at = f" at byte {self.position}" if self.position is not None else ""
+        return f"{self.where}: {self.key}{at}: {self.problem}"
 
 
 @dataclass(slots=True)
@@ -111,13 +123,19 @@ async def _full_listing(store: ObjectStore) -> dict[str, ObjectInfo]:
     return {info.key: info async for info in store.list("")}
 
 
+_RECHECKS = 3  # times a partition whose manifest moved during the check is checked again
+
+
 class _Checker:
     def __init__(self, dest: ObjectStore, dest_objects: dict[str, ObjectInfo],
-                 source_objects: dict[str, ObjectInfo] | None) -> None:
+                 source_objects: dict[str, ObjectInfo] | None, *, deep: bool = False) -> None:
         self.dest = dest
         self.objects = dest_objects
         self.source = source_objects
+        self.deep = deep
         self.multipart: list[tuple[PartitionReport, str, str, str]] = []
+        self.missing: dict[int, list[tuple[Violation, str, int | None, str]]] = {}  # id(report) -> candidates
+        self.deep_todo: dict[int, list[tuple[str, SegmentMeta]]] = {}
 
     def check_object(self, report: PartitionReport, key: str, *, size: int | None, required: bool, what: str) -> None:
         report.objects_checked += 1
@@ -127,7 +145,9 @@ class _Checker:
         if there is None:
             if required or src is not None:
                 note = " (also missing at the source)" if self.source is not None and src is None else ""
-                report.violations.append(Violation(where, key, f"{what} missing{note}"))
+                v = Violation(where, key, f"{what} missing{note}")
+                report.violations.append(v)
+                self.missing.setdefault(id(report), []).append((v, key, size, what))
             return
         if size is not None and there.size != size:
             report.violations.append(Violation(where, key, f"{what} is {there.size} bytes, the manifest says {size}"))
@@ -148,6 +168,8 @@ class _Checker:
     def check_segment(self, report: PartitionReport, m: PartitionManifest, meta: SegmentMeta) -> None:
         key = m.segment_key(meta)
         self.check_object(report, key, size=meta.size_bytes, required=True, what="segment")
+        if self.deep:
+            self.deep_todo.setdefault(id(report), []).append((key, meta))
         self.check_object(report, key + ".index", size=None, required=False, what="index")
         if meta.sname_format != 3 or meta.metadata_size_hint > 0:
             self.check_object(report, key + ".tx", size=None, required=meta.sname_format == 3, what="tx manifest")
@@ -155,26 +177,83 @@ class _Checker:
         report.bytes += meta.size_bytes
 
     async def check_manifest(self, pid: PartitionId, fmt: str, effective: bool) -> PartitionReport:
+        """One manifest; checked again (up to ``_RECHECKS`` times) while it moves under a concurrent sync."""
+        for attempt in range(_RECHECKS + 1):
+            report, etag = await self._check_manifest_once(pid, fmt, effective)
+            if not await self._confirm_missing(report) or etag is None or attempt == _RECHECKS:
+                break
+            now = await self.dest.head(pid.manifest_key(fmt))
+            if now is not None and now.etag == etag:
+                break  # the same manifest still names objects that are not there: real violations
+            self.multipart = [t for t in self.multipart if t[0] is not report]
+            self.deep_todo.pop(id(report), None)
+        if self.deep:
+            await self._deep(report)
+        return report
+
+    async def _confirm_missing(self, report: PartitionReport) -> bool:
+        """HEAD what the (older) listing lacked; drop the violations of objects that exist after all.
+        True when some object is still missing."""
+        still = False
+        for v, key, size, what in self.missing.pop(id(report), []):
+            info = await self.dest.head(key)
+            if info is None:
+                still = True
+                continue
+            report.violations.remove(v)
+            self.objects[key] = info
+            if size is not None and info.size != size:
+                report.violations.append(Violation(v.where, key, f"{what} is {info.size} bytes, the manifest "
+                                                                 f"says {size}"))
+        return still
+
+    async def _deep(self, report: PartitionReport) -> None:
+        """Read every present segment and walk it: both CRCs, cut-short batches, early ends, size."""
+        from app.inspect import inspect_segment
+
+        for key, meta in self.deep_todo.pop(id(report), []):
+            if key not in self.objects:
+                continue  # reported missing already
+            try:
+                body = (await self.dest.get(key)).body
+            except ObjectMissing:
+                report.violations.append(Violation(report.pid.name, key, "segment missing"))
+                continue
+            rep = inspect_segment(body, delta_offset=meta.delta_offset, namespace=report.pid.namespace,
+                                  committed_offset=meta.committed_offset, expected_size=meta.size_bytes)
+            for position, problem in rep.damage:
+                report.violations.append(Violation(report.pid.name, key, f"segment damaged: {problem}", position))
+
+    async def _check_manifest_once(self, pid: PartitionId, fmt: str,
+                                   effective: bool) -> tuple[PartitionReport, str | None]:
         key = pid.manifest_key(fmt)
         report = PartitionReport(pid, key)
+        self.deep_todo.pop(id(report), None)
         try:
-            body = (await self.dest.get(key)).body
+            got = await self.dest.get(key)
+        except ObjectMissing:  # deleted since the listing (a mirror deletion, a dropped format)
+            report.manifest_key = None
+            return report, None
+        try:
+            body = got.body
             m = decode_partition_manifest(body, fmt)
         except FormatError as e:
             report.violations.append(Violation(pid.name, key, f"unreadable manifest: {e}"))
             report.manifest_key = None
-            return report
+            return report, None
         for meta in m.segments:
             self.check_segment(report, m, meta)
         for spill in m.spillover:
             skey = m.spillover_key(spill)
             report.objects_checked += 1
             report.spillovers += 1
-            if skey not in self.objects:
-                report.violations.append(Violation(pid.name, skey, "spillover manifest missing"))
-                continue
             try:
                 spm = decode_partition_manifest((await self.dest.get(skey)).body, "bin")
+            except ObjectMissing:
+                v = Violation(pid.name, skey, "spillover manifest missing")
+                report.violations.append(v)
+                self.missing.setdefault(id(report), []).append((v, skey, None, "spillover manifest"))
+                continue
             except FormatError as e:
                 report.violations.append(Violation(pid.name, skey, f"unreadable spillover manifest: {e}"))
                 continue
@@ -182,15 +261,16 @@ class _Checker:
                 self.check_segment(report, m, meta)
         if effective:
             report.restorable_offset, report.restorable_timestamp_ms = restorable(m)
-        return report
+        return report, got.etag
 
 
 async def verify_bucket(dest: ObjectStore, source: ObjectStore | None = None, *,
-                        include: Callable[[str, str], bool] | None = None, concurrency: int = 16) -> VerifyReport:
-    """Check every manifest of ``dest`` (see the module doc). Never writes anything."""
+                        include: Callable[[str, str], bool] | None = None, concurrency: int = 16,
+                        deep: bool = False) -> VerifyReport:
+    """Check every manifest of ``dest`` (see the module doc; ``deep`` reads every segment). Never writes."""
     listing_task = asyncio.gather(_full_listing(dest), _full_listing(source) if source is not None else _none())
     (dest_objects, source_objects), listing = await asyncio.gather(listing_task, discover(dest, include=include))
-    checker = _Checker(dest, dest_objects, source_objects)
+    checker = _Checker(dest, dest_objects, source_objects, deep=deep)
     sem = asyncio.Semaphore(concurrency)
     report = VerifyReport()
 
@@ -228,6 +308,8 @@ async def _check_topics(dest: ObjectStore, listing: BucketListing, report: Verif
             continue  # topic_manifest.bin is not decoded here
         try:
             parse_topic_manifest((await dest.get(info.key)).body)
+        except ObjectMissing:
+            continue  # deleted since the listing (a topic deleted with --retention mirror)
         except FormatError as e:
             report.topic_violations.append(Violation(f"{ns}/{topic}", info.key, f"unreadable topic manifest: {e}"))
 

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response, StreamingResponse
 
 from app.catalog import PartitionView, SegmentRef, TopicView
-from app.errors import ObjectMissing, OffsetOutOfRange
+from app.errors import ObjectMissing, OffsetOutOfRange, StorageUnavailable
 from app.http.context import HttpContext, get_context
-from app.store import ObjectStream
+from app.store import ObjectStore, ObjectStream
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +166,28 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-async def _body(stream: ObjectStream) -> AsyncIterator[bytes]:
-    async with stream:
-        async for chunk in stream:
-            yield chunk
+async def _body(store: ObjectStore, stream: ObjectStream) -> AsyncIterator[bytes]:
+    """The stream's bytes; when S3 cuts the body short (a reset, a truncating proxy), the rest is fetched
+    again from where it stopped (same ETag: the bytes cannot change under the download), up to the side's
+    ``max_attempts`` in all. Past that the response ends short of its Content-Length, which every HTTP
+    client reports as an error: a client never takes a partial body for a whole one."""
+    key, pos, end, etag = stream.key, stream.start, stream.end, stream.etag
+    attempts = max(1, store.side.max_attempts)
+    for attempt in range(attempts):
+        try:
+            async with stream:
+                async for chunk in stream:
+                    pos += len(chunk)
+                    yield chunk
+            return
+        except StorageUnavailable as e:
+            if attempt + 1 >= attempts or pos >= end:
+                raise
+            log.info("download of %s cut short at byte %d (%s); resuming", key, pos, e.message)
+        stream = await store.open_stream(key, pos, end)
+        if etag and stream.etag and stream.etag != etag:
+            stream.close()
+            raise StorageUnavailable(f"{key} changed during the download ({etag} -> {stream.etag})", key=key)
 
 
 @router.get("/topics/{topic}/partitions/{partition}/segments/{name}",
@@ -205,5 +223,5 @@ async def download_segment(topic: str, partition: PartitionId, name: str, ctx: C
         headers["ETag"] = f'"{stream.etag}"'
     if byte_range is not None and stream.size >= 0:
         headers["Content-Range"] = f"bytes {stream.start}-{stream.end - 1}/{stream.size}"
-    return StreamingResponse(_body(stream), status_code=status, headers=headers,
+    return StreamingResponse(_body(store, stream), status_code=status, headers=headers,
                              media_type="application/octet-stream")
