@@ -300,6 +300,10 @@ class KafkaServer:
         log.debug("connection from %s", session.peer)
         try:
             await conn.run()
+        except asyncio.CancelledError:
+            # close() cancels the connection tasks; this is their root, so end quietly (asyncio's stream
+            # callback on 3.11 logs a cancelled handler task as an error otherwise)
+            log.debug("connection from %s closed at shutdown", session.peer)
         finally:
             self.tasks.discard(task)  # type: ignore[arg-type]
             self.per_client[host] -= 1
