@@ -28,6 +28,7 @@ test: $(STAMP)
 
 ## Benchmarks: every figure printed as a ratio against a baseline measured in the same run.
 bench: $(STAMP)
+	bash bench/install_tools.sh
 	$(BIN)/python -m bench
 
 ## Fuzzing at volume (bench/fuzz.py): >= 100,000 hypothesis cases over the Kafka and segment decoders, cases/s.
