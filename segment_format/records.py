@@ -23,9 +23,10 @@ lz4 (the LZ4 frame format, KIP-57) or zstd. All through ``cramjam`` so no system
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 import cramjam
 
@@ -205,7 +206,7 @@ _XERIAL_HEADER = struct.Struct(">8sii")  # magic, version=1, compatible version=
 _XERIAL_BLOCK = 32 * 1024
 
 
-def _xerial_decompress(data: bytes | memoryview) -> bytes:
+def _xerial_decompress(data: bytes | memoryview, max_size: int) -> bytes:
     if len(data) < _XERIAL_HEADER.size:
         raise CompressionError("xerial snappy header cut short", position=len(data))
     pos = _XERIAL_HEADER.size
@@ -217,9 +218,43 @@ def _xerial_decompress(data: bytes | memoryview) -> bytes:
         pos += 4
         if length < 0 or pos + length > len(data):
             raise CompressionError("xerial snappy block runs past the data", position=pos)
-        out += bytes(cramjam.snappy.decompress_raw(bytes(data[pos : pos + length])))
+        out += _bounded(cramjam.snappy.decompress_raw_into, data[pos : pos + length], max_size + 1 - len(out))
         pos += length
+        if len(out) > max_size:
+            break
     return bytes(out)
+
+
+# A records block may not decompress to more than this: a few bytes of zstd or gzip can inflate to
+# gigabytes (a "decompression bomb"), and a decoder must fail with a typed error, not exhaust memory.
+# Kafka's and Redpanda's batch limits are 1 MiB by default; real codecs reach ~10-50x on such data.
+MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
+
+
+def _too_small(error: Exception) -> bool:
+    """cramjam's words for "the output buffer is full" (gzip, lz4, zstd: "failed to write whole buffer";
+    snappy: "output buffer (size = N) is smaller than required"), as opposed to damaged input."""
+    return "buffer" in str(error)
+
+
+def _bounded(into: Callable[[Any, bytearray], int], data: bytes | memoryview, limit: int) -> bytes:
+    """Decompress with ``into(data, buffer)`` into buffers that grow (x8) up to ``limit`` bytes, so memory
+    stays proportional to the real output; the result is cut at ``limit`` (callers refuse that size)."""
+    if limit <= 0:
+        return b""
+    size = min(limit, max(64 * 1024, 8 * len(data)))
+    while True:
+        buffer = bytearray(size)
+        try:
+            n = into(data, buffer)
+        except Exception as e:
+            if size >= limit or not _too_small(e):
+                raise  # damaged data, or more output than the limit allows
+            size = min(limit, size * 8)
+            continue
+        if n < size or size >= limit:
+            return bytes(memoryview(buffer)[:n])
+        size = min(limit, size * 8)  # filled exactly: there may be more
 
 
 def _xerial_compress(data: bytes) -> bytes:
@@ -248,23 +283,34 @@ def compress(codec: Compression | int, data: bytes) -> bytes:
     return bytes(cramjam.zstd.compress(data))
 
 
-def decompress(codec: int, data: bytes | memoryview) -> bytes:
-    """Decompress a records block; any codec failure becomes a :class:`CompressionError`."""
+_INTO = {
+    Compression.GZIP: cramjam.gzip.decompress_into,
+    Compression.SNAPPY: cramjam.snappy.decompress_raw_into,
+    Compression.LZ4: cramjam.lz4.decompress_into,
+    Compression.ZSTD: cramjam.zstd.decompress_into,
+}
+
+
+def decompress(codec: int, data: bytes | memoryview, *, max_size: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """Decompress a records block; any codec failure, or an output above ``max_size`` bytes, becomes a
+    :class:`CompressionError`."""
+    if codec == Compression.NONE:
+        return bytes(data)
+    into = _INTO.get(codec)  # type: ignore[call-overload]
+    if into is None:
+        raise CompressionError(f"unknown compression codec {codec}")
+    name = Compression(codec).name.lower()
     try:
-        if codec == Compression.NONE:
-            return bytes(data)
-        if codec == Compression.GZIP:
-            return bytes(cramjam.gzip.decompress(bytes(data)))
-        if codec == Compression.SNAPPY:
-            if bytes(data[:8]) == _XERIAL_MAGIC:
-                return _xerial_decompress(data)
-            return bytes(cramjam.snappy.decompress_raw(bytes(data)))
-        if codec == Compression.LZ4:
-            return bytes(cramjam.lz4.decompress(bytes(data)))
-        if codec == Compression.ZSTD:
-            return bytes(cramjam.zstd.decompress(bytes(data)))
+        if codec == Compression.SNAPPY and bytes(data[:8]) == _XERIAL_MAGIC:
+            out = _xerial_decompress(data, max_size)
+        else:
+            out = _bounded(into, data, max_size + 1)
     except CompressionError:
         raise
     except Exception as e:  # cramjam raises its own DecompressionError / ValueError types
-        raise CompressionError(f"{Compression(codec).name.lower()} data does not decompress: {e}") from e
-    raise CompressionError(f"unknown compression codec {codec}")
+        if _too_small(e):  # the output did not fit in max_size
+            raise CompressionError(f"{name} data decompresses to more than {max_size} bytes") from e
+        raise CompressionError(f"{name} data does not decompress: {e}") from e
+    if len(out) > max_size:
+        raise CompressionError(f"{name} data decompresses to more than {max_size} bytes")
+    return out

@@ -347,3 +347,18 @@ def test_decompress_arbitrary_bytes_only_compression_errors(codec: int, data: by
 @given(st.sampled_from(list(Compression)), st.binary(max_size=3000))
 def test_compress_round_trip_property(codec: Compression, data: bytes) -> None:
     assert decompress(codec, compress(codec, data)) == data
+
+
+@pytest.mark.parametrize("codec", [Compression.GZIP, Compression.SNAPPY, Compression.LZ4, Compression.ZSTD])
+def test_decompression_is_bounded(codec: Compression) -> None:
+    """A block that inflates past the limit is a CompressionError (a bomb never exhausts memory); output
+    of exactly the limit, and output much larger than the first buffer guess, decode whole."""
+    limit = 4 * 1024 * 1024
+    exact = bytes(range(256)) * (limit // 256)  # exactly the limit
+    assert decompress(codec, compress(codec, exact), max_size=limit) == exact
+    zeros = b"\0" * (limit + 1)  # compresses ~1000x: far beyond the 8x first guess
+    with pytest.raises(CompressionError, match="more than"):
+        decompress(codec, compress(codec, zeros), max_size=limit)
+    assert decompress(codec, compress(codec, zeros)) == zeros  # the default limit is far higher
+    with pytest.raises(CompressionError, match=r"does not decompress|runs past"):  # damaged, not too big
+        decompress(codec, compress(codec, exact)[:-7], max_size=limit)
