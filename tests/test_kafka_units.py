@@ -271,3 +271,29 @@ def test_connection_limits_and_idle_timeout(s3_server: str, tmp_path: Path) -> N
         server.wait_for_log("frame size 5000 is above the limit of 4096 bytes")
     finally:
         server.stop()
+
+
+def test_unknown_users_get_the_iteration_count_configured_users_have() -> None:
+    """With stored credentials at 8192 iterations, an unknown user's server-first must say i=8192 too, or
+    the count alone would tell a made-up name from a real one."""
+    import base64
+
+    from app.kafka.sasl import derive_scram_credential
+
+    def stored(password: str, mech: str) -> dict[str, object]:
+        from app.kafka.sasl import SaslMechanism
+
+        c = derive_scram_credential(password, SaslMechanism(mech), iterations=8192)
+        return {"salt": base64.b64encode(c.salt).decode(), "iterations": c.iterations,
+                "stored_key": base64.b64encode(c.stored_key).decode(),
+                "server_key": base64.b64encode(c.server_key).decode()}
+
+    users = {name: {"scram-sha-512": stored(name * 3, "SCRAM-SHA-512")} for name in ("alice", "bob")}
+    auth = Authenticator(KafkaSettings(users=users), tls=False)
+
+    def iterations(user: str) -> str:
+        server = auth.sasl_server("SCRAM-SHA-512")
+        first = server.step(f"n,,n={user},r=abcdefgh".encode()).decode()
+        return dict(a.split("=", 1) for a in first.split(","))["i"]
+
+    assert iterations("alice") == iterations("mallory") == "8192"

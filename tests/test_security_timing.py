@@ -5,7 +5,8 @@ the same steps on it (``app/kafka/sasl.py``). These tests compare the *distribut
 interleaved in random order so drift on a busy machine (2 shared cores) hits both sides alike:
 
 * a **sign test** on adjacent pairs: the share of pairs where the unknown user was answered faster must
-  be near one half (with N pairs its standard deviation is 0.5/sqrt(N); the bound is > 5 of them), and
+  be near one half (on the wire within 5 standard deviations, 0.5/sqrt(N) each; in process, where
+  nanoseconds no client can see shift it, within 0.3), and
 * the **medians** must agree within a tolerance that is below the cost of the work a leaky server would
   skip (one PBKDF2 of the password for PLAIN, measured here), so the test would catch that skip.
 
@@ -54,7 +55,8 @@ def pbkdf2_cost() -> float:
     return best
 
 
-def compare(unknown: list[float], wrong: list[float], *, tolerance: float, what: str) -> str:
+def compare(unknown: list[float], wrong: list[float], *, tolerance: float, what: str,
+            sign_bound: float | None = None) -> str:
     assert len(unknown) == len(wrong)
     n = len(unknown)
     faster = sum(u < w for u, w in zip(unknown, wrong, strict=True)) / n
@@ -62,7 +64,7 @@ def compare(unknown: list[float], wrong: list[float], *, tolerance: float, what:
     summary = (f"{what}: n={n} median unknown {mu * 1e3:.3f} ms, wrong password {mw * 1e3:.3f} ms, "
                f"unknown faster in {faster:.0%} of pairs; tolerance {tolerance * 1e3:.3f} ms")
     print(summary)
-    bound = 5 * 0.5 / n**0.5
+    bound = 5 * 0.5 / n**0.5 if sign_bound is None else sign_bound
     assert abs(faster - 0.5) <= bound, summary
     assert abs(mu - mw) <= tolerance, summary
     return summary
@@ -91,7 +93,8 @@ def test_state_machines_take_the_same_time(mechanism: str) -> None:
     creds = {m: derive_scram_credential(PASSWORD, m) for m in ("SCRAM-SHA-256", "SCRAM-SHA-512")}
 
     def lookup(mech: object, user: str) -> object:
-        return creds[str(mech)] if user == "alice" else None
+        found = creds[str(mech)]  # the same work for both users: only the server's own steps may differ
+        return found if user == "alice" else None
 
     secret = b"s" * 32
     # the client's own work (its PBKDF2) is done before the clock starts
@@ -124,7 +127,10 @@ def test_state_machines_take_the_same_time(mechanism: str) -> None:
     cost = pbkdf2_cost()
     tolerance = 0.3 * cost if mechanism == "PLAIN" else max(20e-6, 0.3 * statistics.median(wrong))
     assert tolerance < cost, "the tolerance is below what skipping the PBKDF2 would save: a leak would show"
-    compare(unknown, wrong, tolerance=tolerance, what=f"in process {mechanism}")
+    # In process a sub-microsecond difference (an attribute read, a 2-byte longer user name) shifts the
+    # sign test off 50 % without being measurable by any client; a server that skipped real work for
+    # unknown users would be faster in nearly every pair. So: a practical bound here, 5 sigma on the wire.
+    compare(unknown, wrong, tolerance=tolerance, what=f"in process {mechanism}", sign_bound=0.3)
 
 
 # --------------------------------------------------------------------------------------------- on the wire

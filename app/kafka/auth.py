@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import fnmatch
 import hashlib
 from collections.abc import Mapping
@@ -139,6 +140,12 @@ class Authenticator:
         # seeds the stable fake credentials of unknown users (sasl.py); derived from secrets we hold
         material = b"".join(c.stored_key for creds in self._credentials.values() for c in creds.values())
         self._secret = hashlib.sha256(b"shadowreplica-sasl\x00" + material).digest()
+        # unknown users answer with the iteration count most configured users have, per mechanism
+        counts: dict[SaslMechanism, collections.Counter[int]] = {}
+        for creds in self._credentials.values():
+            for mech, cred in creds.items():
+                counts.setdefault(mech, collections.Counter())[cred.iterations] += 1
+        self._fake_iterations = {mech: c.most_common(1)[0][0] for mech, c in counts.items()}
 
     @property
     def users(self) -> tuple[str, ...]:
@@ -149,7 +156,8 @@ class Authenticator:
 
     def sasl_server(self, mechanism: str) -> SaslServer:
         """Raises ``UnsupportedSaslMechanism`` (its ``client_message`` lists the enabled ones)."""
-        return create_sasl_server(mechanism, lookup=self.lookup, secret=self._secret, enabled=self.mechanisms)
+        return create_sasl_server(mechanism, lookup=self.lookup, secret=self._secret, enabled=self.mechanisms,
+                                  fake_iterations=self._fake_iterations)
 
     def acl(self, principal: str | None) -> Acl:
         name = principal or ANONYMOUS

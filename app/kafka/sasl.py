@@ -49,7 +49,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
@@ -194,13 +194,15 @@ def derive_scram_credential(
     return ScramCredential(salt=salt, iterations=iterations, stored_key=stored_key, server_key=server_key)
 
 
-def _fake_credential(mechanism: SaslMechanism, username: str, secret: bytes) -> ScramCredential:
-    """A stable, unguessable credential for a user that does not exist."""
+def _fake_credential(mechanism: SaslMechanism, username: str, secret: bytes,
+                     iterations: int = DEFAULT_ITERATIONS) -> ScramCredential:
+    """A stable, unguessable credential for a user that does not exist, with the iteration count most
+    configured users have (so the server-first message does not tell an unknown user apart)."""
     hash_name = _HASH_NAME[mechanism]
     seed = _hmac("sha256", secret, b"shadowreplica-scram-fake\x00" + mechanism.encode() + b"\x00" + username.encode())
     return ScramCredential(
         salt=_hmac("sha256", seed, b"salt")[:SALT_SIZE],
-        iterations=DEFAULT_ITERATIONS,
+        iterations=iterations,
         stored_key=_hmac(hash_name, seed, b"stored"),
         server_key=_hmac(hash_name, seed, b"server"),
     )
@@ -286,11 +288,13 @@ class ScramServer(SaslServer):
         *,
         secret: bytes,
         nonce: Callable[[], str] = _default_nonce,
+        fake_iterations: Mapping[SaslMechanism, int] | None = None,
     ) -> None:
         super().__init__()
         if len(secret) < 16:
             raise ValueError("secret must be at least 16 bytes")
         self.mechanism = _scram_mechanism(mechanism)
+        self._fake_iterations = (fake_iterations or {}).get(self.mechanism, DEFAULT_ITERATIONS)
         self._hash = _HASH_NAME[self.mechanism]
         self._lookup = lookup
         self._secret = secret
@@ -339,7 +343,7 @@ class ScramServer(SaslServer):
         server_nonce = self._new_nonce()
         if not _is_printable_nonce(server_nonce):
             raise ValueError("nonce factory returned a nonce with forbidden characters")
-        fake = _fake_credential(self.mechanism, username, self._secret)
+        fake = _fake_credential(self.mechanism, username, self._secret, self._fake_iterations)
         real = self._lookup(self.mechanism, username)
         if real is not None and len(real.stored_key) != _DIGEST_SIZE[self.mechanism]:
             real = None  # a SHA-256 credential offered for SHA-512 (or vice versa) cannot match
@@ -402,6 +406,7 @@ class PlainServer(SaslServer):
         *,
         secret: bytes,
         credential_mechanism: SaslMechanism | str = SaslMechanism.SCRAM_SHA_256,
+        fake_iterations: Mapping[SaslMechanism, int] | None = None,
     ) -> None:
         super().__init__()
         if len(secret) < 16:
@@ -409,6 +414,7 @@ class PlainServer(SaslServer):
         self._lookup = lookup
         self._secret = secret
         self._credential_mechanism = _scram_mechanism(credential_mechanism)
+        self._fake_iterations = (fake_iterations or {}).get(self._credential_mechanism, DEFAULT_ITERATIONS)
 
     def _steps(self) -> dict[_State, Callable[[bytes], bytes]]:
         return {_State.CLIENT_FIRST: self._authenticate}
@@ -421,7 +427,7 @@ class PlainServer(SaslServer):
         if authzid and authzid != username:
             raise self._fail("authorization id differs from the user name")
         mech = self._credential_mechanism
-        fake = _fake_credential(mech, username, self._secret)
+        fake = _fake_credential(mech, username, self._secret, self._fake_iterations)
         real = self._lookup(mech, username)
         if real is not None and len(real.stored_key) != _DIGEST_SIZE[mech]:
             real = None
@@ -443,12 +449,14 @@ def create_sasl_server(
     secret: bytes,
     enabled: frozenset[SaslMechanism] | None = None,
     plain_credential_mechanism: SaslMechanism | str = SaslMechanism.SCRAM_SHA_256,
+    fake_iterations: Mapping[SaslMechanism, int] | None = None,
 ) -> SaslServer:
     """The server for a mechanism named in SaslHandshake.
 
     Raises :class:`UnsupportedSaslMechanism` when the name is unknown or not in ``enabled``
     (default: all three). ``secret`` (>= 16 bytes, stable across restarts) seeds the fake
-    credentials of unknown users.
+    credentials of unknown users; ``fake_iterations`` gives their iteration count per mechanism (use the
+    count most configured users have).
     """
     allowed = frozenset(SaslMechanism) if enabled is None else enabled
     try:
@@ -462,5 +470,6 @@ def create_sasl_server(
             client_message=f"Unsupported SASL mechanism {mechanism}; enabled: {names}",
         )
     if mech is SaslMechanism.PLAIN:
-        return PlainServer(lookup, secret=secret, credential_mechanism=plain_credential_mechanism)
-    return ScramServer(mech, lookup, secret=secret)
+        return PlainServer(lookup, secret=secret, credential_mechanism=plain_credential_mechanism,
+                           fake_iterations=fake_iterations)
+    return ScramServer(mech, lookup, secret=secret, fake_iterations=fake_iterations)
