@@ -48,7 +48,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from app.errors import ObjectMissing, PreconditionFailed, ShadowReplicaError
 from app.progress import Progress
@@ -416,15 +416,23 @@ class PartitionWorker:
             etag = self.dest.manifest.etag
             await self.rep.checkpoint.put(str(self.pid), CheckpointEntry(etag, plan.source_etag, False))
         probe_upto = 2 * window if self.needs_probe else 0
-        frontier = committed = 0
+        # frontier: units [0, frontier) are all copied; committed: the frontier of the newest intermediate
+        # commit started; landed: of the newest one written. Intermediate commits run beside the copies (one
+        # at a time), and no unit at or beyond landed + 2 * window is started, so after a crash at most two
+        # windows past the destination manifest can hold copies (what a restart probes).
+        frontier = committed = landed = 0
         last_commit = time.monotonic()
         next_i = 0
         inflight: dict[asyncio.Task[None], int] = {}
+        commit: tuple[asyncio.Task[bool], int] | None = None
         commit_interval = self.rep.config.options.commit_interval
         try:
             while True:
                 while frontier < n and done[frontier]:
                     frontier += 1
+                if commit is not None and commit[0].done():
+                    commit[0].result()  # raises a failed commit
+                    landed, commit = commit[1], None
                 while pending_spills and last_index[pending_spills[0].key] < frontier:
                     sw = pending_spills.pop(0)
                     await self._retry(partial(self.rep.dest.put, sw.key, sw.body), f"PUT {sw.key}")
@@ -433,20 +441,29 @@ class PartitionWorker:
                     self.dest.spills.add(sw.key)
                 if frontier == n and not inflight:
                     break
-                if frontier > committed and (frontier - committed >= max(1, window // 2)
-                                             or time.monotonic() - last_commit >= commit_interval):
-                    await self._commit_intermediate(plan, units_done, spills_written)
+                if commit is None and frontier > committed and (
+                        frontier - committed >= max(1, window // 2)
+                        or time.monotonic() - last_commit >= commit_interval):
+                    # the manifest is built now, from the units done now; only its PUT runs on
+                    commit = (asyncio.create_task(self._commit_intermediate(plan, units_done, spills_written)),
+                              frontier)
                     committed, last_commit = frontier, time.monotonic()
-                while next_i < n and len(inflight) < window and next_i < frontier + window:
+                while (next_i < n and len(inflight) < window and next_i < frontier + window
+                       and next_i < landed + 2 * window):
                     if not done[next_i]:
                         task = asyncio.create_task(self._copy_unit(units[next_i], src, next_i < probe_upto))
                         inflight[task] = next_i
                     next_i += 1
-                if not inflight:
+                waiting: set[asyncio.Task[Any]] = set(inflight)
+                if commit is not None:
+                    waiting.add(commit[0])
+                if not waiting:
                     continue
-                finished, _ = await asyncio.wait(inflight, timeout=commit_interval,
+                finished, _ = await asyncio.wait(waiting, timeout=commit_interval,
                                                  return_when=asyncio.FIRST_COMPLETED)
                 for task in finished:
+                    if task not in inflight:
+                        continue  # the commit: handled at the top of the loop
                     i = inflight.pop(task)
                     task.result()  # raises SourceChanged & co.
                     done[i] = True
@@ -454,7 +471,10 @@ class PartitionWorker:
         finally:
             for task in inflight:
                 task.cancel()
-            await asyncio.gather(*inflight, return_exceptions=True)
+            # a commit in flight names only copied objects: let it land (or fail) so self.dest stays true
+            await asyncio.gather(*inflight, *([commit[0]] if commit is not None else []), return_exceptions=True)
+        if commit is not None:
+            commit[0].result()
         for sw in pending_spills:  # spillovers with no units left to copy
             await self._retry(partial(self.rep.dest.put, sw.key, sw.body), f"PUT {sw.key}")
             self.rep.metrics.manifest_commits["spillover"] += 1
