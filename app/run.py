@@ -122,8 +122,10 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 async def serve_http(app: Any, listen: str, *, banner: str = "serving",
-                     on_ready: Callable[[str], Awaitable[None] | None] | None = None) -> None:
-    """Run ``app`` under uvicorn until cancelled or signalled; prints ``{banner} on http://HOST:PORT``."""
+                     on_ready: Callable[[str], Awaitable[None] | None] | None = None,
+                     stop: asyncio.Event | None = None) -> None:
+    """Run ``app`` under uvicorn until cancelled, signalled or ``stop`` is set (a graceful shutdown);
+    prints ``{banner} on http://HOST:PORT``."""
     import uvicorn
 
     host, port = parse_listen(listen)
@@ -145,13 +147,20 @@ async def serve_http(app: Any, listen: str, *, banner: str = "serving",
             if result is not None:
                 await result
 
-    announcer = asyncio.create_task(announce())
+    async def stopper() -> None:
+        assert stop is not None
+        await stop.wait()
+        server.should_exit = True
+
+    helpers = [asyncio.create_task(announce())]
+    if stop is not None:
+        helpers.append(asyncio.create_task(stopper()))
     try:
         await server.serve()
     finally:
-        announcer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await announcer
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
     if not server.started:
         raise ConfigError(f"could not listen on {listen} (address in use or not allowed?)")
 
@@ -261,33 +270,41 @@ async def run_all(args: argparse.Namespace) -> None:
         app = create_app(http, dest.catalog, dest.reader, metrics=metrics, replication=replication,
                          bucket_name=str(dest_side.url), lag_metrics=replicator is None)
 
-        async def http_face() -> None:
-            try:
-                await serve_http(app, http.listen, banner=f"HTTP API for {dest_side.url}")
-            finally:
-                stop.set()  # uvicorn took the signal: stop the other faces too
+        errors: list[BaseException] = []
 
-        loop = asyncio.get_running_loop()
-        if "http" in without:
+        async def face(name: str, coro: Awaitable[None]) -> None:
+            """A face ending, by error or not, stops the others gracefully (a TaskGroup would cancel them
+            mid-request); its error is raised once they are done."""
+            try:
+                await coro
+            except Exception as e:
+                log.error("%s stopped: %s", name, getattr(e, "message", e))
+                errors.append(e)
+            finally:
+                stop.set()
+
+        if "http" in without:  # uvicorn handles the signals when it runs
             import signal
 
+            loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, stop.set)
         async with asyncio.TaskGroup() as tg:
             if replicator is not None:
-                tg.create_task(replicator.run_forever(stop), name="replicator")
+                tg.create_task(face("replicator", replicator.run_forever(stop)))
                 faces.append(f"replicator ({source_side.url if source_side else ''} -> {dest_side.url})")
             if "kafka" not in without:
-                tg.create_task(kafka_face(dest_side, dest.store, dest.catalog, dest.reader, kafka, stop=stop,
-                                          metrics=metrics), name="kafka")
+                tg.create_task(face("kafka", kafka_face(dest_side, dest.store, dest.catalog, dest.reader, kafka,
+                                                        stop=stop, metrics=metrics)))
                 faces.append(f"kafka ({kafka.listen})")
             if "http" not in without:
-                tg.create_task(http_face(), name="http")
+                tg.create_task(face("http", serve_http(app, http.listen, banner=f"HTTP API for {dest_side.url}",
+                                                       stop=stop)))
                 faces.append(f"http ({http.listen})")
             print(f"run: started {', '.join(faces)}", file=sys.stderr, flush=True)
-            if "http" in without:
-                await stop.wait()
+        if errors:
+            raise errors[0]
 
 
 @command("run", "replicator + Kafka shim + HTTP API in one process, from one config")(_args)

@@ -113,3 +113,24 @@ manifest_refresh_interval = 0.3
             if line.startswith("# TYPE "):
                 name = line.split()[2]
                 assert metrics.count(f"# TYPE {name} ") == 1, name
+
+
+def test_run_says_why_when_a_face_cannot_start(seeded: Seeded, tmp_path: Path) -> None:
+    """The Kafka port is taken: one `error:` line, exit 2, the HTTP face shut down gracefully, no traceback."""
+    import os
+    import socket
+    import subprocess
+
+    from tests.http_fixtures import CLI
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [str(CLI), "run", "--dest", str(seeded.dest.url), "--dest-region", "eu-west-1",
+             "--dest-endpoint-url", seeded.endpoint, "--kafka", f"127.0.0.1:{port}", "--listen", "127.0.0.1:0",
+             "--cache-dir", str(tmp_path)],
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
+    assert proc.returncode == 2, proc.stderr
+    assert f"error: cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
