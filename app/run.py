@@ -18,22 +18,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.cache import ChunkCache
 from app.catalog import Catalog
 from app.cli import add_s3_flags, command, side_from_args
 from app.config import CacheSettings, HttpSettings, S3Side, load_file, section
 from app.errors import BucketMissing, ConfigError, StorageError
+from app.kafka.cli import add_listener_flags
 from app.metrics import Metrics
 from app.reader import PartitionReader
+from app.replicator.cli import add_scope_flags
 from app.store import ObjectStore
+
+if TYPE_CHECKING:
+    from app.http.replication import CatalogComparison, ReplicationStatus
+    from app.replicator.loop import Replicator
 
 log = logging.getLogger(__name__)
 
@@ -176,13 +183,9 @@ def _args(p: argparse.ArgumentParser) -> None:
                    help="destination bucket: replicated to, served by Kafka and HTTP (or [run] dest)")
     add_s3_flags(p, "dest")
     p.add_argument("--listen", default=None, metavar="HOST:PORT", help="HTTP address (default 127.0.0.1:8080)")
-    p.add_argument("--kafka", default=None, metavar="HOST:PORT", help="Kafka address (default 0.0.0.0:9092)")
-    p.add_argument("--advertise", default=None, metavar="HOST:PORT", help="Kafka address clients reconnect to")
-    p.add_argument("--peers", default=None, metavar="H1:P1,H2:P2", help="every instance's advertised Kafka address")
+    add_listener_flags(p)
     p.add_argument("--cache-dir", default=None, help="chunk cache directory")
-    p.add_argument("--topics", default=None, help="replicate only these topics (fnmatch patterns, comma separated)")
-    p.add_argument("--retention", choices=("mirror", "keep"), default=None, help="replicator retention mode")
-    p.add_argument("--shard", default=None, metavar="I/N", help="replicate the partitions hashing to I of N")
+    add_scope_flags(p)
     p.add_argument("--without", default="", metavar="FACES",
                    help="comma-separated faces not to start: sync, kafka, http")
 
@@ -191,16 +194,14 @@ class ReplicatorStatus:
     """``/replication`` when the replicator runs in this process: offsets and restorable points from the
     two buckets' manifests, lag in seconds and the last error from the replicator itself."""
 
-    def __init__(self, comparison: Any, replicator: Any) -> None:
+    def __init__(self, comparison: CatalogComparison, replicator: Replicator) -> None:
         self.comparison = comparison
         self.replicator = replicator
 
     def ready(self) -> bool:
-        return bool(self.comparison.ready())
+        return self.comparison.ready()
 
-    def status(self) -> Any:
-        import dataclasses
-
+    def status(self) -> ReplicationStatus:
         base = self.comparison.status()
         lags = {(lag.topic, lag.partition): lag for lag in self.replicator.metrics.partitions.values()}
         rows = []
@@ -217,11 +218,9 @@ async def run_all(args: argparse.Namespace) -> None:
     from app.http.app import create_app
     from app.http.replication import CatalogComparison
     from app.kafka.cli import kafka_face, load_settings
-    from app.replicator.cli import _client_side
+    from app.replicator.cli import _client_side, config_from_args
     from app.replicator.loop import Replicator
     from app.replicator.metrics import render_prometheus
-    from app.replicator.model import Shard
-    from app.replicator.options import load_sync_config
 
     file_cfg = load_file(args.config)
     run_cfg = file_cfg.get("run", {})
@@ -233,15 +232,10 @@ async def run_all(args: argparse.Namespace) -> None:
     if without - {"sync", "kafka", "http"}:
         raise ConfigError(f"--without takes sync, kafka, http; not {', '.join(sorted(without))}")
     http = section(HttpSettings, file_cfg.get("http", {}), None, "HTTP", listen=args.listen)
-    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE", directory=args.cache_dir)
-    kafka, _ = load_settings(args)
+    kafka, cache = load_settings(args)
     dest_side = side_from_args(args, dest_url, "dest", "dest-")
     source_side = side_from_args(args, source_url, "source", "source-") if source_url else None
-    flags: dict[str, Any] = {"topics": args.topics, "retention": args.retention}
-    if args.shard:
-        shard = Shard.parse(args.shard)
-        flags.update(shard_index=shard.index, shard_count=shard.count)
-    sync_cfg = load_sync_config(file_cfg.get("replicator", {}), **flags)
+    sync_cfg = config_from_args(args)
     metrics = Metrics()
     stop = asyncio.Event()
     faces: list[str] = []

@@ -43,6 +43,7 @@ from app.config import S3Side, s3_side
 from app.replicator import verify_bucket
 from app.seedgen import PartitionState, SeedSpec, partition_manifest, topic_manifest, topic_manifest_key
 from app.store import ObjectStore, ensure_bucket
+from localstack.faultproxy import classify
 from localstack.s3server import start_s3_server
 from segment_format.manifest import SegmentMeta
 
@@ -109,7 +110,7 @@ class CountingProxy:
                 lines = head.decode("latin-1").split("\r\n")
                 method, target, _ = lines[0].split(" ", 2)
                 headers = {h.split(":", 1)[0].strip().lower(): h.split(":", 1)[1].strip() for h in lines[1:] if ":" in h}
-                self.requests[classify(method, target, headers)] += 1
+                self.requests[classify(method, target, lines[1:])] += 1
                 up_writer.write(head)
                 if headers.get("transfer-encoding", "").lower() == "chunked":
                     while True:
@@ -147,34 +148,6 @@ async def _pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             await dst.drain()
     with contextlib.suppress(Exception):
         dst.close()
-
-
-def classify(method: str, target: str, headers: dict[str, str]) -> str:
-    """The S3 operation of a request, from its method, query and headers."""
-    path, _, query = target.partition("?")
-    params = {p.split("=", 1)[0] for p in query.split("&") if p}
-    bucket_level = "/" not in path.strip("/")  # path-style: /bucket or /bucket/key
-    copy = "x-amz-copy-source" in headers
-    if method == "PUT":
-        if bucket_level:
-            return "CreateBucket"
-        if "partNumber" in params:
-            return "UploadPartCopy" if copy else "UploadPart"
-        return "CopyObject" if copy else "PutObject"
-    if method == "GET":
-        return "ListObjects" if bucket_level else "GetObject"
-    if method == "HEAD":
-        return "HeadBucket" if bucket_level else "HeadObject"
-    if method == "POST":
-        if "uploads" in params:
-            return "CreateMultipartUpload"
-        if "uploadId" in params:
-            return "CompleteMultipartUpload"
-        if "delete" in params:
-            return "DeleteObjects"
-    if method == "DELETE":
-        return "AbortMultipartUpload" if "uploadId" in params else "DeleteObject"
-    return f"{method} other"
 
 
 @contextlib.contextmanager

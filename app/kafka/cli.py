@@ -51,27 +51,39 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.cli import add_s3_flags, command, side_from_args
 from app.config import CacheSettings, KafkaSettings, S3Side, load_file, parse_size, section
 from app.errors import ConfigError
 
+if TYPE_CHECKING:
+    from app.catalog import Catalog
+    from app.metrics import Metrics
+    from app.reader import PartitionReader
+    from app.store import ObjectStore
+
 log = logging.getLogger("app.kafka")
 
-__all__ = ["ImportRow", "kafka_face", "parse_import", "run_groups", "run_serve", "serve"]
+__all__ = ["ImportRow", "add_listener_flags", "kafka_face", "load_settings", "parse_import", "run_groups",
+           "run_serve", "serve"]
 
 
 # ------------------------------------------------------------------------------------------ serve
 
 
-def _serve_args(p: argparse.ArgumentParser) -> None:
-    add_s3_flags(p, url_flag="bucket")
+def add_listener_flags(p: argparse.ArgumentParser) -> None:
+    """``--kafka``, ``--advertise``, ``--peers``: read by :func:`load_settings` (``serve`` and ``run``)."""
     p.add_argument("--kafka", default=None, metavar="HOST:PORT", help="listen address (default 0.0.0.0:9092)")
     p.add_argument("--advertise", default=None, metavar="HOST:PORT",
                    help="address clients reconnect to (default: the listen address, wildcard → host name)")
     p.add_argument("--peers", default=None, metavar="H1:P1,H2:P2",
                    help="every serve instance's advertised address (the same list on each instance)")
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    add_s3_flags(p, url_flag="bucket")
+    add_listener_flags(p)
     p.add_argument("--cache-dir", default=None, type=Path, help="local segment cache directory")
     p.add_argument("--cache-size", default=None, help="cache size cap on disk (e.g. 2GiB)")
     p.add_argument("--send-mode", default=None, choices=("writev", "sendfile", "stream"),
@@ -140,8 +152,9 @@ async def serve(side: S3Side, kafka: KafkaSettings, cache_settings: CacheSetting
             await cache.close()
 
 
-async def kafka_face(side: S3Side, store: Any, catalog: Any, reader: Any, kafka: KafkaSettings, *,
-                     stop: asyncio.Event, send_mode: str | None = None, metrics: Any = None) -> None:
+async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader: PartitionReader,
+                     kafka: KafkaSettings, *, stop: asyncio.Event, send_mode: str | None = None,
+                     metrics: Metrics | None = None) -> None:
     """The Kafka listener over an open read path (``serve`` alone, or ``run`` beside HTTP and the
     replicator, sharing one catalog and cache): TLS, auth, group coordinator, until ``stop`` is set."""
     from app.kafka.auth import Authenticator

@@ -54,10 +54,18 @@ def _client_side(side: S3Side, concurrency: int) -> S3Side:
 # ---------------------------------------------------------------------------------------------------- sync
 
 
+def add_scope_flags(p: argparse.ArgumentParser) -> None:
+    """What to replicate and how long to keep it (``sync`` and ``run``; read by :func:`config_from_args`)."""
+    p.add_argument("--topics", default=None, help="fnmatch pattern(s), comma separated; !PATTERN excludes")
+    p.add_argument("--retention", choices=("mirror", "keep"), default=None,
+                   help="mirror: delete what the source dropped (manifest first); keep: keep history")
+    p.add_argument("--shard", default=None, metavar="I/N", help="own the partitions hashing to I of N instances")
+
+
 def _sync_args(p: argparse.ArgumentParser) -> None:
     add_s3_flags(p, "source", url_flag="source")
     add_s3_flags(p, "dest", url_flag="dest")
-    p.add_argument("--topics", default=None, help="fnmatch pattern(s), comma separated; !PATTERN excludes")
+    add_scope_flags(p)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="catch up once and exit (default)")
     mode.add_argument("--follow", action="store_true", help="keep following the source")
@@ -65,9 +73,6 @@ def _sync_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, default=None, help="concurrent S3 copy requests (default 32)")
     p.add_argument("--multipart-threshold", default=None, help="multipart copy at/above this size (default 64MiB)")
     p.add_argument("--multipart-part-size", default=None, help="multipart copy part size (default 64MiB)")
-    p.add_argument("--retention", choices=("mirror", "keep"), default=None,
-                   help="mirror: delete what the source dropped (manifest first); keep: keep history")
-    p.add_argument("--shard", default=None, metavar="I/N", help="own the partitions hashing to I of N instances")
     p.add_argument("--checkpoint", default=None, metavar="PATH", help="optional local checkpoint file")
     p.add_argument("--verify", choices=("auto", "head"), default=None,
                    help="auto: HEAD after a copy only when the key does not pin the size; head: always")
@@ -79,23 +84,19 @@ def _sync_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> SyncConfig:
-    flags: dict[str, Any] = {
-        "poll_interval": args.poll_interval,
-        "concurrency": args.concurrency,
-        "multipart_threshold": parse_size(args.multipart_threshold) if args.multipart_threshold else None,
-        "multipart_part_size": parse_size(args.multipart_part_size) if args.multipart_part_size else None,
-        "retention": args.retention,
-        "topics": args.topics,
-        "max_retries": args.max_retries,
-        "checkpoint": args.checkpoint,
-        "verify": args.verify,
-        "discovery_interval": args.discovery_interval,
-        "commit_interval": args.commit_interval,
-    }
-    if args.topics is not None:
-        TopicFilter.parse(args.topics)
-    if args.shard is not None:
-        shard = Shard.parse(args.shard)
+    """The replicator's settings from the flags a command has (``run`` has only the scope flags)."""
+    def flag(name: str) -> Any:
+        return getattr(args, name, None)
+
+    sizes = {name: parse_size(flag(name)) if flag(name) else None
+             for name in ("multipart_threshold", "multipart_part_size")}
+    names = ("poll_interval", "concurrency", "retention", "topics", "max_retries", "checkpoint", "verify",
+             "discovery_interval", "commit_interval")
+    flags: dict[str, Any] = {name: flag(name) for name in names} | sizes
+    if flag("topics") is not None:
+        TopicFilter.parse(flag("topics"))
+    if flag("shard") is not None:
+        shard = Shard.parse(flag("shard"))
         flags.update(shard_index=shard.index, shard_count=shard.count)
     table = load_file(getattr(args, "config", None)).get("replicator", {})
     return load_sync_config(table, **flags)
