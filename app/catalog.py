@@ -1,9 +1,14 @@
 """The catalog: topics → partitions → manifests of one bucket, kept fresh by conditional GETs.
 
 Theory of operation
-* **Discovery** lists only the sixteen hash-prefix roots ``{h}0000000/meta/`` (never segments): that
-  yields every prefixed topic manifest and partition manifest key. It runs at start and every
-  ``discovery_interval`` so new topics and partitions appear without a restart.
+* **Discovery** is the one bucket model's (:func:`app.bucket.discover`): the manifest roots of both layouts,
+  hash-prefixed and labeled, never segments. It runs at start and every ``discovery_interval`` so new
+  topics and partitions appear without a restart.
+* **Several clusters, one name.** A bucket shared by clusters (or an upgraded cluster's prefixed and
+  labeled incarnations) can hold two topics of one name. Kafka clients name topics only, so the catalog
+  serves one per name and never guesses silently: the one of ``cluster_uuid`` (``--cluster-uuid``) when
+  given, else the one whose partition manifests are newest; the choice is logged and shown in ``/topics``
+  with the alternatives. Prefixed topics carry no cluster UUID and stay visible with ``--cluster-uuid``.
 * **Refresh** re-reads each partition manifest with ``If-None-Match`` every ``refresh_interval``: an
   unchanged manifest costs one 304. ``manifest.bin`` is preferred over ``manifest.json`` when both exist,
   as Redpanda's reader does. Spillover manifests (older segments moved out of the main manifest) are
@@ -28,21 +33,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.bucket import (
+    BucketListing,
+    PartitionId,
+    TopicId,
+    decode_partition_manifest,
+    decode_topic_manifest,
+    discover,
+)
 from app.errors import ObjectMissing, ShadowReplicaError, StorageError, UnknownPartition, UnknownTopic
 from app.store import NotModified, ObjectStore
-from segment_format.errors import FormatError, ObjectKeyError
-from segment_format.keys import PartitionKey, parse_partition_manifest_key, parse_topic_manifest_key
-from segment_format.manifest import (
-    PartitionManifest,
-    SegmentMeta,
-    TopicManifest,
-    parse_partition_manifest,
-    parse_topic_manifest,
-)
+from segment_format import keys
+from segment_format.errors import FormatError
+from segment_format.manifest import PartitionManifest, SegmentMeta, TopicManifest
 
 log = logging.getLogger(__name__)
-
-HASH_ROOTS = tuple(f"{h:x}0000000/meta/" for h in range(16))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +131,14 @@ class TopicView:
     name: str
     manifest: TopicManifest | None = None
     partitions: dict[int, PartitionView] = field(default_factory=dict)
+    cluster_uuid: str | None = None
+    """The cluster whose topic this is (labeled layout); None for a hash-prefixed topic."""
+    alternatives: tuple[str, ...] = ()
+    """Other clusters' topics of the same name in the bucket, not served (cluster UUIDs, "prefixed")."""
+
+    @property
+    def layout(self) -> str:
+        return "labeled" if self.cluster_uuid else "prefixed"
 
     @property
     def topic_id(self) -> uuid.UUID:
@@ -155,19 +168,24 @@ class Catalog:
         refresh_interval: float = 1.0,
         discovery_interval: float = 10.0,
         include: Callable[[str, str, int], bool] | None = None,
+        cluster_uuid: str | None = None,
     ) -> None:
         self.store = store
         self.namespaces = set(namespaces)
         self.refresh_interval = refresh_interval
         self.discovery_interval = discovery_interval
         self.include = include
+        self.cluster_uuid = keys.check_cluster_uuid(cluster_uuid) if cluster_uuid else None
         self.topics: dict[str, TopicView] = {}
         self.errors: dict[str, str] = {}
         self.stats = CatalogStats()
         self.version = 0
         self.ready = False
-        self._partition_keys: dict[tuple[str, int], list[PartitionKey]] = {}
-        self._topic_keys: dict[str, str] = {}
+        self.unsupported: dict[str, int] = {}
+        """Keys under the manifest roots that match no known layout, by prefix (never silently skipped)."""
+        self._listing = BucketListing()
+        self._chosen: dict[str, TopicId] = {}
+        self._alternatives: dict[str, tuple[str, ...]] = {}
         self._spill_cache: dict[str, tuple[SegmentMeta, ...]] = {}
         self._seen_etags: dict[str, str] = {}
         self._changed = asyncio.Condition()
@@ -194,47 +212,71 @@ class Catalog:
 
     # ------------------------------------------------------------------ refresh
     async def discover(self) -> None:
-        """List the hash roots for topic and partition manifests."""
-        found_parts: dict[tuple[str, int], list[PartitionKey]] = {}
-        found_topics: dict[str, str] = {}
-
-        async def one_root(root: str) -> None:
-            async for info in self.store.list(root):
-                key = info.key
-                if key.endswith(("/manifest.json", "/manifest.bin")):
-                    try:
-                        pk = parse_partition_manifest_key(key)
-                    except ObjectKeyError:
-                        continue
-                    if pk.namespace not in self.namespaces:
-                        continue
-                    if self.include is not None and not self.include(pk.namespace, pk.topic, pk.partition):
-                        continue
-                    found_parts.setdefault((pk.topic, pk.partition), []).append(pk)
-                elif key.endswith(("/topic_manifest.json", "/topic_manifest.bin")):
-                    try:
-                        ns, topic, fmt, _ = parse_topic_manifest_key(key)
-                    except ObjectKeyError:
-                        continue
-                    if ns in self.namespaces and (fmt == "json" or topic not in found_topics):
-                        found_topics[topic] = key
-
-        await asyncio.gather(*(one_root(r) for r in HASH_ROOTS))
-        self._partition_keys = found_parts
-        self._topic_keys = found_topics
+        """The bucket model's discovery (both layouts), then which topic each name means (module doc)."""
+        listing = await discover(self.store, cluster_uuids=[self.cluster_uuid] if self.cluster_uuid else None)
+        listing.partitions = {
+            p: o for p, o in listing.partitions.items()
+            if p.namespace in self.namespaces and o.effective_fmt is not None
+            and (self.include is None or self.include(p.namespace, p.topic, p.partition))}
+        listing.topics = {t: o for t, o in listing.topics.items() if t.namespace in self.namespaces}
+        self._listing = listing
+        self.unsupported = dict(listing.unsupported)
+        self._choose_topics(listing)
         self._last_discovery = time.monotonic()
         self.stats.discoveries += 1
 
-    def _choose(self, keys: list[PartitionKey]) -> PartitionKey:
-        # Highest revision wins (a re-created topic); .bin preferred over .json as Redpanda reads.
-        return max(keys, key=lambda k: (k.revision, k.fmt == "bin"))
+    def _choose_topics(self, listing: BucketListing) -> None:
+        candidates: dict[str, list[TopicId]] = {}
+        for tid in {p.topic_id for p in listing.partitions}:
+            candidates.setdefault(tid.topic, []).append(tid)
+        chosen: dict[str, TopicId] = {}
+        alternatives: dict[str, tuple[str, ...]] = {}
+        for name, tids in candidates.items():
+            if self.cluster_uuid is not None:
+                tids = [t for t in tids if t.label in ("", self.cluster_uuid)] or tids
+            if len(tids) == 1:
+                pick, why = tids[0], ""
+            else:
+                preferred = [t for t in tids if self.cluster_uuid is not None and t.label == self.cluster_uuid]
+                if preferred:
+                    pick, why = preferred[0], "--cluster-uuid"
+                else:
+                    pick = max(tids, key=lambda t: (self._newest(listing, t), t.label))
+                    why = "its manifests are the newest"
+            chosen[name] = pick
+            others = tuple(sorted(t.label or "prefixed" for t in candidates[name] if t != pick))
+            alternatives[name] = others
+            if others and self._chosen.get(name) != pick:
+                log.warning("topic %s exists for several clusters (%s); serving %s (%s)", name,
+                            ", ".join(sorted(t.label or "prefixed" for t in candidates[name])),
+                            pick.label or "the prefixed topic", why or "the only one allowed")
+        self._chosen = chosen
+        self._alternatives = alternatives
 
-    async def _load_partition(self, pk: PartitionKey) -> None:
-        from segment_format.keys import partition_manifest_key
+    @staticmethod
+    def _newest(listing: BucketListing, tid: TopicId) -> float:
+        times = [o.last_modified for p, o in listing.partitions.items() if p.topic_id == tid and o.last_modified]
+        return max(t.timestamp() for t in times) if times else 0.0
 
-        key = partition_manifest_key(pk.namespace, pk.topic, pk.partition, pk.revision, fmt=pk.fmt)
-        topic = self.topics.setdefault(pk.topic, TopicView(pk.namespace, pk.topic))
-        current = topic.partitions.get(pk.partition)
+    def _wanted(self) -> dict[tuple[str, int], tuple[PartitionId, str]]:
+        """The partition manifest to serve for each (topic, partition): the chosen cluster's, highest revision
+        (a re-created topic), ``.bin`` preferred over ``.json`` as Redpanda reads."""
+        wanted: dict[tuple[str, int], tuple[PartitionId, str]] = {}
+        for pid, objs in self._listing.partitions.items():
+            if self._chosen.get(pid.topic) != pid.topic_id or objs.effective_fmt is None:
+                continue
+            current = wanted.get((pid.topic, pid.partition))
+            if current is None or pid.revision > current[0].revision:
+                wanted[(pid.topic, pid.partition)] = (pid, objs.effective_fmt)
+        return wanted
+
+    async def _load_partition(self, pid: PartitionId, fmt: str) -> None:
+        key = pid.manifest_key(fmt)
+        topic = self.topics.get(pid.topic)
+        if topic is None or topic.cluster_uuid != pid.cluster_uuid:
+            topic = self.topics[pid.topic] = TopicView(pid.namespace, pid.topic, cluster_uuid=pid.cluster_uuid)
+        topic.alternatives = self._alternatives.get(pid.topic, ())
+        current = topic.partitions.get(pid.partition)
         # the ETag of the last body fetched, good or bad: a rejected manifest is not re-parsed every tick
         etag = self._seen_etags.get(key)
         if etag is None and current is not None and current.manifest_key == key:
@@ -244,7 +286,7 @@ class Catalog:
             got = await self.store.get(key, if_none_match=etag)
         except ObjectMissing:
             if current is not None and current.manifest_key == key:
-                topic.partitions.pop(pk.partition, None)
+                topic.partitions.pop(pid.partition, None)
                 self._bump()
             return
         if isinstance(got, NotModified):
@@ -252,13 +294,8 @@ class Catalog:
             return
         self._seen_etags[key] = got.etag
         try:
-            if pk.fmt == "bin":
-                from segment_format.manifest_bin import decode_partition_manifest
-
-                manifest = parse_partition_manifest(decode_partition_manifest(got.body))
-            else:
-                manifest = parse_partition_manifest(got.body)
-            if (manifest.topic, manifest.partition, manifest.namespace) != (pk.topic, pk.partition, pk.namespace):
+            manifest = decode_partition_manifest(got.body, fmt, label=pid.cluster_uuid)
+            if (manifest.topic, manifest.partition, manifest.namespace) != (pid.topic, pid.partition, pid.namespace):
                 raise FormatError(f"manifest at {key} describes {manifest.namespace}/{manifest.topic}/"
                                   f"{manifest.partition}")
             if current is not None and current.manifest_key == key and \
@@ -269,11 +306,11 @@ class Catalog:
         except FormatError as e:
             self.stats.manifest_errors += 1
             self.errors[key] = str(e)
-            log.warning("keeping the last good manifest for %s/%d: %s", pk.topic, pk.partition, e)
+            log.warning("keeping the last good manifest for %s/%d: %s", pid.topic, pid.partition, e)
             return
         self.errors.pop(key, None)
-        topic.partitions[pk.partition] = PartitionView(
-            namespace=pk.namespace, topic=pk.topic, partition=pk.partition, revision=pk.revision,
+        topic.partitions[pid.partition] = PartitionView(
+            namespace=pid.namespace, topic=pid.topic, partition=pid.partition, revision=pid.revision,
             manifest=manifest, manifest_key=key, etag=got.etag, segments=segments, fetched_at=time.time(),
         )
         self._bump()
@@ -284,14 +321,11 @@ class Catalog:
             skey = manifest.spillover_key(spill)
             metas = self._spill_cache.get(skey)
             if metas is None:
-                from segment_format.manifest_bin import decode_partition_manifest
-
                 try:
                     body = (await self.store.get(skey)).body
                 except ObjectMissing:
                     raise FormatError(f"spillover manifest {skey} is missing") from None
-                spm = parse_partition_manifest(decode_partition_manifest(body))
-                metas = spm.segments
+                metas = decode_partition_manifest(body, "bin", label=manifest.remote_label).segments
                 self._spill_cache[skey] = metas
             refs.extend(SegmentRef(m, manifest.segment_key(m)) for m in metas)
         first_main = manifest.segments[0].base_offset if manifest.segments else None
@@ -299,14 +333,19 @@ class Catalog:
         refs.extend(SegmentRef(m, manifest.segment_key(m)) for m in manifest.segments)
         return tuple(refs)
 
-    async def _load_topic_manifest(self, topic: str, key: str) -> None:
-        view = self.topics.get(topic)
-        if view is None or key.endswith(".bin"):
-            return  # topic_manifest.bin (serde topic_configuration) is not decoded; partitions come from listing
+    async def _load_topic_manifest(self, view: TopicView) -> None:
+        """The topic manifest of the served topic (JSON or ``topic_manifest.bin``), read once."""
         if view.manifest is not None:
             return
+        tid = self._chosen.get(view.name)
+        objs = self._listing.topics.get(tid) if tid is not None else None
+        if objs is None or not objs.manifests:
+            return
+        fmt = "json" if "json" in objs.manifests else "bin"
+        key = objs.manifests[fmt].key
         try:
-            view.manifest = parse_topic_manifest((await self.store.get(key)).body)
+            view.manifest = decode_topic_manifest((await self.store.get(key)).body, fmt, label=view.cluster_uuid)
+            self.errors.pop(key, None)
         except (ObjectMissing, FormatError) as e:
             self.errors[key] = str(e)
 
@@ -314,19 +353,19 @@ class Catalog:
         """One pass: discovery when due (or forced), then every partition manifest with If-None-Match."""
         if discover or (discover is None and time.monotonic() - self._last_discovery >= self.discovery_interval):
             await self.discover()
-        wanted = {tp: self._choose(keys) for tp, keys in self._partition_keys.items()}
+        wanted = self._wanted()
         sem = asyncio.Semaphore(32)
 
-        async def guarded(pk: PartitionKey) -> None:
+        async def guarded(pid: PartitionId, fmt: str) -> None:
             async with sem:
                 try:
-                    await self._load_partition(pk)
+                    await self._load_partition(pid, fmt)
                 except StorageError as e:
-                    self.errors[f"{pk.topic}/{pk.partition}"] = e.message
-                    log.warning("manifest refresh for %s/%d failed: %s", pk.topic, pk.partition, e.message)
+                    self.errors[f"{pid.topic}/{pid.partition}"] = e.message
+                    log.warning("manifest refresh for %s/%d failed: %s", pid.topic, pid.partition, e.message)
 
-        await asyncio.gather(*(guarded(pk) for pk in wanted.values()))
-        # partitions and topics that disappeared from the bucket
+        await asyncio.gather(*(guarded(pid, fmt) for pid, fmt in wanted.values()))
+        # partitions and topics that disappeared from the bucket (or are no longer the chosen cluster's)
         for name, view in list(self.topics.items()):
             for p in list(view.partitions):
                 if (name, p) not in wanted:
@@ -335,8 +374,8 @@ class Catalog:
             if not view.partitions:
                 del self.topics[name]
                 self._bump()
-        for topic, key in self._topic_keys.items():
-            await self._load_topic_manifest(topic, key)
+        for view in self.topics.values():
+            await self._load_topic_manifest(view)
         self.stats.refreshes += 1
         self.ready = True
 
@@ -387,4 +426,4 @@ class Catalog:
 
     def describe(self) -> dict[str, Any]:
         return {"topics": len(self.topics), "partitions": len(self.partitions()), "version": self.version,
-                "errors": dict(self.errors)}
+                "errors": dict(self.errors), "unsupported": dict(self.unsupported)}

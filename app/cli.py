@@ -49,6 +49,14 @@ def add_s3_flags(p: argparse.ArgumentParser, side: str = "", *, url_flag: str | 
     p.add_argument(f"--{dash}endpoint-url", default=None, help="S3 endpoint (default: AWS_ENDPOINT_URL)")
 
 
+def add_cluster_flag(p: argparse.ArgumentParser) -> None:
+    """``--cluster-uuid``: one cluster of a bucket several clusters share (``sync``, ``verify``, ``status``,
+    ``serve``, ``http``, ``run``)."""
+    p.add_argument("--cluster-uuid", default=None, metavar="UUID",
+                   help="only this cluster's labeled topics (sync/verify/status); the topic a name means when "
+                        "clusters share the bucket (serve/http/run; default: the newest)")
+
+
 def side_from_args(args: argparse.Namespace, url: str, side: str, dash: str = "") -> Any:
     file_cfg = load_file(getattr(args, "config", None))
     attr = dash.replace("-", "_")
@@ -109,10 +117,10 @@ def _inspect_args(p: argparse.ArgumentParser) -> None:
 
 async def _fetch_for_inspect(args: argparse.Namespace) -> tuple[str, bytes, dict[str, int | None]]:
     """The object, and for a segment what its manifest entry says (delta_offset, last offset, size)."""
+    from app.bucket import PartitionId, decode_partition_manifest, list_partition
     from app.store import ObjectStore
     from segment_format.errors import ObjectKeyError
-    from segment_format.keys import parse_segment_key, partition_manifest_key
-    from segment_format.manifest import parse_partition_manifest
+    from segment_format.keys import parse_segment_key
 
     rest = args.target[len("s3://") :]
     bucket, _, key = rest.partition("/")
@@ -130,11 +138,15 @@ async def _fetch_for_inspect(args: argparse.Namespace) -> tuple[str, bytes, dict
                     sk = parse_segment_key("/".join(parts[i:]))
                 except ObjectKeyError:
                     continue
-                if sk.suffix:
+                if sk.suffix or i:
                     break
-                mkey = "/".join([*parts[:i], partition_manifest_key(sk.namespace, sk.topic, sk.partition, sk.revision)])
+                pid = PartitionId(sk.namespace, sk.topic, sk.partition, sk.revision, sk.cluster_uuid or "")
+                fmt = (await list_partition(store, pid)).effective_fmt
+                if fmt is None:
+                    break
                 try:
-                    m = parse_partition_manifest((await store.get(mkey)).body)
+                    m = decode_partition_manifest((await store.get(pid.manifest_key(fmt))).body, fmt,
+                                                  label=pid.cluster_uuid)
                 except (ObjectMissing, FormatError):
                     break
                 meta = m.find_by_offset(sk.name.base_offset)

@@ -93,6 +93,7 @@ class ReplicatorSettings:
     multipart_part_size: int = 64 * MiB
     retention: str = "mirror"  # "mirror" | "keep"
     topics: str = "*"  # fnmatch pattern(s), comma separated
+    cluster_uuid: str = ""  # copy only this cluster's labeled topics (a bucket shared by clusters); "" = all
     shard_index: int = 0
     shard_count: int = 1
     max_retries: int = 8
@@ -107,6 +108,9 @@ class CacheSettings:
     chunk_size: int = 4 * MiB
     readahead_chunks: int = 2
     manifest_refresh_interval: float = 1.0
+    # the destination read path of serve/http/run: which cluster a topic name means when several clusters
+    # share the bucket ("" = the one whose manifests are newest)
+    cluster_uuid: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -182,8 +182,11 @@ def inspect_segment(body: bytes, *, delta_offset: int | None = None, records: bo
     return rep
 
 
-def inspect_partition_manifest(body: bytes | dict[str, Any]) -> Report:
+def inspect_partition_manifest(body: bytes | dict[str, Any], *, label: str | None = None) -> Report:
+    """``label``: the cluster UUID of a labeled manifest's key, so the segment keys shown are the bucket's."""
     m = parse_partition_manifest(body)
+    if label:
+        m = replace(m, remote_label=label)
     rep = Report("partition_manifest")
     rep.lines.append(f"partition manifest {m.namespace}/{m.topic}/{m.partition} revision {m.revision}")
     rep.lines.append(f"  last_offset {m.last_offset}  start_offset {m.start_offset}  insync_offset {m.insync_offset}")
@@ -202,8 +205,10 @@ def inspect_partition_manifest(body: bytes | dict[str, Any]) -> Report:
     return rep
 
 
-def inspect_topic_manifest(body: bytes) -> Report:
-    tm = parse_topic_manifest(body)
+def inspect_topic_manifest(body: bytes, fmt: str = "json") -> Report:
+    from app.bucket import decode_topic_manifest
+
+    tm = parse_topic_manifest(body) if fmt == "json" else decode_topic_manifest(body, fmt)
     rep = Report("topic_manifest")
     rep.lines.append(f"topic manifest {tm.namespace}/{tm.topic}: {tm.partition_count} partitions, "
                      f"revision {tm.revision_id}, replication {tm.replication_factor}")
@@ -229,6 +234,17 @@ def inspect_tx(body: bytes) -> Report:
     return rep
 
 
+def _label_of(name: str) -> str | None:
+    """The cluster UUID a labeled key starts with (``{uuid}/meta/...``), else None."""
+    from segment_format.keys import is_cluster_uuid
+
+    first = name.rsplit("://", 1)[-1].split("/")
+    for part in first[:2]:
+        if is_cluster_uuid(part):
+            return part
+    return None
+
+
 def inspect_object(name: str, body: bytes, *, records: bool = False, delta_offset: int | None = None,
                    committed_offset: int | None = None, expected_size: int | None = None) -> Report:
     """Dispatch on the object's kind."""
@@ -242,7 +258,7 @@ def inspect_object(name: str, body: bytes, *, records: bool = False, delta_offse
     if kind == "partition_manifest_bin":
         from segment_format.manifest_bin import decode_partition_manifest
 
-        rep = inspect_partition_manifest(decode_partition_manifest(body))
+        rep = inspect_partition_manifest(decode_partition_manifest(body), label=_label_of(name))
         rep.kind = "partition_manifest_bin"
         return rep
     if kind == "index":
@@ -253,6 +269,8 @@ def inspect_object(name: str, body: bytes, *, records: bool = False, delta_offse
         rep.lines.append(repr(idx))
         return rep
     if kind == "topic_manifest_bin":
-        raise FormatError("topic_manifest.bin (serde topic_configuration) is not decoded; see README")
+        rep = inspect_topic_manifest(body, "bin")
+        rep.kind = "topic_manifest_bin"
+        return rep
     return inspect_segment(body, delta_offset=delta_offset, records=records, committed_offset=committed_offset,
                            expected_size=expected_size)

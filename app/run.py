@@ -96,7 +96,8 @@ async def open_read_path(side: S3Side, cache: CacheSettings, *, metrics: Metrics
     Registers the store, cache and catalog collectors in ``metrics`` under ``side=side_name``.
     """
     async with ObjectStore(side) as store:
-        catalog = Catalog(store, refresh_interval=cache.manifest_refresh_interval)
+        catalog = Catalog(store, refresh_interval=cache.manifest_refresh_interval,
+                          cluster_uuid=cache.cluster_uuid or None)
         chunk_cache = None
         part_reader = None
         if reader:

@@ -39,8 +39,11 @@ __all__ = [
     "PartitionKey",
     "SegmentKey",
     "SegmentName",
+    "check_cluster_uuid",
     "check_topic_name",
+    "is_cluster_uuid",
     "labeled_partition_manifest_key",
+    "labeled_partition_manifest_prefix",
     "labeled_segment_key",
     "labeled_topic_manifest_key",
     "parse_partition_manifest_key",
@@ -65,6 +68,20 @@ _TOPIC_RE = re.compile(r"^[a-zA-Z0-9._\-]{1,249}$")
 def xxh32(s: str) -> int:
     """XXH32 with seed 0 (``xxhash_32`` in ``src/v/hashing/xx.h``)."""
     return int(xxhash.xxh32(s.encode("utf-8"), seed=0).intdigest())
+
+
+_CLUSTER_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def is_cluster_uuid(text: str) -> bool:
+    """A remote label as Redpanda prints it: a lower-case hyphenated UUID (``model::cluster_uuid``)."""
+    return bool(_CLUSTER_UUID_RE.match(text))
+
+
+def check_cluster_uuid(text: str) -> str:
+    if not isinstance(text, str) or not is_cluster_uuid(text):
+        raise ObjectKeyError(f"invalid cluster uuid {text!r} (expected a lower-case hyphenated UUID)")
+    return text
 
 
 def check_topic_name(name: str, what: str = "topic") -> str:
@@ -153,7 +170,7 @@ def labeled_segment_key(
     cluster_uuid: str, ns: str, topic: str, partition: int, revision: int, name: str, archiver_term: int | None = None
 ) -> str:
     """Labeled segment key (``labeled_segment_path``)."""
-    key = f"{cluster_uuid}/{_ntp_path(ns, topic, partition)}_{revision}/{name}"
+    key = f"{check_cluster_uuid(cluster_uuid)}/{_ntp_path(ns, topic, partition)}_{revision}/{name}"
     return key if archiver_term is None else f"{key}.{archiver_term}"
 
 
@@ -169,8 +186,13 @@ def partition_manifest_key(ns: str, topic: str, partition: int, revision: int, *
     return f"{partition_manifest_prefix(ns, topic, partition, revision)}/manifest.{fmt}"
 
 
+def labeled_partition_manifest_prefix(cluster_uuid: str, ns: str, topic: str, partition: int, revision: int) -> str:
+    """``{uuid}/meta/{ns}/{topic}/{partition}_{rev}`` (``labeled_partition_manifest_prefix``)."""
+    return f"{check_cluster_uuid(cluster_uuid)}/meta/{_ntp_path(ns, topic, partition)}_{revision}"
+
+
 def labeled_partition_manifest_key(cluster_uuid: str, ns: str, topic: str, partition: int, revision: int) -> str:
-    return f"{cluster_uuid}/meta/{_ntp_path(ns, topic, partition)}_{revision}/manifest.bin"
+    return f"{labeled_partition_manifest_prefix(cluster_uuid, ns, topic, partition, revision)}/manifest.bin"
 
 
 def spillover_manifest_key(
@@ -193,7 +215,7 @@ def topic_manifest_key(ns: str, topic: str, *, fmt: str = "json") -> str:
 
 def labeled_topic_manifest_key(cluster_uuid: str, ns: str, topic: str, revision: int) -> str:
     path = f"{check_topic_name(ns, 'namespace')}/{check_topic_name(topic)}"
-    return f"meta/{path}/{cluster_uuid}/{revision}/topic_manifest.bin"
+    return f"meta/{path}/{check_cluster_uuid(cluster_uuid)}/{revision}/topic_manifest.bin"
 
 
 # ---------------------------------------------------------------- parsing

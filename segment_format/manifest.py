@@ -175,18 +175,21 @@ class PartitionManifest:
     replaced: tuple[SegmentMeta, ...] = ()
     spillover: tuple[SegmentMeta, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    remote_label: str | None = None
+    """The cluster UUID of a labeled topic (``{uuid}/...`` keys), None for the hash-prefixed layout. Not
+    part of either serialized form: Redpanda derives it from the topic's configuration, we from where the
+    manifest was found. Every key below follows it, so a copy keeps its layout."""
 
     # ------------------------------------------------------------ keys
     def segment_key(self, meta: SegmentMeta) -> str:
-        """Object key of a segment (prefixed layout), from the entry's fields as Redpanda derives it."""
-        return keys.segment_key(
-            self.namespace,
-            self.topic,
-            self.partition,
-            meta.ntp_revision if meta.ntp_revision is not None else self.revision,
-            meta.remote_name,
-            meta.archiver_term,
-        )
+        """Object key of a segment in this manifest's layout, from the entry's fields as Redpanda derives it
+        (``remote_path_provider::segment_path``)."""
+        revision = meta.ntp_revision if meta.ntp_revision is not None else self.revision
+        if self.remote_label is not None:
+            return keys.labeled_segment_key(self.remote_label, self.namespace, self.topic, self.partition,
+                                            revision, meta.remote_name, meta.archiver_term)
+        return keys.segment_key(self.namespace, self.topic, self.partition, revision, meta.remote_name,
+                                meta.archiver_term)
 
     def index_key(self, meta: SegmentMeta) -> str:
         return self.segment_key(meta) + ".index"
@@ -196,9 +199,19 @@ class PartitionManifest:
 
     @property
     def manifest_prefix(self) -> str:
+        if self.remote_label is not None:
+            return keys.labeled_partition_manifest_prefix(self.remote_label, self.namespace, self.topic,
+                                                          self.partition, self.revision)
         return keys.partition_manifest_prefix(self.namespace, self.topic, self.partition, self.revision)
 
     def manifest_key(self, fmt: str = "json") -> str:
+        """``manifest.json`` or ``manifest.bin``; a labeled partition has only ``manifest.bin`` (Redpanda reads
+        no JSON there), so asking for its JSON key is a ValueError."""
+        if self.remote_label is not None:
+            if fmt != "bin":
+                raise ValueError(f"a labeled partition manifest is manifest.bin only, not {fmt!r}")
+            return keys.labeled_partition_manifest_key(self.remote_label, self.namespace, self.topic,
+                                                       self.partition, self.revision)
         return keys.partition_manifest_key(self.namespace, self.topic, self.partition, self.revision, fmt=fmt)
 
     def spillover_key(self, meta: SegmentMeta) -> str:

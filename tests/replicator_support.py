@@ -12,7 +12,7 @@ from conftest import BucketPair
 
 from app.config import S3Side
 from app.replicator import Replicator, ReplicatorMetrics, SyncConfig, SyncReport, load_sync_config
-from app.replicator.model import decode_partition_manifest
+from app.bucket import decode_partition_manifest
 from app.seed import seed_bucket
 from app.seedgen import SeedSpec
 from app.store import ObjectStore

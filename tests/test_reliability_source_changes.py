@@ -24,7 +24,7 @@ from conftest import BucketPair
 from replicator_support import KiB, config, listing, seed
 
 from app.replicator import Replicator, verify_bucket
-from app.replicator.model import decode_partition_manifest
+from app.bucket import decode_partition_manifest
 from app.store import ObjectStore
 
 

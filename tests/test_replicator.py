@@ -32,7 +32,8 @@ from replicator_support import (
 from app import cli
 from app.replicator import Replicator, render_prometheus, verify_bucket
 from app.replicator.checkpoint import Checkpoint
-from app.replicator.model import Shard, decode_partition_manifest
+from app.bucket import decode_partition_manifest
+from app.replicator.model import Shard
 from app.store import ObjectStore
 from segment_format.keys import parse_segment_key
 from segment_format.manifest import PartitionManifest
@@ -100,8 +101,9 @@ async def test_second_sync_is_incremental_and_cheap(buckets: BucketPair) -> None
     again = await sync_once(buckets)
     assert again.report.ok and again.metrics.total_copied_objects == 0
     assert "CopyObject" not in again.dest_ops and "PutObject" not in again.dest_ops
-    # O(partitions), not O(objects): 16 root listings + 2 cluster_metadata listings per side, a GET per manifest
-    assert again.source_ops == {"ListObjectsV2": 18, "GetObject": 3}
+    # O(partitions), not O(objects): discovery lists the 16 hash roots, meta/ (labeled topic manifests) and
+    # cluster_metadata/ (its cluster UUIDs); the cluster metadata worker 2 prefixes; a GET per manifest
+    assert again.source_ops == {"ListObjectsV2": 20, "GetObject": 3}
     await seed(buckets.source, topics=1, partitions=3, size=192 * KiB, segment=64 * KiB, seed=7, append=True)
     third = await sync_once(buckets)
     new_segments = third.metrics.copied_objects["segment"]
@@ -233,7 +235,7 @@ async def test_two_shards_cover_every_partition_exactly_once(buckets: BucketPair
     assert len(owned[0] | owned[1]) == 8
     assert all(r.report.ok for r in runs)
     assert sum(r.metrics.total_copied_objects for r in runs) == len(data_keys(await contents(buckets.source)))
-    assert {t for r in runs for t in r.replicator.topic_workers} == {("kafka", "orders"), ("kafka", "payments")}
+    assert {(t.namespace, t.topic) for r in runs for t in r.replicator.topic_workers} == {("kafka", "orders"), ("kafka", "payments")}
     assert await contents(buckets.dest) == await contents(buckets.source)
     for pid in owned[0]:
         assert Shard(0, 2).owns(pid.namespace, pid.topic, pid.partition) and not Shard(1, 2).owns(

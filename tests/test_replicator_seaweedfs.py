@@ -32,7 +32,7 @@ from replicator_support import (
 )
 
 from app.replicator import verify_bucket
-from app.replicator.model import decode_partition_manifest
+from app.bucket import decode_partition_manifest
 from app.store import ObjectStore
 from segment_format.manifest import PartitionManifest
 

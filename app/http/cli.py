@@ -13,14 +13,17 @@ import argparse
 import asyncio
 from contextlib import AsyncExitStack
 
-from app.cli import add_s3_flags, command, side_from_args
+from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
 from app.config import CacheSettings, HttpSettings, load_file, section
+from app.errors import ConfigError
 from app.metrics import Metrics
+from segment_format.keys import is_cluster_uuid
 
 
 def add_http_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listen", default=None, metavar="HOST:PORT", help="address to serve on (default 127.0.0.1:8080)")
     p.add_argument("--cache-dir", default=None, help="chunk cache directory (default ~/.cache/shadowreplica)")
+    add_cluster_flag(p)
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -38,7 +41,10 @@ async def serve(args: argparse.Namespace) -> None:
 
     file_cfg = load_file(args.config)
     http = section(HttpSettings, file_cfg.get("http", {}), None, "HTTP", listen=args.listen)
-    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE", directory=args.cache_dir)
+    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE", directory=args.cache_dir,
+                    cluster_uuid=args.cluster_uuid)
+    if cache.cluster_uuid and not is_cluster_uuid(cache.cluster_uuid):
+        raise ConfigError(f"--cluster-uuid {cache.cluster_uuid!r} is not a cluster UUID")
     dest_side = side_from_args(args, args.bucket, "dest")
     metrics = Metrics()
     async with AsyncExitStack() as stack:

@@ -53,9 +53,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.cli import add_s3_flags, command, side_from_args
+from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
 from app.config import CacheSettings, KafkaSettings, S3Side, load_file, parse_size, section
 from app.errors import ConfigError
+from segment_format.keys import is_cluster_uuid
 
 if TYPE_CHECKING:
     from app.catalog import Catalog
@@ -88,6 +89,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-size", default=None, help="cache size cap on disk (e.g. 2GiB)")
     p.add_argument("--send-mode", default=None, choices=("writev", "sendfile", "stream"),
                    help="how plaintext Fetch records are written (default: the measured fastest, writev)")
+    add_cluster_flag(p)
 
 
 def load_settings(args: argparse.Namespace) -> tuple[KafkaSettings, CacheSettings]:
@@ -104,7 +106,11 @@ def load_settings(args: argparse.Namespace) -> tuple[KafkaSettings, CacheSetting
                 raise ConfigError(f"SHADOWREPLICA_KAFKA_{name.upper()} is not JSON: {e}") from e
     size = getattr(args, "cache_size", None)
     cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE",
-                    directory=getattr(args, "cache_dir", None), max_bytes=parse_size(size) if size else None)
+                    directory=getattr(args, "cache_dir", None), max_bytes=parse_size(size) if size else None,
+                    cluster_uuid=getattr(args, "cluster_uuid", None))
+    if cache.cluster_uuid and not is_cluster_uuid(cache.cluster_uuid):
+        raise ConfigError(f"--cluster-uuid {cache.cluster_uuid!r} is not a cluster UUID (expected a lower-case "
+                          "hyphenated UUID)")
     return kafka, cache
 
 
@@ -139,7 +145,8 @@ async def serve(side: S3Side, kafka: KafkaSettings, cache_settings: CacheSetting
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with ObjectStore(side) as store:
-        catalog = Catalog(store, refresh_interval=cache_settings.manifest_refresh_interval)
+        catalog = Catalog(store, refresh_interval=cache_settings.manifest_refresh_interval,
+                          cluster_uuid=cache_settings.cluster_uuid or None)
         cache = await ChunkCache(store, cache_settings.directory, max_bytes=cache_settings.max_bytes,
                                  chunk_size=cache_settings.chunk_size,
                                  readahead_chunks=cache_settings.readahead_chunks).open()

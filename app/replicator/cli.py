@@ -24,7 +24,7 @@ import signal
 import sys
 from typing import Any
 
-from app.cli import add_s3_flags, command, side_from_args
+from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
 from app.config import S3Side, load_file, parse_size
 from app.errors import ConfigError
 from app.progress import Progress, human_bytes
@@ -34,6 +34,7 @@ from app.replicator.options import SyncConfig, load_sync_config
 from app.replicator.status import bucket_status
 from app.replicator.verify import verify_bucket
 from app.store import ObjectStore
+from segment_format.keys import is_cluster_uuid
 
 
 def _sides(args: argparse.Namespace, *, need_source: bool) -> tuple[S3Side | None, S3Side]:
@@ -60,6 +61,7 @@ def add_scope_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retention", choices=("mirror", "keep"), default=None,
                    help="mirror: delete what the source dropped (manifest first); keep: keep history")
     p.add_argument("--shard", default=None, metavar="I/N", help="own the partitions hashing to I of N instances")
+    add_cluster_flag(p)
 
 
 def _sync_args(p: argparse.ArgumentParser) -> None:
@@ -90,7 +92,7 @@ def config_from_args(args: argparse.Namespace) -> SyncConfig:
 
     sizes = {name: parse_size(flag(name)) if flag(name) else None
              for name in ("multipart_threshold", "multipart_part_size")}
-    names = ("poll_interval", "concurrency", "retention", "topics", "max_retries", "checkpoint", "verify",
+    names = ("poll_interval", "concurrency", "retention", "topics", "cluster_uuid", "max_retries", "checkpoint", "verify",
              "discovery_interval", "commit_interval")
     flags: dict[str, Any] = {name: flag(name) for name in names} | sizes
     if flag("topics") is not None:
@@ -158,6 +160,16 @@ def _check_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default=None, metavar="s3://BUCKET[/PREFIX]", help="also compare with the source")
     add_s3_flags(p, "source")
     p.add_argument("--topics", default="*", help="fnmatch pattern(s), comma separated")
+    add_cluster_flag(p)
+
+
+def _cluster_uuids(args: argparse.Namespace) -> tuple[str, ...] | None:
+    uuid = getattr(args, "cluster_uuid", None)
+    if not uuid:
+        return None
+    if not is_cluster_uuid(uuid):
+        raise ConfigError(f"--cluster-uuid {uuid!r} is not a cluster UUID (expected a lower-case hyphenated UUID)")
+    return (uuid,)
 
 
 def _verify_args(p: argparse.ArgumentParser) -> None:
@@ -167,18 +179,20 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
                    help="also read every segment: both CRCs, cut-short batches, early ends (key and byte position)")
 
 
-async def _verify(source: S3Side | None, dest: S3Side, topics: TopicFilter, *, deep: bool = False) -> Any:
+async def _verify(source: S3Side | None, dest: S3Side, topics: TopicFilter, *, deep: bool = False,
+                  cluster_uuids: tuple[str, ...] | None = None) -> Any:
     async with ObjectStore(dest) as dst:
         if source is None:
-            return await verify_bucket(dst, None, include=topics, deep=deep)
+            return await verify_bucket(dst, None, include=topics, deep=deep, cluster_uuids=cluster_uuids)
         async with ObjectStore(source) as src:
-            return await verify_bucket(dst, src, include=topics, deep=deep)
+            return await verify_bucket(dst, src, include=topics, deep=deep, cluster_uuids=cluster_uuids)
 
 
 @command("verify", "check that every object a destination manifest names exists and matches")(_verify_args)
 def run_verify(args: argparse.Namespace) -> int:
     source, dest = _sides(args, need_source=False)
-    report = asyncio.run(_verify(source, dest, TopicFilter.parse(args.topics), deep=args.deep))
+    report = asyncio.run(_verify(source, dest, TopicFilter.parse(args.topics), deep=args.deep,
+                                 cluster_uuids=_cluster_uuids(args)))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -186,16 +200,18 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-async def _status(source: S3Side | None, dest: S3Side, topics: TopicFilter) -> dict[str, Any]:
+async def _status(source: S3Side | None, dest: S3Side, topics: TopicFilter,
+                  cluster_uuids: tuple[str, ...] | None = None) -> dict[str, Any]:
     async with ObjectStore(dest) as dst:
         if source is None:
-            return await bucket_status(dst, None, include=topics)
+            return await bucket_status(dst, None, include=topics, cluster_uuids=cluster_uuids)
         async with ObjectStore(source) as src:
-            return await bucket_status(dst, src, include=topics)
+            return await bucket_status(dst, src, include=topics, cluster_uuids=cluster_uuids)
 
 
 @command("status", "replication status of a destination (JSON), compared with the source if given")(_check_args)
 def run_status(args: argparse.Namespace) -> int:
     source, dest = _sides(args, need_source=False)
-    print(json.dumps(asyncio.run(_status(source, dest, TopicFilter.parse(args.topics))), indent=2))
+    print(json.dumps(asyncio.run(_status(source, dest, TopicFilter.parse(args.topics), _cluster_uuids(args))),
+                     indent=2))
     return 0

@@ -50,14 +50,23 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
+from app.bucket import (
+    BucketListing,
+    ManifestObject,
+    PartitionId,
+    PartitionObjects,
+    TopicId,
+    decode_partition_manifest,
+    discover,
+    encode_partition_manifest,
+    list_partition,
+)
 from app.errors import ObjectMissing, PreconditionFailed, ShadowReplicaError
 from app.progress import Progress
 from app.replicator.checkpoint import Checkpoint, CheckpointEntry
 from app.replicator.copier import Copier, CopyOutcome, SourceChanged
-from app.replicator.discovery import BucketListing, PartitionObjects, discover, list_partition
 from app.replicator.limiter import AdaptiveLimiter, RetryPolicy, retrying
 from app.replicator.metrics import PartitionLag, ReplicatorMetrics
-from app.replicator.model import ManifestObject, PartitionId, decode_partition_manifest
 from app.replicator.options import SyncConfig
 from app.replicator.plan import PartitionPlan, Unit, plan_partition, restorable
 from app.store import GetResult, NotModified, ObjectInfo, ObjectStore
@@ -162,7 +171,7 @@ class PartitionWorker:
         """The source's effective manifest; the cached one when the conditional GET says 304;
         :data:`UNCHANGED` when it still has the checkpoint's ETag; None when the partition is gone."""
         for _ in range(2):
-            fmt = self.source_fmt or "json"
+            fmt = self.source_fmt or self.pid.formats[-1]
             key = self.pid.manifest_key(fmt)
             etag = None
             if not force:
@@ -185,7 +194,7 @@ class PartitionWorker:
 
     def _parse(self, got: GetResult, fmt: str, side: str) -> ManifestObject:
         try:
-            manifest = decode_partition_manifest(got.body, fmt)
+            manifest = decode_partition_manifest(got.body, fmt, label=self.pid.cluster_uuid)
         except FormatError as e:
             self.rep.metrics.error("bad_manifest")
             raise ReplicationError(f"{self.pid}: unreadable {side} manifest {got.key}: {e}") from e
@@ -237,7 +246,7 @@ class PartitionWorker:
                 raise SourceChanged(f"{key}: the source manifest lists it but it is gone", key=key,
                                     reason="missing") from None
             try:
-                spm = decode_partition_manifest(got.body, "bin")
+                spm = decode_partition_manifest(got.body, "bin", label=self.pid.cluster_uuid)
             except FormatError as e:
                 self.rep.metrics.error("bad_manifest")
                 raise ReplicationError(f"{self.pid}: unreadable spillover manifest {key}: {e}") from e
@@ -373,8 +382,10 @@ class PartitionWorker:
             return False  # never move the destination back in time, never rewrite the same state
         if not initial and current is None and not m.segments and not m.spillover:
             return False
-        await self._commit(m, "json", m.to_json(), "partition_initial" if initial else "partition_intermediate")
-        await self.rep.checkpoint.put(str(self.pid), CheckpointEntry(self.dest.etags["json"], plan.source_etag, False))
+        fmt = self.pid.formats[-1]  # JSON where Redpanda falls back to it; a labeled partition reads only .bin
+        await self._commit(m, fmt, encode_partition_manifest(m, fmt),
+                           "partition_initial" if initial else "partition_intermediate")
+        await self.rep.checkpoint.put(str(self.pid), CheckpointEntry(self.dest.etags[fmt], plan.source_etag, False))
         return True
 
     # -- copying --
@@ -500,7 +511,7 @@ class PartitionWorker:
         async def named_by(key: str, fmt: str) -> None:
             try:
                 got = await self._retry(partial(dest.get, key), f"GET {key}")
-                m = decode_partition_manifest(got.body, fmt)
+                m = decode_partition_manifest(got.body, fmt, label=self.pid.cluster_uuid)
             except (ObjectMissing, FormatError):
                 return  # gone meanwhile, or unreadable: its objects stay (unnamed), the manifest goes
             doomed.extend(m.segment_key(meta) + suffix for meta in m.segments for suffix in ("", ".index", ".tx"))
@@ -534,7 +545,7 @@ class PartitionWorker:
             except ObjectMissing:
                 continue
             try:
-                spm = decode_partition_manifest(got.body, "bin")
+                spm = decode_partition_manifest(got.body, "bin", label=self.pid.cluster_uuid)
             except FormatError:
                 continue  # unreadable: delete the manifest only, leave its segments
             for meta in spm.segments:
@@ -553,17 +564,17 @@ class PartitionWorker:
 
 
 class TopicWorker:
-    """Copies a topic's manifests (verbatim) once its partitions are at the destination."""
+    """Copies a topic's manifests (verbatim, same keys: a copy keeps its layout) once its partitions are at
+    the destination."""
 
-    def __init__(self, rep: Replicator, namespace: str, topic: str) -> None:
+    def __init__(self, rep: Replicator, topic: TopicId) -> None:
         self.rep = rep
-        self.namespace = namespace
         self.topic = topic
         self.done_etags: dict[str, str] = {}  # fmt -> source ETag already at the destination
 
     @property
     def name(self) -> str:
-        return f"{self.namespace}/{self.topic}"
+        return str(self.topic)
 
     async def _partition_ready(self, pid: PartitionId) -> bool:
         worker = self.rep.workers.get(pid)
@@ -574,7 +585,7 @@ class TopicWorker:
         if fmt is None:
             return False
         got = await self.rep.retry(partial(self.rep.dest.get, pid.manifest_key(fmt)), f"{pid}: GET dest manifest")
-        m = decode_partition_manifest(got.body, fmt)
+        m = decode_partition_manifest(got.body, fmt, label=pid.cluster_uuid)
         if m.segments or m.spillover:
             return True
         src_objs = await self.rep.retry(partial(list_partition, self.rep.source, pid), f"{pid}: LIST source meta")
@@ -582,35 +593,41 @@ class TopicWorker:
         if sfmt is None:
             return True
         sgot = await self.rep.retry(partial(self.rep.source.get, pid.manifest_key(sfmt)), f"{pid}: GET manifest")
-        sm = decode_partition_manifest(sgot.body, sfmt)
+        sm = decode_partition_manifest(sgot.body, sfmt, label=pid.cluster_uuid)
         return not sm.segments and not sm.spillover
 
-    async def _drop(self) -> None:
+    async def _drop(self, dest_listing: BucketListing | None) -> None:
         """Mirror retention, the topic is gone from the source: delete its destination topic manifests."""
         from segment_format.keys import topic_manifest_key
 
-        doomed = []
-        for fmt in ("bin", "json"):
-            key = topic_manifest_key(self.namespace, self.topic, fmt=fmt)
-            if await self.rep.retry(partial(self.rep.dest.head, key), f"HEAD {key}") is not None:
-                doomed.append(key)
+        t = self.topic
+        doomed: list[str] = []
+        if t.label:  # every revision the destination listing saw (labeled keys carry the revision)
+            there = dest_listing.topics.get(t) if dest_listing is not None else None
+            doomed.extend(i.key for i in (there.manifests.values() if there is not None else ()))
+        else:
+            for fmt in ("bin", "json"):
+                key = topic_manifest_key(t.namespace, t.topic, fmt=fmt)
+                if await self.rep.retry(partial(self.rep.dest.head, key), f"HEAD {key}") is not None:
+                    doomed.append(key)
         if doomed:
             await self.rep.retry(partial(self.rep.dest.delete_many, doomed), f"DELETE topic manifests of {self.name}")
             self.rep.metrics.deleted_objects += len(doomed)
             log.info("topic %s: gone from the source; deleted its destination topic manifests", self.name)
         self.done_etags.clear()
 
-    async def sync(self, listing: BucketListing) -> bool:
+    async def sync(self, listing: BucketListing, dest_listing: BucketListing | None = None) -> bool:
         """True when the destination has the source's topic manifests (or there are none)."""
-        infos = listing.topics.get((self.namespace, self.topic), {})
+        found = listing.topics.get(self.topic)
+        infos = found.manifests if found is not None else {}
         if not infos and self.rep.config.replicator.retention == "mirror" and \
-                not listing.partitions_of(self.namespace, self.topic):
-            await self._drop()
+                not listing.partitions_of(self.topic):
+            await self._drop(dest_listing)
             return True
         todo = {fmt: info for fmt, info in infos.items() if self.done_etags.get(fmt) != info.etag}
         if not todo:
             return True
-        for pid in listing.partitions_of(self.namespace, self.topic):
+        for pid in listing.partitions_of(self.topic):
             if not await self._partition_ready(pid):
                 return False
         for fmt, info in sorted(todo.items()):
@@ -642,20 +659,40 @@ def _is_cluster_manifest(key: str) -> bool:
 
 
 class ClusterMetadataWorker:
-    """Copies ``cluster_metadata/`` (whole-cluster restore): snapshots first, ``cluster_manifest.json`` last."""
+    """Copies ``cluster_metadata/`` (whole-cluster restore): snapshots first, ``cluster_manifest.json`` last.
+
+    A whole-cluster restore brings back every topic the controller snapshot names, so the metadata is copied
+    only when the copy is whole: no ``--topics`` filter, and only after every partition of the pass caught
+    up (:meth:`Replicator.run_once`). With ``--cluster-uuid`` only that cluster's metadata is copied.
+    """
 
     def __init__(self, rep: Replicator) -> None:
         self.rep = rep
+        self._said_partial = False
+
+    def _wanted(self, key: str) -> bool:
+        uuids = self.rep.config.cluster_uuids
+        if uuids is None:
+            return True
+        if key.startswith("cluster_metadata/"):
+            return key.split("/", 2)[1] in uuids
+        return key.rsplit("/", 1)[-1] in uuids  # cluster_name/{name}/uuid/{uuid}
 
     async def _list(self, store: ObjectStore) -> dict[str, ObjectInfo]:
         out: dict[str, ObjectInfo] = {}
         for prefix in CLUSTER_PREFIXES:
             infos = await self.rep.retry(partial(_collect, store, prefix), f"LIST {prefix}")
-            out.update((i.key, i) for i in infos)
+            out.update((i.key, i) for i in infos if self._wanted(i.key))
         return out
 
     async def sync(self) -> int:
         """Copy what differs; returns how many objects were copied."""
+        if self.rep.config.topics.patterns != ("*",):
+            if not self._said_partial:
+                self._said_partial = True
+                log.info("cluster metadata not copied: --topics copies part of the cluster, and a whole-cluster "
+                         "restore from the destination would bring back topics whose data is not there")
+            return 0
         src = await self._list(self.rep.source)
         if not src and self.rep.config.replicator.retention == "keep":
             return 0
@@ -676,6 +713,11 @@ class ClusterMetadataWorker:
                     await self.rep.retry(partial(self.rep.dest.delete_many, batch), "DELETE cluster metadata")
                     self.rep.metrics.deleted_objects += len(batch)
         return len(todo)
+
+
+def _topic_formats(listing: BucketListing, topic: TopicId) -> set[str]:
+    there = listing.topics.get(topic)
+    return set(there.manifests) if there is not None else set()
 
 
 async def _collect(store: ObjectStore, prefix: str) -> list[ObjectInfo]:
@@ -711,9 +753,10 @@ class Replicator:
                              multipart_threshold=r.multipart_threshold, part_size=r.multipart_part_size,
                              verify=self.config.options.verify)
         self.workers: dict[PartitionId, PartitionWorker] = {}
-        self.topic_workers: dict[tuple[str, str], TopicWorker] = {}
+        self.topic_workers: dict[TopicId, TopicWorker] = {}
         self.cluster = ClusterMetadataWorker(self)
         self.listing: BucketListing | None = None
+        self.dest_listing: BucketListing | None = None
         self._checkpoint_loaded = False
         self._tasks: dict[PartitionId, asyncio.Task[None]] = {}
 
@@ -741,15 +784,20 @@ class Replicator:
     # -- discovery --
 
     async def discover(self, *, with_dest: bool) -> BucketListing:
-        """List the source's sixteen roots; start workers for owned partitions and topics not seen before."""
+        """Discover the source's manifests (both layouts, :mod:`app.bucket`); start workers for owned partitions
+        and topics not seen before."""
         if not self._checkpoint_loaded:
             await self.checkpoint.load()
             self._checkpoint_loaded = True
         include = self.config.topics
-        listing = await self.retry(partial(discover, self.source, include=include), "discover source")
+        uuids = self.config.cluster_uuids
+        listing = await self.retry(partial(discover, self.source, include=include, cluster_uuids=uuids),
+                                   "discover source")
         dest_listing: BucketListing | None = None
         if with_dest:
-            dest_listing = await self.retry(partial(discover, self.dest, include=include), "discover dest")
+            dest_listing = await self.retry(partial(discover, self.dest, include=include, cluster_uuids=uuids),
+                                            "discover dest")
+            self.dest_listing = dest_listing
         shard = self.config.shard
         for pid, objs in listing.partitions.items():
             fmt = objs.effective_fmt
@@ -763,9 +811,9 @@ class Replicator:
                 self.workers[pid] = PartitionWorker(self, pid, source_fmt=fmt, dest_listing=seed)
             elif worker.source_fmt != fmt:
                 worker.source_fmt = fmt
-        for ns, topic in listing.topics:
-            if shard.owns_topic(ns, topic) and (ns, topic) not in self.topic_workers:
-                self.topic_workers[(ns, topic)] = TopicWorker(self, ns, topic)
+        for tid in listing.topics:
+            if shard.owns_topic(tid.namespace, tid.topic) and tid not in self.topic_workers:
+                self.topic_workers[tid] = TopicWorker(self, tid)
         if dest_listing is not None and self.config.replicator.retention == "mirror":
             # partitions and topics the source no longer has (a deleted topic): their workers delete them
             for pid, objs in dest_listing.partitions.items():
@@ -773,10 +821,10 @@ class Replicator:
                         shard.owns(pid.namespace, pid.topic, pid.partition):
                     self.workers[pid] = PartitionWorker(self, pid, source_fmt=objs.effective_fmt or "json",
                                                         dest_listing=objs)
-            for ns, topic in dest_listing.topics:
-                if (ns, topic) not in listing.topics and shard.owns_topic(ns, topic) and \
-                        (ns, topic) not in self.topic_workers:
-                    self.topic_workers[(ns, topic)] = TopicWorker(self, ns, topic)
+            for tid in dest_listing.topics:
+                if tid not in listing.topics and shard.owns_topic(tid.namespace, tid.topic) and \
+                        tid not in self.topic_workers:
+                    self.topic_workers[tid] = TopicWorker(self, tid)
         self.listing = listing
         return listing
 
@@ -813,7 +861,7 @@ class Replicator:
         for tw in self.topic_workers.values():
             while True:
                 try:
-                    if await tw.sync(listing):
+                    if await tw.sync(listing, self.dest_listing):
                         break
                 except (ShadowReplicaError, FormatError) as e:
                     log.warning("topic %s: %s", tw.name, e)
@@ -821,7 +869,7 @@ class Replicator:
                     topics_failed.append(tw.name)
                     break
                 await asyncio.sleep(self.config.replicator.poll_interval)
-        if self.config.shard.owns_cluster_metadata:
+        if self.config.shard.owns_cluster_metadata and not failed:
             try:
                 await self.cluster.sync()
             except ShadowReplicaError as e:
@@ -870,7 +918,7 @@ class Replicator:
                         self._tasks[pid] = asyncio.create_task(self._partition_loop(worker), name=f"sync {pid}")
                 for tw in self.topic_workers.values():
                     try:
-                        await tw.sync(listing)
+                        await tw.sync(listing, self.dest_listing)
                     except (ShadowReplicaError, FormatError) as e:
                         log.warning("topic %s: %s", tw.name, e)
                 if self.config.shard.owns_cluster_metadata:
@@ -882,7 +930,7 @@ class Replicator:
             await self.checkpoint.flush()
             self.update_request_metrics()
             # topic manifests wait for partitions: look again soon while any is pending
-            pending = any(tw.done_etags.keys() != (self.listing.topics.get((tw.namespace, tw.topic), {})).keys()
+            pending = any(tw.done_etags.keys() != _topic_formats(self.listing, tw.topic)
                           for tw in self.topic_workers.values()) if self.listing else False
             await asyncio.sleep(min(interval, self.config.replicator.poll_interval * 2) if pending else interval)
 

@@ -1,4 +1,5 @@
-"""Value types the replicator passes around: partition identity, manifests as read, topic filter, shard.
+"""Value types the replicator passes around: topic filter and shard (partition identity and manifests as
+read are the one bucket model's, :mod:`app.bucket`).
 
 All frozen: a worker's view of a bucket is a value it replaces, never a structure it patches.
 """
@@ -8,65 +9,10 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 
 from app.errors import ConfigError
-from segment_format import keys
-from segment_format.manifest import PartitionManifest, parse_partition_manifest
 
-__all__ = [
-    "ManifestObject",
-    "PartitionId",
-    "Shard",
-    "TopicFilter",
-    "decode_partition_manifest",
-]
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class PartitionId:
-    """One partition incarnation: namespace, topic, partition and the topic revision in its keys."""
-
-    namespace: str
-    topic: str
-    partition: int
-    revision: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.namespace}/{self.topic}/{self.partition}"
-
-    def __str__(self) -> str:
-        return f"{self.name}_{self.revision}"
-
-    @property
-    def meta_prefix(self) -> str:
-        """``{hash}/meta/{ns}/{topic}/{partition}_{rev}``: manifest.json, manifest.bin and spillovers live below."""
-        return keys.partition_manifest_prefix(self.namespace, self.topic, self.partition, self.revision)
-
-    def manifest_key(self, fmt: str) -> str:
-        return keys.partition_manifest_key(self.namespace, self.topic, self.partition, self.revision, fmt=fmt)
-
-
-def decode_partition_manifest(body: bytes, fmt: str) -> PartitionManifest:
-    """Parse ``manifest.json`` or a serde ``manifest.bin`` (main or spillover) into one value type."""
-    if fmt == "json":
-        return parse_partition_manifest(body)
-    from segment_format.manifest_bin import decode_partition_manifest as decode_bin
-
-    return parse_partition_manifest(decode_bin(body))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ManifestObject:
-    """A manifest object exactly as read: its bytes (re-written verbatim), ETag, mtime, and parsed value."""
-
-    key: str
-    fmt: str  # "json" | "bin"
-    etag: str
-    last_modified: datetime
-    body: bytes
-    manifest: PartitionManifest
+__all__ = ["Shard", "TopicFilter"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from typing import Any
 from app.config import ReplicatorSettings, section
 from app.errors import ConfigError
 from app.replicator.model import Shard, TopicFilter
+from segment_format.keys import is_cluster_uuid
 
 __all__ = ["SyncConfig", "SyncOptions", "load_sync_config"]
 
@@ -61,10 +62,18 @@ class SyncConfig:
             raise ConfigError(f"verify must be 'auto' or 'head', not {o.verify!r}")
         Shard(r.shard_index, r.shard_count)  # validates
         TopicFilter.parse(r.topics)
+        if r.cluster_uuid and not is_cluster_uuid(r.cluster_uuid):
+            raise ConfigError(f"--cluster-uuid {r.cluster_uuid!r} is not a cluster UUID (expected a lower-case "
+                              "hyphenated UUID, as in the bucket's keys)")
 
     @property
     def topics(self) -> TopicFilter:
         return TopicFilter.parse(self.replicator.topics)
+
+    @property
+    def cluster_uuids(self) -> tuple[str, ...] | None:
+        """``--cluster-uuid``: copy only this cluster's labeled topics (None: every cluster)."""
+        return (self.replicator.cluster_uuid,) if self.replicator.cluster_uuid else None
 
     @property
     def shard(self) -> Shard:

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from app.replicator.model import ManifestObject, PartitionId
+from app.bucket import ManifestObject, PartitionId, encode_partition_manifest
 from segment_format.manifest import PartitionManifest, SegmentMeta
 
 __all__ = [
@@ -284,7 +284,9 @@ def plan_partition(
     if target_is_source:
         target_fmt, target_body = source.fmt, source.body
     else:
-        target_fmt, target_body = "json", target.to_json()
+        # a merged manifest of our own: JSON where Redpanda reads JSON, .bin where it reads only that (labeled)
+        target_fmt = pid.formats[-1]
+        target_body = encode_partition_manifest(target, target_fmt)
 
     dest_named: set[str] = set(named_keys(dm)) if dm is not None else set()
     # spillovers of the target: those not at the destination must be written, after their units

@@ -6,20 +6,19 @@ behind and ``lag_seconds``: 0 when the destination holds every source segment, e
 source published the manifest the destination has not caught up with (a lower bound of the real lag).
 A running replicator exposes the same figures live through :class:`~app.replicator.metrics.ReplicatorMetrics`.
 
-Cost: two discoveries (16 LISTs each) and one GET per partition manifest on each side.
+Cost: two discoveries (the bucket model's manifest roots: 16 + 2 LISTs, plus 2 per cluster UUID each) and one GET per partition manifest on each side.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from app.bucket import BucketListing, ManifestObject, PartitionId, decode_partition_manifest, discover
 from app.errors import ObjectMissing
-from app.replicator.discovery import BucketListing, discover
-from app.replicator.model import ManifestObject, PartitionId, decode_partition_manifest
 from app.replicator.plan import named_keys, restorable
 from app.store import ObjectStore
 from segment_format.errors import FormatError
@@ -39,7 +38,7 @@ async def _manifests(store: ObjectStore, listing: BucketListing, concurrency: in
             except ObjectMissing:
                 return pid, f"{key} disappeared while reading"
         try:
-            m = decode_partition_manifest(got.body, fmt)
+            m = decode_partition_manifest(got.body, fmt, label=pid.cluster_uuid)
         except FormatError as e:
             return pid, f"unreadable {key}: {e}"
         return pid, ManifestObject(key=key, fmt=fmt, etag=got.etag, last_modified=got.last_modified, body=got.body,
@@ -54,11 +53,13 @@ def _iso(ms: int | None) -> str | None:
 
 
 async def bucket_status(dest: ObjectStore, source: ObjectStore | None = None, *,
-                        include: Callable[[str, str], bool] | None = None) -> dict[str, Any]:
+                        include: Callable[[str, str], bool] | None = None,
+                        cluster_uuids: Iterable[str] | None = None) -> dict[str, Any]:
     """A JSON-ready description of the destination (compared with ``source`` when given)."""
     now = time.time()
     dest_listing, source_listing = await asyncio.gather(
-        discover(dest, include=include), discover(source, include=include) if source is not None else _none())
+        discover(dest, include=include, cluster_uuids=cluster_uuids),
+        discover(source, include=include, cluster_uuids=cluster_uuids) if source is not None else _none())
     dest_m = await _manifests(dest, dest_listing)
     src_m = await _manifests(source, source_listing) if source is not None and source_listing is not None else {}
     pids = sorted(set(dest_m) | set(src_m))
@@ -68,7 +69,9 @@ async def bucket_status(dest: ObjectStore, source: ObjectStore | None = None, *,
     for pid in pids:
         d = dest_m.get(pid)
         s = src_m.get(pid)
-        row: dict[str, Any] = {"partition": pid.name, "revision": pid.revision}
+        row: dict[str, Any] = {"partition": pid.name, "revision": pid.revision, "layout": pid.layout}
+        if pid.label:
+            row["cluster_uuid"] = pid.label
         if isinstance(d, str) or isinstance(s, str):
             row["error"] = d if isinstance(d, str) else s
             partitions.append(row)
@@ -108,12 +111,16 @@ async def bucket_status(dest: ObjectStore, source: ObjectStore | None = None, *,
     out: dict[str, Any] = {
         "dest": str(dest.side.url),
         "partitions": partitions,
-        "topics": sorted(f"{ns}/{t}" for ns, t in dest_listing.topics),
+        "topics": sorted(str(t) for t in dest_listing.topics),
     }
+    if dest_listing.unsupported:
+        out["unsupported"] = dict(dest_listing.unsupported)
     if source is not None:
         assert source_listing is not None
         out["source"] = str(source.side.url)
-        out["topics_missing"] = sorted(f"{ns}/{t}" for ns, t in set(source_listing.topics) - set(dest_listing.topics))
+        out["topics_missing"] = sorted(str(t) for t in set(source_listing.topics) - set(dest_listing.topics))
+        if source_listing.unsupported:
+            out["source_unsupported"] = dict(source_listing.unsupported)
         out["totals"] = {**totals, "max_lag_seconds": round(max_lag, 3)}
         out["caught_up"] = totals["partitions_behind"] == 0 and not out["topics_missing"]
     return out

@@ -1,7 +1,8 @@
 """The invariant checker: is the destination a valid, restorable Redpanda tiered-storage bucket?
 
-For every partition manifest under the sixteen hash roots (both ``manifest.json`` and ``manifest.bin`` when
-both exist: a reader may use either), every spillover manifest it lists and every segment they name:
+For every partition manifest the bucket model finds, in both layouts (hash-prefixed and labeled; both
+``manifest.json`` and ``manifest.bin`` when both exist: a reader may use either), every spillover manifest
+it lists and every segment they name:
 
 * the object exists and its size is the manifest's ``size_bytes`` (segments), the spillover manifest exists
   and parses, the ``.tx`` object exists when an ``sname_format`` v3 entry says it has one
@@ -9,7 +10,9 @@ both exist: a reader may use either), every spillover manifest it lists and ever
 * with ``--source``: each of those objects that the source still has is the same object there (same size
   and ETag; for a multipart copy, whose ETag cannot equal a single-part source's, the source ETag the
   copier recorded in the object's metadata), and an ``.index`` the source has is at the destination too;
-* every topic manifest parses;
+* every topic manifest parses (``topic_manifest.json`` and the serde ``topic_manifest.bin``);
+* keys under the manifest roots that match no known layout are listed as not checked (they make the
+  report say what it could not check, not fail).
 * with ``deep`` (``verify --deep``): every segment is read and walked batch by batch — both CRCs (the
   Redpanda header CRC and the Kafka batch CRC), batches cut short, a zero-filled or early end before the
   manifest's last offset, a size other than the manifest's — each violation naming the key and the byte
@@ -29,18 +32,17 @@ present, as Redpanda reads). Violations make ``shadowreplica verify`` exit 1.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from app.bucket import BucketListing, PartitionId, decode_partition_manifest, decode_topic_manifest, discover
 from app.errors import ObjectMissing
-from app.replicator.discovery import BucketListing, discover
-from app.replicator.model import PartitionId, decode_partition_manifest
 from app.replicator.plan import restorable
 from app.store import ObjectInfo, ObjectStore
 from segment_format.errors import FormatError
-from segment_format.manifest import PartitionManifest, SegmentMeta, parse_topic_manifest
+from segment_format.manifest import PartitionManifest, SegmentMeta
 
 __all__ = ["PartitionReport", "VerifyReport", "Violation", "verify_bucket"]
 
@@ -69,19 +71,24 @@ class PartitionReport:
     objects_checked: int = 0
     violations: list[Violation] = field(default_factory=list)
 
+    @property
+    def where(self) -> str:
+        return self.pid.name + (f" (cluster {self.pid.label})" if self.pid.label else "")
+
     def line(self) -> str:
         if self.manifest_key is None:
-            return f"{self.pid.name}: no readable manifest"
+            return f"{self.where}: no readable manifest"
         if self.restorable_offset < 0:
-            return f"{self.pid.name}: nothing restorable yet (manifest names no segment)"
+            return f"{self.where}: nothing restorable yet (manifest names no segment)"
         ts = self.restorable_timestamp_ms
         when = datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="milliseconds") if ts is not None else "?"
-        return (f"{self.pid.name}: restorable up to Kafka offset {self.restorable_offset} / timestamp {when}"
+        return (f"{self.where}: restorable up to Kafka offset {self.restorable_offset} / timestamp {when}"
                 f" ({self.segments} segments, {self.spillovers} spillovers, {self.bytes} bytes)")
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "partition": self.pid.name, "revision": self.pid.revision, "manifest": self.manifest_key,
+            "partition": self.pid.name, "revision": self.pid.revision, "layout": self.pid.layout,
+            "cluster_uuid": self.pid.cluster_uuid, "manifest": self.manifest_key,
             "segments": self.segments, "spillovers": self.spillovers, "bytes": self.bytes,
             "restorable_offset": self.restorable_offset, "restorable_timestamp_ms": self.restorable_timestamp_ms,
             "objects_checked": self.objects_checked, "violations": [str(v) for v in self.violations],
@@ -93,6 +100,8 @@ class VerifyReport:
     partitions: list[PartitionReport] = field(default_factory=list)
     topic_violations: list[Violation] = field(default_factory=list)
     topics: int = 0
+    unchecked: dict[str, int] = field(default_factory=dict)
+    """Keys in no known layout, by prefix: what this check could not check."""
 
     @property
     def violations(self) -> list[Violation]:
@@ -109,6 +118,8 @@ class VerifyReport:
     def lines(self) -> list[str]:
         out = [p.line() for p in self.partitions]
         out.extend(f"VIOLATION {v}" for v in self.violations)
+        out.extend(f"NOT CHECKED {n} key(s) under {prefix}: no known tiered-storage layout"
+                   for prefix, n in sorted(self.unchecked.items()))
         verdict = "OK" if self.ok else f"{len(self.violations)} violation(s)"
         out.append(f"{len(self.partitions)} partitions, {self.topics} topic manifests, "
                    f"{self.objects_checked} objects checked: {verdict}")
@@ -116,7 +127,8 @@ class VerifyReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "partitions": [p.as_dict() for p in self.partitions], "topics": self.topics,
-                "objects_checked": self.objects_checked, "violations": [str(v) for v in self.violations]}
+                "objects_checked": self.objects_checked, "violations": [str(v) for v in self.violations],
+                "unchecked": dict(self.unchecked)}
 
 
 async def _full_listing(store: ObjectStore) -> dict[str, ObjectInfo]:
@@ -141,7 +153,7 @@ class _Checker:
         report.objects_checked += 1
         there = self.objects.get(key)
         src = self.source.get(key) if self.source is not None else None
-        where = report.pid.name
+        where = report.where
         if there is None:
             if required or src is not None:
                 note = " (also missing at the source)" if self.source is not None and src is None else ""
@@ -164,7 +176,7 @@ class _Checker:
             async with sem:
                 info = await self.dest.head(key)
             if info is not None and info.source_etag is not None and info.source_etag != etag:
-                report.violations.append(Violation(report.pid.name, key, f"{what} was copied from another "
+                report.violations.append(Violation(report.where, key, f"{what} was copied from another "
                                                    f"version of the source ({info.source_etag} vs {etag})"))
 
         await asyncio.gather(*(one(*item) for item in self.multipart))
@@ -221,12 +233,12 @@ class _Checker:
             try:
                 body = (await self.dest.get(key)).body
             except ObjectMissing:
-                report.violations.append(Violation(report.pid.name, key, "segment missing"))
+                report.violations.append(Violation(report.where, key, "segment missing"))
                 continue
             rep = inspect_segment(body, delta_offset=meta.delta_offset, namespace=report.pid.namespace,
                                   committed_offset=meta.committed_offset, expected_size=meta.size_bytes)
             for position, problem in rep.damage:
-                report.violations.append(Violation(report.pid.name, key, f"segment damaged: {problem}", position))
+                report.violations.append(Violation(report.where, key, f"segment damaged: {problem}", position))
 
     async def _check_manifest_once(self, pid: PartitionId, fmt: str,
                                    effective: bool) -> tuple[PartitionReport, str | None]:
@@ -240,9 +252,9 @@ class _Checker:
             return report, None
         try:
             body = got.body
-            m = decode_partition_manifest(body, fmt)
+            m = decode_partition_manifest(body, fmt, label=pid.cluster_uuid)
         except FormatError as e:
-            report.violations.append(Violation(pid.name, key, f"unreadable manifest: {e}"))
+            report.violations.append(Violation(report.where, key, f"unreadable manifest: {e}"))
             report.manifest_key = None
             return report, None
         for meta in m.segments:
@@ -252,14 +264,14 @@ class _Checker:
             report.objects_checked += 1
             report.spillovers += 1
             try:
-                spm = decode_partition_manifest((await self.dest.get(skey)).body, "bin")
+                spm = decode_partition_manifest((await self.dest.get(skey)).body, "bin", label=pid.cluster_uuid)
             except ObjectMissing:
-                v = Violation(pid.name, skey, "spillover manifest missing")
+                v = Violation(report.where, skey, "spillover manifest missing")
                 report.violations.append(v)
                 self.missing.setdefault(id(report), []).append((v, skey, None, "spillover manifest"))
                 continue
             except FormatError as e:
-                report.violations.append(Violation(pid.name, skey, f"unreadable spillover manifest: {e}"))
+                report.violations.append(Violation(report.where, skey, f"unreadable spillover manifest: {e}"))
                 continue
             for meta in spm.segments:
                 self.check_segment(report, m, meta)
@@ -270,13 +282,14 @@ class _Checker:
 
 async def verify_bucket(dest: ObjectStore, source: ObjectStore | None = None, *,
                         include: Callable[[str, str], bool] | None = None, concurrency: int = 16,
-                        deep: bool = False) -> VerifyReport:
+                        deep: bool = False, cluster_uuids: Iterable[str] | None = None) -> VerifyReport:
     """Check every manifest of ``dest`` (see the module doc; ``deep`` reads every segment). Never writes."""
     listing_task = asyncio.gather(_full_listing(dest), _full_listing(source) if source is not None else _none())
-    (dest_objects, source_objects), listing = await asyncio.gather(listing_task, discover(dest, include=include))
+    (dest_objects, source_objects), listing = await asyncio.gather(
+        listing_task, discover(dest, include=include, cluster_uuids=cluster_uuids))
     checker = _Checker(dest, dest_objects, source_objects, deep=deep)
     sem = asyncio.Semaphore(concurrency)
-    report = VerifyReport()
+    report = VerifyReport(unchecked=dict(listing.unsupported))
 
     async def one(pid: PartitionId, fmt: str, effective: bool) -> PartitionReport:
         async with sem:
@@ -305,17 +318,15 @@ async def verify_bucket(dest: ObjectStore, source: ObjectStore | None = None, *,
 
 
 async def _check_topics(dest: ObjectStore, listing: BucketListing, report: VerifyReport) -> None:
-    for (ns, topic), infos in sorted(listing.topics.items()):
+    for tid, objs in sorted(listing.topics.items()):
         report.topics += 1
-        info = infos.get("json")
-        if info is None:
-            continue  # topic_manifest.bin is not decoded here
-        try:
-            parse_topic_manifest((await dest.get(info.key)).body)
-        except ObjectMissing:
-            continue  # deleted since the listing (a topic deleted with --retention mirror)
-        except FormatError as e:
-            report.topic_violations.append(Violation(f"{ns}/{topic}", info.key, f"unreadable topic manifest: {e}"))
+        for fmt, info in sorted(objs.manifests.items()):
+            try:
+                decode_topic_manifest((await dest.get(info.key)).body, fmt, label=tid.cluster_uuid)
+            except ObjectMissing:
+                continue  # deleted since the listing (a topic deleted with --retention mirror)
+            except FormatError as e:
+                report.topic_violations.append(Violation(str(tid), info.key, f"unreadable topic manifest: {e}"))
 
 
 def _same_etag(a: str, b: str) -> bool:
