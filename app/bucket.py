@@ -275,11 +275,12 @@ def _report_unsupported(store: ObjectStore, listing: BucketListing) -> None:
 
 
 async def discover(store: ObjectStore, *, include: Callable[[str, str], bool] | None = None,
-                   cluster_uuids: Iterable[str] | None = None) -> BucketListing:
+                   cluster_uuids: Iterable[str] | None = None, other_clusters: bool = False) -> BucketListing:
     """List every manifest root of both layouts (module doc) and file what is found.
 
     ``include(namespace, topic)`` drops topics (``--topics``); ``cluster_uuids`` (``--cluster-uuid``) adds
-    those roots even when nothing else names them and drops other clusters' labeled topics.
+    those roots even when nothing else names them and, unless ``other_clusters``, drops other clusters'
+    labeled topics (a reader that serves one cluster still wants to know what else is there).
     """
     listing = BucketListing()
     wanted = {keys.check_cluster_uuid(u) for u in cluster_uuids} if cluster_uuids else set()
@@ -294,7 +295,7 @@ async def discover(store: ObjectStore, *, include: Callable[[str, str], bool] | 
         if keys.is_cluster_uuid(uuid):
             listing.cluster_uuids.add(uuid)
     listing.cluster_uuids |= wanted
-    uuids = sorted(wanted or listing.cluster_uuids)
+    uuids = sorted(listing.cluster_uuids if other_clusters else (wanted or listing.cluster_uuids))
 
     async def one_cluster(uuid: str) -> tuple[list[str], list[ObjectInfo]]:
         return await asyncio.gather(_prefixes(store, f"{uuid}/"), _collect(store, f"{uuid}/meta/"))
@@ -310,7 +311,7 @@ async def discover(store: ObjectStore, *, include: Callable[[str, str], bool] | 
                 continue
             # a namespace directory no manifest names, or a layout we do not know (e.g. cloud topics)
             listing.note_unsupported(child)
-    listing.filter(include, wanted or None)
+    listing.filter(include, None if other_clusters else (wanted or None))
     _report_unsupported(store, listing)
     return listing
 

@@ -6,9 +6,10 @@ Theory of operation
   topics and partitions appear without a restart.
 * **Several clusters, one name.** A bucket shared by clusters (or an upgraded cluster's prefixed and
   labeled incarnations) can hold two topics of one name. Kafka clients name topics only, so the catalog
-  serves one per name and never guesses silently: the one of ``cluster_uuid`` (``--cluster-uuid``) when
-  given, else the one whose partition manifests are newest; the choice is logged and shown in ``/topics``
-  with the alternatives. Prefixed topics carry no cluster UUID and stay visible with ``--cluster-uuid``.
+  serves one per name and never guesses silently: with ``cluster_uuid`` (``--cluster-uuid``) it serves that
+  cluster's topics only (and hash-prefixed topics, which carry no label), else per name the one whose
+  partition manifests are newest; the choice is logged and ``/topics`` shows the other clusters' topics of
+  the same name.
 * **Refresh** re-reads each partition manifest with ``If-None-Match`` every ``refresh_interval``: an
   unchanged manifest costs one 304. ``manifest.bin`` is preferred over ``manifest.json`` when both exist,
   as Redpanda's reader does. Spillover manifests (older segments moved out of the main manifest) are
@@ -213,7 +214,8 @@ class Catalog:
     # ------------------------------------------------------------------ refresh
     async def discover(self) -> None:
         """The bucket model's discovery (both layouts), then which topic each name means (module doc)."""
-        listing = await discover(self.store, cluster_uuids=[self.cluster_uuid] if self.cluster_uuid else None)
+        listing = await discover(self.store, cluster_uuids=[self.cluster_uuid] if self.cluster_uuid else None,
+                                 other_clusters=True)
         listing.partitions = {
             p: o for p, o in listing.partitions.items()
             if p.namespace in self.namespaces and o.effective_fmt is not None
@@ -232,8 +234,10 @@ class Catalog:
         chosen: dict[str, TopicId] = {}
         alternatives: dict[str, tuple[str, ...]] = {}
         for name, tids in candidates.items():
-            if self.cluster_uuid is not None:
-                tids = [t for t in tids if t.label in ("", self.cluster_uuid)] or tids
+            if self.cluster_uuid is not None:  # serve that cluster (and hash-prefixed topics, which carry no label)
+                tids = [t for t in tids if t.label in ("", self.cluster_uuid)]
+                if not tids:
+                    continue
             if len(tids) == 1:
                 pick, why = tids[0], ""
             else:

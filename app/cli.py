@@ -21,7 +21,7 @@ from typing import Any
 
 from app.config import load_file, parse_size, s3_side
 from app.errors import ConfigError, ObjectMissing, ShadowReplicaError
-from segment_format.errors import FormatError
+from segment_format.errors import FormatError, ObjectKeyError
 
 Runner = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Runner, str]] = {}
@@ -81,6 +81,14 @@ def _seed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=42, help="RNG seed: same seed, same bytes")
     p.add_argument("--namespace", default="kafka")
     p.add_argument("--append", action="store_true", help="continue existing partitions instead of starting fresh")
+    p.add_argument("--layout", choices=("labeled", "prefixed", "mixed"), default="labeled",
+                   help="labeled: what Redpanda writes since v24.2 ({cluster_uuid}/ keys, .bin manifests only; "
+                        "default); prefixed: hash-prefixed keys and JSON manifests of older versions; mixed: an "
+                        "upgraded cluster (first half of the topics prefixed, the rest labeled)")
+    p.add_argument("--cluster-uuid", default=None, metavar="UUID",
+                   help="the cluster UUID labeled topics carry (default: derived from --seed)")
+    p.add_argument("--spillover", type=int, default=0, metavar="N",
+                   help="move the oldest half of each partition's segments into N spillover manifests")
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--no-progress", action="store_true")
 
@@ -92,8 +100,12 @@ def run_seed(args: argparse.Namespace) -> int:
 
     if args.topics < 1 or args.partitions < 1:
         raise ConfigError("--topics and --partitions must be at least 1")
-    spec = SeedSpec(topics=args.topics, partitions=args.partitions, total_bytes=parse_size(args.size),
-                    segment_bytes=parse_size(args.segment_size), seed=args.seed, namespace=args.namespace)
+    try:
+        spec = SeedSpec(topics=args.topics, partitions=args.partitions, total_bytes=parse_size(args.size),
+                        segment_bytes=parse_size(args.segment_size), seed=args.seed, namespace=args.namespace,
+                        layout=args.layout, cluster_uuid=args.cluster_uuid or "", spillover=args.spillover)
+    except (ValueError, ObjectKeyError) as e:
+        raise ConfigError(f"seed: {e}") from e
     if spec.segment_bytes < 1024:
         raise ConfigError("--segment-size must be at least 1KiB")
     side = side_from_args(args, args.bucket, "dest")
@@ -119,7 +131,6 @@ async def _fetch_for_inspect(args: argparse.Namespace) -> tuple[str, bytes, dict
     """The object, and for a segment what its manifest entry says (delta_offset, last offset, size)."""
     from app.bucket import PartitionId, decode_partition_manifest, list_partition
     from app.store import ObjectStore
-    from segment_format.errors import ObjectKeyError
     from segment_format.keys import parse_segment_key
 
     rest = args.target[len("s3://") :]

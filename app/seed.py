@@ -14,6 +14,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+from app.bucket import decode_partition_manifest
 from app.config import S3Side
 from app.errors import ObjectMissing
 from app.progress import Progress
@@ -21,14 +22,13 @@ from app.seedgen import (
     PartitionState,
     SeedSpec,
     generate_segment,
+    manifest_objects,
     partition_manifest,
     resume_state,
     segment_objects,
-    topic_manifest,
-    topic_manifest_key,
+    topic_manifest_object,
 )
 from app.store import ObjectStore, ensure_bucket
-from segment_format.manifest import parse_partition_manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +74,10 @@ async def seed_bucket(side: S3Side, spec: SeedSpec, *, append: bool = False, con
             state = PartitionState()
             skeleton = partition_manifest(spec, t, p, state)
             if append:
+                fmt = spec.manifest_format(t)
                 try:
-                    got = await store.get(skeleton.manifest_key("json"))
-                    state = resume_state(parse_partition_manifest(got.body))
+                    got = await store.get(skeleton.manifest_key(fmt))
+                    state = resume_state(decode_partition_manifest(got.body, fmt, label=skeleton.remote_label))
                 except ObjectMissing:
                     pass
             written = 0
@@ -91,12 +92,13 @@ async def seed_bucket(side: S3Side, spec: SeedSpec, *, append: bool = False, con
                 if len(pending) > 8:
                     await asyncio.gather(*pending[:-4])
             await asyncio.gather(*uploads)  # every segment exists before the manifest names it
-            pm = partition_manifest(spec, t, p, state)
-            await put(pm.manifest_key("json"), pm.to_json())
+            for obj in manifest_objects(spec, t, p, state):  # spillover manifests, then the main one
+                await put(obj.key, obj.body)
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for t in range(spec.topics):
                 await asyncio.gather(*(one_partition(pool, t, p) for p in range(spec.partitions)))
-                await put(topic_manifest_key(spec, t), topic_manifest(spec, t).to_json())
+                obj = topic_manifest_object(spec, t)
+                await put(obj.key, obj.body)
     bar.close()
     return SeedReport(totals["objects"], totals["bytes"], loop.time() - started, spec.topics * spec.partitions)

@@ -13,7 +13,15 @@ What a real partition's uploaded log looks like, and so what this writes:
   segment's ``.tx`` object and ``metadata_size_hint``;
 * segments roll at ``segment_bytes`` and on a term change; names and manifest entries use sname_format
   v3 with ``archiver_term`` = term, as the current archiver writes them; every segment gets a Redpanda
-  ``.index`` object.
+  ``.index`` object;
+* keys and manifest formats follow ``layout`` (:class:`SeedSpec`): ``labeled`` is what Redpanda has written
+  since v24.2 (``{cluster_uuid}/...`` keys, ``manifest.bin`` and ``topic_manifest.bin`` only), ``prefixed``
+  the hash-prefixed keys with JSON manifests of older versions, ``mixed`` an upgraded cluster (the first half
+  of the topics hash-prefixed with the ``.bin`` manifests a current Redpanda writes for them, the rest
+  labeled, one cluster UUID);
+* with ``spillover`` N, the oldest half of a partition's segments move into N spillover manifests
+  (``manifest.bin.{base}.{last}.{kafka}.{next}.{ts}.{ts}`` beside the main one), as Redpanda's archiver does
+  when a manifest grows (``partition_manifest::spillover``, ``make_manifest_metadata``).
 
 Everything derives from ``seed``: the same arguments give byte-identical objects. ``resume_state`` lets a
 later run append segments after an existing manifest (the replicator's ``--follow`` tests).
@@ -24,6 +32,7 @@ from __future__ import annotations
 import json
 import random
 import struct
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
@@ -65,6 +74,17 @@ class SeedSpec:
     records_per_batch: int = 64
     value_bytes: int = 512  # average payload size
     term_every_segments: int = 3
+    layout: str = "prefixed"  # "labeled" (the CLI's default: current Redpanda) | "prefixed" | "mixed"
+    cluster_uuid: str = ""  # the remote label of labeled topics; "" = derived from ``seed``
+    spillover: int = 0  # spillover manifests per partition (0: none)
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
+        if self.cluster_uuid:
+            keys.check_cluster_uuid(self.cluster_uuid)
+        if self.spillover < 0:
+            raise ValueError("spillover must be >= 0")
 
     @property
     def partition_bytes(self) -> int:
@@ -72,6 +92,25 @@ class SeedSpec:
 
     def revision(self, topic_index: int) -> int:
         return 10 + 7 * topic_index
+
+    @property
+    def label(self) -> str:
+        """The cluster UUID labeled topics carry (deterministic from ``seed`` unless given)."""
+        return self.cluster_uuid or str(uuid.UUID(int=random.Random(f"cluster-{self.seed}").getrandbits(128),
+                                                  version=4))
+
+    def topic_label(self, topic_index: int) -> str | None:
+        """The remote label of a topic: None for a hash-prefixed topic."""
+        if self.layout == "prefixed" or (self.layout == "mixed" and topic_index < self.topics // 2):
+            return None
+        return self.label
+
+    def manifest_format(self, topic_index: int) -> str:
+        """``json`` for the old prefixed layout; ``bin`` wherever a current Redpanda writes (labeled and mixed)."""
+        return "json" if self.layout == "prefixed" else "bin"
+
+
+LAYOUTS = ("labeled", "prefixed", "mixed")
 
 
 @dataclass(slots=True)
@@ -87,6 +126,7 @@ class PartitionState:
     producer_id: int = 1000
     highest_producer_id: int | None = None
     batch_counter: int = 0
+    spillover: list[SegmentMeta] = field(default_factory=list)  # spillover entries of the main manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +140,7 @@ def resume_state(manifest: PartitionManifest) -> PartitionState:
     """State after the last segment of an existing manifest (for appending)."""
     st = PartitionState()
     st.segments = list(manifest.segments)
+    st.spillover = list(manifest.spillover)
     if manifest.segments:
         last = manifest.segments[-1]
         st.next_offset = last.committed_offset + 1
@@ -292,6 +333,7 @@ def partition_manifest(spec: SeedSpec, topic_index: int, partition: int, st: Par
     segments = tuple(st.segments)
     last = segments[-1].committed_offset if segments else -1
     return PartitionManifest(
+        remote_label=spec.topic_label(topic_index),
         namespace=spec.namespace,
         topic=topic_name(topic_index),
         partition=partition,
@@ -334,11 +376,64 @@ def segment_objects(
     return out
 
 
+def spill(spec: SeedSpec, pm: PartitionManifest) -> tuple[PartitionManifest, list[SeedObject]]:
+    """Move the oldest half of ``pm``'s segments into ``spec.spillover`` spillover manifests (as
+    ``partition_manifest::spillover`` does); returns the new main manifest and the spillover objects, which
+    must be uploaded before it."""
+    from segment_format.manifest_bin import encode_partition_manifest
+
+    n = min(spec.spillover, len(pm.segments) // 2)
+    if n <= 0:
+        return pm, []
+    moving = pm.segments[: max(n, len(pm.segments) // 2)]
+    per = -(-len(moving) // n)
+    objects: list[SeedObject] = []
+    metas: list[SegmentMeta] = []
+    for i in range(0, len(moving), per):
+        group = moving[i:i + per]
+        spm = pm.with_segments(group, spillover=(), last_offset=group[-1].committed_offset,
+                               start_offset=group[0].base_offset, insync_offset=None, highest_producer_id=None)
+        body = encode_partition_manifest(spm)
+        first, last = group[0], group[-1]
+        meta = SegmentMeta(  # partition_manifest::make_manifest_metadata
+            is_compacted=False, size_bytes=sum(s.size_bytes for s in group), base_offset=first.base_offset,
+            committed_offset=last.committed_offset, base_timestamp=first.base_timestamp,
+            max_timestamp=last.max_timestamp, delta_offset=first.delta_offset, ntp_revision=pm.revision,
+            archiver_term=first.segment_term, segment_term=last.segment_term,
+            delta_offset_end=last.delta_offset_end, sname_format=3, metadata_size_hint=len(body))
+        metas.append(meta)
+        objects.append(SeedObject(pm.spillover_key(meta), body, "spillover_manifest"))
+    rest = pm.segments[len(moving):]
+    main = pm.with_segments(rest, spillover=(*pm.spillover, *metas), start_offset=rest[0].base_offset,
+                            archive_start_offset=pm.archive_start_offset if pm.spillover else moving[0].base_offset,
+                            archive_start_offset_delta=(pm.archive_start_offset_delta if pm.spillover
+                                                        else moving[0].delta_offset),
+                            archive_size_bytes=pm.archive_size_bytes + sum(m.size_bytes for m in metas))
+    return main, objects
+
+
+def manifest_objects(spec: SeedSpec, topic_index: int, partition: int, st: PartitionState) -> list[SeedObject]:
+    """The partition's manifest objects in upload order: spillover manifests, then the main manifest (in the
+    topic's layout and format). ``st.spillover`` is updated to what the main manifest names."""
+    from app.bucket import encode_partition_manifest
+
+    pm = partition_manifest(spec, topic_index, partition, st)
+    pm = replace(pm, spillover=tuple(st.spillover))
+    objects: list[SeedObject] = []
+    if spec.spillover:
+        pm, objects = spill(spec, pm)
+        st.segments = list(pm.segments)
+        st.spillover = list(pm.spillover)
+    fmt = spec.manifest_format(topic_index)
+    objects.append(SeedObject(pm.manifest_key(fmt), encode_partition_manifest(pm, fmt), "partition_manifest"))
+    return objects
+
+
 def generate_partition(
     spec: SeedSpec, topic_index: int, partition: int, state: PartitionState | None = None, *,
     max_bytes: int | None = None,
 ) -> Iterator[SeedObject]:
-    """All objects of one partition (segments and companions first, the manifest last)."""
+    """All objects of one partition (segments and companions first, the manifests last)."""
     st = state or PartitionState()
     budget = spec.partition_bytes if max_bytes is None else max_bytes
     written = 0
@@ -347,8 +442,20 @@ def generate_partition(
         body, meta, tx_body, st = generate_segment(spec, topic_index, partition, st)
         written += len(body)
         yield from segment_objects(skeleton, body, meta, tx_body)
-    pm = partition_manifest(spec, topic_index, partition, st)
-    yield SeedObject(pm.manifest_key("json"), pm.to_json(), "partition_manifest")
+    yield from manifest_objects(spec, topic_index, partition, st)
+
+
+def topic_manifest_object(spec: SeedSpec, topic_index: int) -> SeedObject:
+    """The topic manifest where and as Redpanda writes it for the topic's layout."""
+    tm = topic_manifest(spec, topic_index)
+    label = spec.topic_label(topic_index)
+    if spec.manifest_format(topic_index) == "json":
+        return SeedObject(keys.topic_manifest_key(spec.namespace, tm.topic, fmt="json"), tm.to_json(), "topic_manifest")
+    from segment_format.topic_manifest_bin import encode_topic_manifest_bin
+
+    key = (keys.labeled_topic_manifest_key(label, spec.namespace, tm.topic, tm.revision_id) if label
+           else keys.topic_manifest_key(spec.namespace, tm.topic, fmt="bin"))
+    return SeedObject(key, encode_topic_manifest_bin(replace(tm, remote_label=label)), "topic_manifest")
 
 
 def topic_manifest_key(spec: SeedSpec, topic_index: int) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -30,10 +29,6 @@ import boto3
 from app.config import S3Side, s3_side
 from app.kafka.protocol import ApiKey, RequestHeader, encode_request
 from app.store import ensure_bucket
-from segment_format.batch import BatchType
-from segment_format.manifest import parse_partition_manifest
-from segment_format.offsets import translate
-from segment_format.segment import iter_batches
 
 REPO = Path(__file__).resolve().parent.parent
 SHADOWREPLICA = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
@@ -69,9 +64,14 @@ def run_cli(side: S3Side, args: Sequence[str], *, timeout: float = 120, **env: s
 
 
 def seed(side: S3Side, *, topics: int, partitions: int, size: str, segment_size: str = "128KiB",
-         seed_value: int = 42, append: bool = False) -> None:
+         seed_value: int = 42, append: bool = False, layout: str = "labeled", spillover: int = 0,
+         cluster_uuid: str | None = None) -> None:
+    """``shadowreplica seed`` (default: the labeled layout current Redpanda writes, as the CLI's default)."""
     args = ["seed", "--bucket", str(side.url), "--topics", str(topics), "--partitions", str(partitions),
-            "--size", size, "--segment-size", segment_size, "--seed", str(seed_value), "--no-progress"]
+            "--size", size, "--segment-size", segment_size, "--seed", str(seed_value), "--no-progress",
+            "--layout", layout, "--spillover", str(spillover)]
+    if cluster_uuid:
+        args += ["--cluster-uuid", cluster_uuid]
     if append:
         args.append("--append")
     done = run_cli(side, args)
@@ -185,38 +185,17 @@ class PartitionTruth:
 
 
 def read_truth(side: S3Side) -> dict[tuple[str, int], PartitionTruth]:
-    """Every partition of the bucket, decoded straight from its manifests and segments."""
-    s3 = boto3.client("s3", endpoint_url=side.endpoint_url, region_name=side.region, **_creds())
-    bucket = side.url.bucket
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for o in page.get("Contents", ())]
+    """Every partition of the bucket (one cluster), read by the independent oracle (``bucket_oracle``: its
+    own key parsing, segment listing, struct headers, kafka-python's batch decoder, aborts from the log's
+    control batches), never by ``segment_format`` or the service."""
+    from tests.bucket_oracle import read_bucket_s3
+
     out: dict[tuple[str, int], PartitionTruth] = {}
-    for mkey in keys:
-        if not mkey.endswith("/manifest.json") or "/meta/" not in mkey:
-            continue
-        m = parse_partition_manifest(s3.get_object(Bucket=bucket, Key=mkey)["Body"].read())
-        records: list[Rec] = []
-        aborted: set[int] = set()
-        for meta in m.segments:
-            key = m.segment_key(meta)
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            ranges = []
-            if key + ".tx" in keys:
-                doc = json.loads(s3.get_object(Bucket=bucket, Key=key + ".tx")["Body"].read())
-                ranges = [(int(r["pid.id"]), int(r["first"]), int(r["last"])) for r in doc["ranges"]]
-            for tb in translate(iter_batches(body), meta.delta_offset or 0, namespace=m.namespace):
-                h = tb.batch.header
-                if h.type != BatchType.raft_data or tb.kafka_base_offset is None or h.is_control:
-                    continue
-                in_abort = any(pid == h.producer_id and lo <= h.base_offset <= hi for pid, lo, hi in ranges)
-                for r in tb.batch.decode_records():
-                    offset = tb.kafka_base_offset + r.offset_delta
-                    ts = h.max_timestamp if h.is_log_append_time else h.first_timestamp + r.timestamp_delta
-                    records.append(Rec(m.topic, m.partition, offset, r.key, r.value,
-                                       tuple((x.key, x.value) for x in r.headers), ts))
-                    if in_abort:
-                        aborted.add(offset)
-        out[(m.topic, m.partition)] = PartitionTruth(records, aborted, m.kafka_start_offset, m.kafka_next_offset)
+    for (_label, topic, partition), part in read_bucket_s3(side.endpoint_url or "", side.url.bucket,
+                                                           side.region).items():
+        assert (topic, partition) not in out, f"{topic}/{partition} of two clusters: use read_bucket_s3"
+        records = [Rec(topic, partition, r.offset, r.key, r.value, r.headers, r.timestamp) for r in part.records]
+        out[(topic, partition)] = PartitionTruth(records, set(part.aborted), 0, part.high_watermark)
     return out
 
 

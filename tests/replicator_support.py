@@ -10,9 +10,9 @@ from typing import Any
 
 from conftest import BucketPair
 
+from app.bucket import decode_partition_manifest
 from app.config import S3Side
 from app.replicator import Replicator, ReplicatorMetrics, SyncConfig, SyncReport, load_sync_config
-from app.bucket import decode_partition_manifest
 from app.seed import seed_bucket
 from app.seedgen import SeedSpec
 from app.store import ObjectStore
@@ -25,8 +25,10 @@ WRITE_OPS = frozenset({"PutObject", "CopyObject", "DeleteObjects", "DeleteObject
 
 
 async def seed(side: S3Side, *, topics: int = 2, partitions: int = 2, size: int = 2 * MiB,
-               segment: int = 128 * KiB, seed: int = 42, append: bool = False) -> None:
-    spec = SeedSpec(topics=topics, partitions=partitions, total_bytes=size, segment_bytes=segment, seed=seed)
+               segment: int = 128 * KiB, seed: int = 42, append: bool = False, layout: str = "prefixed",
+               spillover: int = 0, cluster_uuid: str = "") -> None:
+    spec = SeedSpec(topics=topics, partitions=partitions, total_bytes=size, segment_bytes=segment, seed=seed,
+                    layout=layout, spillover=spillover, cluster_uuid=cluster_uuid)
     await seed_bucket(side, spec, append=append, progress=False, workers=2)
 
 

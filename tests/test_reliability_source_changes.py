@@ -23,8 +23,8 @@ import pytest
 from conftest import BucketPair
 from replicator_support import KiB, config, listing, seed
 
-from app.replicator import Replicator, verify_bucket
 from app.bucket import decode_partition_manifest
+from app.replicator import Replicator, verify_bucket
 from app.store import ObjectStore
 
 

@@ -30,9 +30,9 @@ from replicator_support import (
 )
 
 from app import cli
+from app.bucket import decode_partition_manifest
 from app.replicator import Replicator, render_prometheus, verify_bucket
 from app.replicator.checkpoint import Checkpoint
-from app.bucket import decode_partition_manifest
 from app.replicator.model import Shard
 from app.store import ObjectStore
 from segment_format.keys import parse_segment_key

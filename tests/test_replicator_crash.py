@@ -30,11 +30,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import BucketPair
 from replicator_support import KiB, MiB, listing, seed
 
 from app.config import S3Side
 from app.replicator import verify_bucket
+from app.seedgen import SeedSpec
 from app.store import ObjectStore
 from bench.replicator import CountingProxy
 
@@ -43,6 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 KILLS = 20
 WINDOW = 4  # units in flight per partition: a commit every 2 units, at most 8 probed after a restart
 MAX_RUNS = 60  # kills plus runs that finished first; the loop stops at KILLS kills
+CLUSTER = SeedSpec(seed=5).label  # the label of the seeded labeled topic (appends keep it)
 
 
 def cli_env(endpoint: str, **extra: str) -> dict[str, str]:
@@ -60,7 +63,7 @@ def sync_argv(pair: BucketPair, *extra: str) -> list[str]:
 
 def data_keys(objs: dict[str, object]) -> set[str]:
     """Segments and their companions: what the replicator copies (manifests it writes)."""
-    return {k for k in objs if "/meta/" not in k and not k.startswith("cluster_")}
+    return {k for k in objs if "/meta/" not in k and not k.startswith(("cluster_", "meta/"))}
 
 
 async def read_all(side: S3Side) -> dict[str, tuple[int, str]]:
@@ -113,21 +116,24 @@ async def run_until_killed(argv: list[str], env: dict[str, str], proxy: Counting
     return None
 
 
-async def test_kill_9_at_random_moments_never_breaks_the_destination(buckets: BucketPair) -> None:
+@pytest.mark.parametrize("layout", ["prefixed", "mixed"])
+async def test_kill_9_at_random_moments_never_breaks_the_destination(buckets: BucketPair, layout: str) -> None:
+    """``mixed``: an upgraded cluster's bucket, one topic hash-prefixed with .bin manifests and one labeled
+    ({cluster_uuid}/ keys, manifest.bin only): intermediate commits of the labeled topic are .bin."""
     assert SHADOWREPLICA.is_file(), f"console script missing: {SHADOWREPLICA}"
     rng = random.Random(20260405)
-    await seed(buckets.source, topics=2, partitions=2, size=8 * MiB, segment=16 * KiB, seed=5)
+    await seed(buckets.source, topics=2, partitions=2, size=8 * MiB, segment=16 * KiB, seed=5, layout=layout)
     # the killed runs talk to S3 through a proxy that counts requests: kill points are request numbers,
     # so they fall at the same places of a run however loaded the machine is
     proxy = await CountingProxy.for_endpoint(buckets.source.endpoint_url or "").start()
     try:
-        await kill_loop(buckets, proxy, rng)
+        await kill_loop(buckets, proxy, rng, layout)
     finally:
         await proxy.close()
-    await final_resume(buckets)
+    await final_resume(buckets, layout)
 
 
-async def kill_loop(buckets: BucketPair, proxy: CountingProxy, rng: random.Random) -> None:
+async def kill_loop(buckets: BucketPair, proxy: CountingProxy, rng: random.Random, layout: str) -> None:
     env = cli_env(proxy.endpoint, SHADOWREPLICA_REPLICATOR_WINDOW=str(WINDOW))
     restorable: dict[str, int] = {}
     kills = finished = appends = 0
@@ -142,7 +148,7 @@ async def kill_loop(buckets: BucketPair, proxy: CountingProxy, rng: random.Rando
         if missing < 100:  # keep every run busy: the source grows, as a live cluster's does
             appends += 1
             await seed(buckets.source, topics=2, partitions=2, size=640 * KiB, segment=16 * KiB,
-                       seed=100 + appends, append=True)
+                       seed=100 + appends, append=True, layout=layout, cluster_uuid=CLUSTER)
             source_keys = data_keys(await listing(buckets.source))
         # a kill point anywhere in a run: ~60 requests of discovery and manifest reads, up to 3 x 2 x WINDOW
         # probes per partition, about one request per missing object, a commit per WINDOW/2 units
@@ -169,13 +175,14 @@ async def kill_loop(buckets: BucketPair, proxy: CountingProxy, rng: random.Rando
     assert progress == sorted(progress) and progress[-1] > progress[0]  # killed runs made progress
 
 
-async def final_resume(buckets: BucketPair) -> None:
+async def final_resume(buckets: BucketPair, layout: str) -> None:
     """Resume to completion: copies exactly the missing objects; then destination == source."""
     source_now = await listing(buckets.source)
     dest_now = await listing(buckets.dest)
     missing = data_keys(source_now) - set(dest_now)
     if not missing:  # the last killed run got everything: give the resume something to do
-        await seed(buckets.source, topics=2, partitions=2, size=480 * KiB, segment=16 * KiB, seed=999, append=True)
+        await seed(buckets.source, topics=2, partitions=2, size=480 * KiB, segment=16 * KiB, seed=999, append=True,
+                   layout=layout, cluster_uuid=CLUSTER)
         missing = data_keys(await listing(buckets.source)) - set(dest_now)
     assert missing
 
@@ -196,5 +203,9 @@ async def final_resume(buckets: BucketPair) -> None:
     assert dst == src  # every object: size and MD5 of the bytes read back; manifests byte-identical
     manifests = [k for k in src if k.endswith(("manifest.json", "manifest.bin"))]
     assert len(manifests) >= 4 + 2  # four partition manifests, two topic manifests
+    if layout == "mixed":  # one labeled topic, copied under the same labeled keys, .bin manifests only
+        assert any(k.startswith(f"{CLUSTER}/meta/") and k.endswith("/manifest.bin") for k in dst)
+        assert any(k.startswith("meta/") and k.endswith("/topic_manifest.bin") for k in dst)
+        assert not any(k.startswith(CLUSTER) and k.endswith(".json") for k in dst)
     final = await check_invariant(buckets)
     assert all(offset > 0 for offset in final.values()) and len(final) == 4

@@ -31,8 +31,8 @@ from replicator_support import (
     sync_once,
 )
 
-from app.replicator import verify_bucket
 from app.bucket import decode_partition_manifest
+from app.replicator import verify_bucket
 from app.store import ObjectStore
 from segment_format.manifest import PartitionManifest
 

@@ -118,7 +118,7 @@ class VerifyReport:
     def lines(self) -> list[str]:
         out = [p.line() for p in self.partitions]
         out.extend(f"VIOLATION {v}" for v in self.violations)
-        out.extend(f"NOT CHECKED {n} key(s) under {prefix}: no known tiered-storage layout"
+        out.extend(f"NOT CHECKED {prefix}: {n} object(s) or folder(s) in no known tiered-storage layout"
                    for prefix, n in sorted(self.unchecked.items()))
         verdict = "OK" if self.ok else f"{len(self.violations)} violation(s)"
         out.append(f"{len(self.partitions)} partitions, {self.topics} topic manifests, "

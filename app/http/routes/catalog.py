@@ -46,6 +46,9 @@ def topic_summary(view: TopicView) -> dict[str, Any]:
     return {
         "name": view.name,
         "namespace": view.namespace,
+        "layout": view.layout,
+        "cluster_uuid": view.cluster_uuid,
+        "other_clusters": list(view.alternatives),
         "partition_count": view.manifest.partition_count if view.manifest else len(parts),
         "size_bytes": sum(p["size_bytes"] for p in parts),
         "segments": sum(p["segments"] for p in parts),
@@ -82,7 +85,9 @@ def segment_dict(seg: SegmentRef, base_url: str) -> dict[str, Any]:
 
 @router.get("/topics", summary="Topics with their partitions' offset ranges, times and sizes")
 async def list_topics(ctx: Ctx) -> dict[str, Any]:
-    return {"topics": [topic_summary(t) for _, t in sorted(ctx.catalog.topics.items())]}
+    return {"topics": [topic_summary(t) for _, t in sorted(ctx.catalog.topics.items())],
+            "unsupported": [{"prefix": prefix, "keys": n, "reason": "no known tiered-storage layout"}
+                            for prefix, n in sorted(ctx.catalog.unsupported.items())]}
 
 
 @router.get("/topics/{topic}", summary="One topic: its configuration and partitions")
