@@ -209,6 +209,10 @@ def _catalog_families(catalogs: list[tuple[str, Catalog]]) -> Iterator[Metric]:
                    [([side], c.stats.refreshes) for side, c in catalogs])
     yield _counter("shadowreplica_catalog_manifest_errors", "Manifests rejected (the last good one stays served).",
                    lab, [([side], c.stats.manifest_errors) for side, c in catalogs])
+    yield _gauge("shadowreplica_bucket_unsupported_keys",
+                 "Objects or folders under the manifest roots in no known tiered-storage layout (not read).",
+                 [*lab, "prefix"], [([side, prefix], float(n)) for side, c in catalogs
+                                    for prefix, n in sorted(c.unsupported.items())])
     parts = [(side, p) for side, c in catalogs for p in c.partitions()]
     plab = ["side", "topic", "partition"]
     yield _gauge("shadowreplica_partition_high_watermark", "Kafka offset after the last record in the bucket.", plab,

@@ -87,6 +87,8 @@ from segment_format.deltafor import (
     write_encoder_envelope,
 )
 from segment_format.errors import ManifestError, SerdeError
+from segment_format.manifest import PartitionManifest
+from segment_format.manifest import SegmentMeta as ManifestSegmentMeta
 from segment_format.serde import SerdeReader, SerdeWriter
 
 __all__ = [
@@ -105,6 +107,7 @@ __all__ = [
     "decode_partition_manifest",
     "decode_partition_manifest_bin",
     "decode_segment_meta_cstore",
+    "encode_partition_manifest",
     "encode_partition_manifest_bin",
     "encode_segment_meta_cstore",
     "manifest_to_json_dict",
@@ -787,3 +790,61 @@ def manifest_to_json_dict(m: PartitionManifestBin) -> dict[str, Any]:
 def decode_partition_manifest(data: bytes | bytearray | memoryview) -> dict[str, Any]:
     """Decode ``manifest.bin`` into the dict shape of the JSON partition manifest."""
     return manifest_to_json_dict(decode_partition_manifest_bin(data))
+
+
+# ---------------------------------------------------------------------------------------------------
+# from the JSON-shaped model
+
+
+def _meta_bin(s: ManifestSegmentMeta, rev: int) -> SegmentMeta:
+    """A parsed entry back in serde form: the model's None is Redpanda's sentinel again."""
+    return SegmentMeta(
+        is_compacted=s.is_compacted,
+        size_bytes=s.size_bytes,
+        base_offset=s.base_offset,
+        committed_offset=s.committed_offset,
+        base_timestamp=TIMESTAMP_MISSING if s.base_timestamp is None else s.base_timestamp,
+        max_timestamp=TIMESTAMP_MISSING if s.max_timestamp is None else s.max_timestamp,
+        delta_offset=INT64_MIN if s.delta_offset is None else s.delta_offset,
+        ntp_revision=rev if s.ntp_revision is None else s.ntp_revision,
+        archiver_term=INT64_MIN if s.archiver_term is None else s.archiver_term,
+        segment_term=s.segment_term,
+        delta_offset_end=INT64_MIN if s.delta_offset_end is None else s.delta_offset_end,
+        sname_format=s.sname_format,
+        metadata_size_hint=s.metadata_size_hint,
+    )
+
+
+def encode_partition_manifest(m: PartitionManifest) -> bytes:
+    """``manifest.bin`` for a :class:`~segment_format.manifest.PartitionManifest` (main or spillover): the
+    inverse of ``parse_partition_manifest(decode_partition_manifest(data))``, so a ``.bin``-only bucket (the
+    labeled layout) can be written. Unset optional fields become Redpanda's sentinels."""
+
+    def opt(value: int | None, unset: int = INT64_MIN) -> int:
+        return unset if value is None else value
+
+    rev = m.revision
+    replaced = tuple(
+        LwSegmentMeta(ntp_revision=rev if s.ntp_revision is None else s.ntp_revision, base_offset=s.base_offset,
+                      committed_offset=s.committed_offset, archiver_term=opt(s.archiver_term),
+                      segment_term=s.segment_term, size_bytes=s.size_bytes, sname_format=s.sname_format)
+        for s in m.replaced)
+    return encode_partition_manifest_bin(PartitionManifestBin(
+        namespace=m.namespace, topic=m.topic, partition=m.partition, revision=rev,
+        segments=build_segment_meta_cstore([_meta_bin(s, rev) for s in m.segments]),
+        replaced=replaced,
+        last_offset=m.last_offset,
+        start_offset=opt(m.start_offset),
+        last_uploaded_compacted_offset=opt(m.last_uploaded_compacted_offset),
+        insync_offset=opt(m.insync_offset),
+        cloud_log_size_bytes=m.cloud_log_size_bytes,
+        archive_start_offset=opt(m.archive_start_offset),
+        archive_start_offset_delta=opt(m.archive_start_offset_delta),
+        archive_clean_offset=opt(m.archive_clean_offset),
+        start_kafka_offset=opt(m.start_kafka_offset),
+        archive_size_bytes=m.archive_size_bytes,
+        spillover=build_segment_meta_cstore([_meta_bin(s, rev) for s in m.spillover]),
+        last_partition_scrub=opt(m.last_partition_scrub, TIMESTAMP_MISSING),
+        last_scrubbed_offset=m.last_scrubbed_offset,
+        highest_producer_id=opt(m.highest_producer_id),
+    ))
