@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.bucket import BucketListing, PartitionId, TopicId, decode_partition_manifest, encode_partition_manifest
+from app.bucket import (
+    BucketListing,
+    PartitionId,
+    TopicId,
+    decode_partition_manifest,
+    encode_partition_manifest,
+)
 from app.store import ObjectInfo
 from segment_format.manifest import PartitionManifest, SegmentMeta
 
