@@ -598,8 +598,16 @@ class TopicManifest:
     retention_bytes: Any = _ABSENT
     retention_duration: Any = _ABSENT
     virtual_cluster_id: str | None = None
+    remote_label: str | None = None
+    """The cluster UUID a labeled topic's keys carry (``topic_manifest.bin`` only; not in the JSON form)."""
 
     def key(self, fmt: str = "json") -> str:
+        """Where Redpanda writes this manifest: labeled ``meta/{ns}/{topic}/{uuid}/{rev}/topic_manifest.bin``
+        or hash-prefixed ``{h}/meta/{ns}/{topic}/topic_manifest.{fmt}``."""
+        if self.remote_label is not None:
+            if fmt != "bin":
+                raise ValueError("a labeled topic manifest is topic_manifest.bin only")
+            return keys.labeled_topic_manifest_key(self.remote_label, self.namespace, self.topic, self.revision_id)
         return keys.topic_manifest_key(self.namespace, self.topic, fmt=fmt)
 
     def to_dict(self) -> dict[str, Any]:
