@@ -86,7 +86,7 @@ def _seed_args(p: argparse.ArgumentParser) -> None:
                         "default); prefixed: hash-prefixed keys and JSON manifests of older versions; mixed: an "
                         "upgraded cluster (first half of the topics prefixed, the rest labeled)")
     p.add_argument("--cluster-uuid", default=None, metavar="UUID",
-                   help="the cluster UUID labeled topics carry (default: derived from --seed)")
+                   help="the cluster UUID labeled topics carry (default: one fixed sample cluster's)")
     p.add_argument("--spillover", type=int, default=0, metavar="N",
                    help="move the oldest half of each partition's segments into N spillover manifests")
     p.add_argument("--concurrency", type=int, default=16)

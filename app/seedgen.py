@@ -75,7 +75,7 @@ class SeedSpec:
     value_bytes: int = 512  # average payload size
     term_every_segments: int = 3
     layout: str = "prefixed"  # "labeled" (the CLI's default: current Redpanda) | "prefixed" | "mixed"
-    cluster_uuid: str = ""  # the remote label of labeled topics; "" = derived from ``seed``
+    cluster_uuid: str = ""  # the remote label of labeled topics; "" = the sample cluster's (SAMPLE_CLUSTER_UUID)
     spillover: int = 0  # spillover manifests per partition (0: none)
 
     def __post_init__(self) -> None:
@@ -95,9 +95,9 @@ class SeedSpec:
 
     @property
     def label(self) -> str:
-        """The cluster UUID labeled topics carry (deterministic from ``seed`` unless given)."""
-        return self.cluster_uuid or str(uuid.UUID(int=random.Random(f"cluster-{self.seed}").getrandbits(128),
-                                                  version=4))
+        """The cluster UUID labeled topics carry: one sample cluster unless given, so ``--append`` runs with
+        another ``--seed`` continue the same topics."""
+        return self.cluster_uuid or SAMPLE_CLUSTER_UUID
 
     def topic_label(self, topic_index: int) -> str | None:
         """The remote label of a topic: None for a hash-prefixed topic."""
@@ -111,6 +111,7 @@ class SeedSpec:
 
 
 LAYOUTS = ("labeled", "prefixed", "mixed")
+SAMPLE_CLUSTER_UUID = str(uuid.uuid5(uuid.NAMESPACE_URL, "shadowreplica:sample-cluster"))
 
 
 @dataclass(slots=True)
