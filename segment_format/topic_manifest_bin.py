@@ -167,6 +167,7 @@ class TopicManifestBin:
     properties: TopicProperties = field(default_factory=TopicProperties)
     is_migrated: bool = False
     initial_revision: int = 0
+    state_version: int = 0
     config_version: int = CONFIG_VERSION
     properties_version: int = PROPERTIES_VERSION
     config_trailer: bytes = b""
@@ -305,7 +306,7 @@ def decode_topic_manifest_bin(data: bytes | bytearray | memoryview) -> TopicMani
     """Decode ``topic_manifest.bin``; raises :class:`ManifestError` naming what is wrong."""
     r = SerdeReader(data)
     try:
-        with r.envelope(0, 0, "topic_manifest_state"):
+        with r.envelope(0, 0, "topic_manifest_state") as state:
             with r.envelope(CONFIG_VERSION, 0, "topic_configuration") as cfg:
                 ns = r.read_string()
                 topic = r.read_string()
@@ -325,7 +326,8 @@ def decode_topic_manifest_bin(data: bytes | bytearray | memoryview) -> TopicMani
         raise ManifestError(f"topic_manifest.bin {ns}/{topic}: partition_count must be positive, got {partitions}")
     return TopicManifestBin(namespace=ns, topic=topic, partition_count=partitions, replication_factor=replication,
                             properties=props, is_migrated=migrated, initial_revision=revision,
-                            config_version=cfg.version, properties_version=props_version,
+                            state_version=state.version, config_version=cfg.version,
+                            properties_version=props_version,
                             config_trailer=config_trailer, state_trailer=state_trailer)
 
 
@@ -398,7 +400,7 @@ def encode_topic_manifest_bin(m: TopicManifestBin | TopicManifest) -> bytes:
     if p.trailer and count != len(_PROPERTY_NAMES):
         raise ValueError("unknown trailing properties can only follow all known properties")
     w = SerdeWriter()
-    with w.envelope(0, 0):
+    with w.envelope(m.state_version, 0):
         with w.envelope(m.config_version, 0):
             w.write_string(m.namespace)
             w.write_string(m.topic)
