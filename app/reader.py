@@ -86,12 +86,48 @@ class AbortedTxn:
     first_offset: int  # Kafka offset
 
 
+AbortedRange = tuple[int, int, int]
+"""An aborted transaction as a segment's ``.tx`` object records it: (producer id, first, last Redpanda offset)."""
+
+
+class AbortedMatcher:
+    """The one place batches are matched with aborted transactions (Kafka Fetch and HTTP alike).
+
+    Kafka's read_committed contract: the response lists every aborted transaction with a batch in the
+    answered span, each with a first offset at or before its first batch there; the client drops a
+    producer's batches from that offset up to its abort marker. A producer id is reused across
+    transactions, so the unit is the *range*, not the producer: two aborts of one producer are two entries
+    (listing one per producer leaked the second abort's records). A transaction spanning segments appears in
+    each segment's ``.tx``; it is listed once.
+    """
+
+    __slots__ = ("_seen", "aborted")
+
+    def __init__(self) -> None:
+        self.aborted: list[AbortedTxn] = []
+        self._seen: set[AbortedRange] = set()
+
+    def match(self, ranges: list[AbortedRange], producer_id: int, rp_offset: int, kafka_offset: int) -> bool:
+        """Whether the batch (producer id, Redpanda base offset) belongs to an aborted transaction; the first
+        batch of each such transaction adds its entry at ``kafka_offset``."""
+        for r in ranges:
+            pid, first, last = r
+            if pid == producer_id and first <= rp_offset <= last:
+                if r not in self._seen:
+                    self._seen.add(r)
+                    self.aborted.append(AbortedTxn(producer_id, kafka_offset))
+                return True
+        return False
+
+
 @dataclass(slots=True)
 class ReadResult:
     batches: list[ServedBatch]
     high_watermark: int
     log_start_offset: int
     aborted: list[AbortedTxn] = field(default_factory=list)
+    aborted_batches: set[int] = field(default_factory=set)
+    """Kafka base offsets of the returned batches that belong to aborted transactions (``with_aborted``)."""
 
     @property
     def next_offset(self) -> int | None:
@@ -133,7 +169,7 @@ class PartitionReader:
             self._indexes.popitem(last=False)
         return idx
 
-    async def aborted_ranges(self, seg: SegmentRef) -> list[tuple[int, int, int]]:
+    async def aborted_ranges(self, seg: SegmentRef) -> list[AbortedRange]:
         """Aborted transactions overlapping a segment: (producer_id, first_rp, last_rp) from its ``.tx``."""
         meta = seg.meta
         if meta.is_compacted or (meta.sname_format == 3 and meta.metadata_size_hint == 0):
@@ -168,6 +204,7 @@ class PartitionReader:
         view = self.catalog.partition(topic, partition)
         self._check_range(view, offset)
         result = ReadResult([], view.high_watermark, view.log_start_offset)
+        matcher = AbortedMatcher()
         seg = view.segment_for_kafka_offset(offset)
         first = True
         total = 0
@@ -186,11 +223,10 @@ class PartitionReader:
                         done = True
                         break
                     result.batches.append(batch)
-                    for pid, lo, hi in aborted:
-                        rp = batch.kafka_offset  # compare in Redpanda offsets via the header
-                        if batch.header.producer_id == pid and lo <= batch.header.base_offset <= hi and \
-                                not any(a.producer_id == pid for a in result.aborted):
-                            result.aborted.append(AbortedTxn(pid, rp))
+                    h = batch.header
+                    if aborted and h.is_transactional and not h.is_control and \
+                            matcher.match(aborted, h.producer_id, h.base_offset, batch.kafka_offset):
+                        result.aborted_batches.add(batch.kafka_offset)
                     total += batch.size
                     first = False
                     if total >= max_bytes or (max_batches is not None and len(result.batches) >= max_batches):
@@ -206,6 +242,7 @@ class PartitionReader:
                 break
             seg = view.next_segment(seg)
             first = False if result.batches else first
+        result.aborted = matcher.aborted
         return result
 
     async def _scan(self, seg: SegmentRef, start: ReadStart, namespace: str,

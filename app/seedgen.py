@@ -8,9 +8,13 @@ What a real partition's uploaded log looks like, and so what this writes:
 * data batches (``raft_data``) rotate through the compression codecs (none/gzip/snappy/lz4/zstd), with
   null and non-null keys, headers (including a null header value), JSON, text and binary values, and
   occasional tombstones (null values);
-* some partitions carry transactions: a ``tx_fence`` batch (type 10, takes a Kafka offset but is never
-  served), transactional data batches, and a commit or abort control batch; aborted ranges go in the
-  segment's ``.tx`` object and ``metadata_size_hint``;
+* some partitions carry transactions as a transactional producer writes them: two long-lived producers
+  keep their producer id across many transactions (the first one's first four are abort, abort, commit,
+  abort; then 70% commit), each transaction a ``tx_fence`` batch (type 10, takes a Kafka offset but is
+  never served), one to three transactional data batches interleaved with other producers' batches, and a
+  commit or abort control batch; every aborted range goes in the segment's ``.tx`` object and
+  ``metadata_size_hint``. A transaction never spans a segment roll (Redpanda uploads only up to the last
+  stable offset, so an open transaction's segment waits for its end);
 * segments roll at ``segment_bytes`` and on a term change; names and manifest entries use sname_format
   v3 with ``archiver_term`` = term, as the current archiver writes them; every segment gets a Redpanda
   ``.index`` object;
@@ -33,7 +37,7 @@ import json
 import random
 import struct
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from segment_format import keys
@@ -128,6 +132,7 @@ class PartitionState:
     highest_producer_id: int | None = None
     batch_counter: int = 0
     spillover: list[SegmentMeta] = field(default_factory=list)  # spillover entries of the main manifest
+    transactions: int = 0  # transactions written so far (the first ones follow a fixed abort/commit pattern)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +246,45 @@ def _system_batch(state: PartitionState, batch_type: BatchType, payload: bytes) 
     )
 
 
+TXN_PATTERN = (False, False, True, False)  # the first producer's first transactions: abort, abort, commit, abort
+
+
+def _transaction(st: PartitionState, gen: _Gen, append: Callable[..., None], n: int, codec: Compression) -> list[dict[str, int]]:
+    """One whole transaction of a long-lived transactional producer, interleaved with plain batches; returns
+    its ``.tx`` range if it aborted."""
+    producers = (st.producer_id, st.producer_id + 1)  # two long-lived transactional producers per partition
+    st.highest_producer_id = max(st.highest_producer_id or 0, producers[1])
+    seq = st.transactions
+    st.transactions += 1
+    if seq < len(TXN_PATTERN):
+        pid, commit = producers[0], TXN_PATTERN[seq]
+    else:
+        pid, commit = producers[gen.rng.randrange(2)], gen.rng.random() < 0.7
+    append(_system_batch(st, BatchType.tx_fence, struct.pack("<q", pid)), translator=False, last_offset_delta=0,
+           ts_max=st.timestamp)
+    first = st.next_offset
+    ts_end = st.timestamp
+    for i in range(gen.rng.randrange(1, 4)):
+        if i:  # another producer's batch between this transaction's batches
+            plain = gen.data_records(max(1, n // 2), st.next_offset)
+            ts_end = st.timestamp + plain[-1].timestamp_delta
+            append(build_batch(plain, base_offset=st.next_offset, first_timestamp=st.timestamp, compression=codec,
+                               max_timestamp=ts_end), translator=False, last_offset_delta=len(plain) - 1,
+                   ts_max=ts_end)
+            st.timestamp = ts_end + 1
+        records = gen.data_records(n, st.next_offset)
+        ts_end = st.timestamp + records[-1].timestamp_delta
+        append(build_batch(records, base_offset=st.next_offset, first_timestamp=st.timestamp, compression=codec,
+                           attrs=Attributes.TRANSACTIONAL, producer_id=pid, producer_epoch=0,
+                           base_sequence=gen.rng.randrange(0, 1 << 20)),
+               translator=False, last_offset_delta=n - 1, ts_max=ts_end)
+        st.timestamp = ts_end + 1
+    ranges = [] if commit else [{"pid.id": pid, "pid.epoch": 0, "first": first, "last": st.next_offset}]
+    append(_control_batch(st, commit, pid), translator=False, last_offset_delta=0, ts_max=ts_end)
+    st.timestamp = ts_end + 1
+    return ranges
+
+
 def generate_segment(
     spec: SeedSpec, topic_index: int, partition: int, state: PartitionState
 ) -> tuple[bytes, SegmentMeta, bytes | None, PartitionState]:
@@ -283,23 +327,7 @@ def generate_segment(
             continue
         codec = gen.codecs[st.batch_counter % len(gen.codecs)]
         if transactional and gen.rng.random() < 0.1:
-            pid = st.producer_id
-            st.producer_id += 1
-            st.highest_producer_id = pid
-            append(_system_batch(st, BatchType.tx_fence, struct.pack("<q", pid)), translator=False,
-                   last_offset_delta=0, ts_max=st.timestamp)
-            first = st.next_offset
-            records = gen.data_records(n, st.next_offset)
-            batch = build_batch(records, base_offset=st.next_offset, first_timestamp=st.timestamp,
-                                compression=codec, attrs=Attributes.TRANSACTIONAL, producer_id=pid,
-                                producer_epoch=0, base_sequence=0)
-            ts_end = st.timestamp + records[-1].timestamp_delta
-            append(batch, translator=False, last_offset_delta=n - 1, ts_max=ts_end)
-            commit = gen.rng.random() < 0.7
-            if not commit:
-                aborted.append({"pid.id": pid, "pid.epoch": 0, "first": first, "last": st.next_offset})
-            append(_control_batch(st, commit, pid), translator=False, last_offset_delta=0, ts_max=ts_end)
-            st.timestamp = ts_end + 1
+            aborted.extend(_transaction(st, gen, append, n, codec))
             continue
         records = gen.data_records(n, st.next_offset)
         ts_end = st.timestamp + records[-1].timestamp_delta

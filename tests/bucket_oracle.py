@@ -54,6 +54,7 @@ class OraclePartition:
     revision: int
     records: list[OracleRecord] = field(default_factory=list)
     aborted: set[int] = field(default_factory=set)
+    aborted_transactions: list[tuple[int, int]] = field(default_factory=list)  # (producer id, first offset)
     high_watermark: int = 0
     segment_keys: list[str] = field(default_factory=list)
 
@@ -103,6 +104,8 @@ def read_partition(keys: list[str], get: Callable[[str], bytes], part: OraclePar
                 txn = open_txn.pop(pid, [])
                 if not commit:
                     part.aborted.update(txn)
+                    if txn:
+                        part.aborted_transactions.append((pid, txn[0]))
                 continue
             for r in batch:
                 part.records.append(OracleRecord(r.offset, r.key, r.value, tuple(r.headers), r.timestamp))

@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from app.config import S3Side
-from tests.bucket_oracle import OraclePartition, OracleRecord, read_bucket_s3
+from tests.bucket_oracle import OraclePartition, read_bucket_s3
+from tests.client_support import CLIENTS, consume, expected
 from tests.http_fixtures import running
 from tests.kafka_support import ServeProcess, new_bucket, run_cli, seed, start_serve
 
@@ -137,98 +138,13 @@ def test_status_reports_caught_up_for_both_layouts(mixed: Pair) -> None:
 # ------------------------------------------------------------------------------------------- Kafka
 
 
-def _expected(oracle: dict[tuple[str, str, int], OraclePartition], *, committed: bool
-              ) -> dict[tuple[str, int], list[tuple[int, bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]]]:
-    out = {}
-    for (t, p), part in by_topic(oracle).items():
-        recs: list[OracleRecord] = part.committed if committed else part.records
-        if recs:
-            out[(t, p)] = [(r.offset, r.key, r.value, tuple(r.headers), r.timestamp) for r in recs]
-    return out
-
-
-def _sorted(rows: list[tuple[str, int, int, bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]]
-            ) -> dict[tuple[str, int], list[tuple[int, bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]]]:
-    out: dict[tuple[str, int], list[tuple[int, bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]]] = {}
-    for t, p, *rest in rows:
-        out.setdefault((t, p), []).append(tuple(rest))  # type: ignore[arg-type]
-    return {tp: sorted(v) for tp, v in out.items()}
-
-
 @pytest.mark.parametrize("isolation", ["read_uncommitted", "read_committed"])
-def test_kafka_python_reads_every_partition(server: ServeProcess, oracle: dict[tuple[str, str, int], OraclePartition],
-                                            isolation: str) -> None:
-    from kafka import KafkaConsumer, TopicPartition
-
-    c = KafkaConsumer(bootstrap_servers=server.bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000,
-                      isolation_level=isolation, request_timeout_ms=20000, max_partition_fetch_bytes=64 * 1024)
-    try:
-        tps = [TopicPartition(t, p) for t, p in sorted(by_topic(oracle))]
-        c.assign(tps)
-        c.seek_to_beginning()
-        got = [(m.topic, m.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp) for m in c]
-        assert _sorted(got) == _expected(oracle, committed=isolation == "read_committed")
-        assert c.end_offsets(tps) == {tp: by_topic(oracle)[(tp.topic, tp.partition)].high_watermark for tp in tps}
-    finally:
-        c.close()
-
-
-@pytest.mark.parametrize("isolation", ["read_uncommitted", "read_committed"])
-def test_aiokafka_reads_every_partition(server: ServeProcess, oracle: dict[tuple[str, str, int], OraclePartition],
-                                        isolation: str) -> None:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    want = _expected(oracle, committed=isolation == "read_committed")
-
-    async def consume() -> list[tuple[str, int, int, bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]]:
-        c = AIOKafkaConsumer(bootstrap_servers=server.bootstrap, enable_auto_commit=False,
-                             isolation_level=isolation, max_partition_fetch_bytes=64 * 1024)
-        await c.start()
-        try:
-            c.assign([TopicPartition(t, p) for t, p in sorted(by_topic(oracle))])
-            await c.seek_to_beginning()
-            out = []
-            total = sum(len(v) for v in want.values())
-            deadline = time.monotonic() + 60
-            while len(out) < total and time.monotonic() < deadline:
-                for msgs in (await c.getmany(timeout_ms=1000)).values():
-                    out += [(m.topic, m.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp)
-                            for m in msgs]
-            return out
-        finally:
-            await c.stop()
-
-    assert _sorted(asyncio.run(consume())) == want
-
-
-@pytest.mark.parametrize("isolation", ["read_uncommitted", "read_committed"])
-def test_confluent_kafka_reads_every_partition(server: ServeProcess,
-                                               oracle: dict[tuple[str, str, int], OraclePartition], isolation: str) -> None:
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
+@pytest.mark.parametrize("client", CLIENTS)
+def test_every_client_reads_every_partition(server: ServeProcess, oracle: dict[tuple[str, str, int], OraclePartition],
+                                            client: str, isolation: str) -> None:
     parts = by_topic(oracle)
-    c = Consumer({"bootstrap.servers": server.bootstrap, "group.id": f"current-{isolation}",
-                  "enable.auto.commit": False, "isolation.level": isolation, "max.partition.fetch.bytes": 65536})
-    try:
-        c.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in sorted(parts)])
-        positions: dict[tuple[str, int], int] = {}
-        out = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and any(positions.get(tp, 0) < part.high_watermark
-                                                  for tp, part in parts.items()):
-            m = c.poll(0.5)
-            if m is None:
-                for tp_obj in c.position([TopicPartition(t, p) for t, p in parts]):
-                    if tp_obj.offset >= 0:
-                        key = (tp_obj.topic, tp_obj.partition)
-                        positions[key] = max(positions.get(key, 0), tp_obj.offset)
-                continue
-            assert m.error() is None, m.error()
-            out.append((m.topic(), m.partition(), m.offset(), m.key(), m.value(), tuple(m.headers() or ()),
-                        m.timestamp()[1]))
-    finally:
-        c.close()
-    assert _sorted(out) == _expected(oracle, committed=isolation == "read_committed")
+    got = consume(client, server.bootstrap, {tp: p.high_watermark for tp, p in parts.items()}, isolation)
+    assert got == expected(parts, committed=isolation == "read_committed")
 
 
 # ------------------------------------------------------------------------------------------- HTTP

@@ -134,7 +134,8 @@ def _damage(side: S3Side, kind: str, partition: int, mkey: str) -> Damage:
 @pytest.fixture(scope="module")
 def damaged(s3_server: str) -> Iterator[tuple[S3Side, dict[str, Damage]]]:
     side = new_bucket(s3_server)
-    seed(side, topics=1, partitions=len(KINDS), size=f"{len(KINDS) * 320}KiB", segment_size="64KiB", seed_value=5)
+    seed(side, topics=1, partitions=len(KINDS), size=f"{len(KINDS) * 320}KiB", segment_size="64KiB", seed_value=5,
+         layout="prefixed")  # the damage is written into manifest.json
     keys = _manifest_keys(side)
     yield side, {kind: _damage(side, kind, p, keys[p]) for p, kind in enumerate(KINDS)}
 
@@ -273,7 +274,8 @@ async def test_malformed_manifests_are_rejected_and_the_last_good_one_stays_serv
     from tests.http_fixtures import running
 
     side = await asyncio.to_thread(new_bucket, s3_server)
-    await asyncio.to_thread(seed, side, topics=1, partitions=1, size="384KiB", segment_size="64KiB")
+    await asyncio.to_thread(seed, side, topics=1, partitions=1, size="384KiB", segment_size="64KiB",
+                            layout="prefixed")  # malformed manifest.json bodies are written below
     mkey = (await asyncio.to_thread(_manifest_keys, side))[0]
     good = await asyncio.to_thread(_get, side, mkey)
     served = parse_partition_manifest(good)

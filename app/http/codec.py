@@ -81,7 +81,7 @@ def _compression_name(code: int) -> str:
         return f"unknown({code})"
 
 
-def record_dict(batch: ServedBatch, record: Record, decode: Decode) -> dict[str, Any]:
+def record_dict(batch: ServedBatch, record: Record, decode: Decode, *, aborted: bool = False) -> dict[str, Any]:
     """One record as the API shows it (see the module docstring for the encodings)."""
     h = batch.header
     offset = batch.kafka_offset + record.offset_delta
@@ -101,6 +101,7 @@ def record_dict(batch: ServedBatch, record: Record, decode: Decode) -> dict[str,
         "value": value,
         "value_encoding": value_encoding,
         "headers": headers,
+        "aborted": aborted,  # in an aborted transaction: a read_committed consumer never sees it
         "batch": {
             "base_offset": batch.kafka_offset,
             "last_offset": batch.kafka_last_offset,

@@ -56,6 +56,7 @@ class Plan:
     decode: Decode
     key: bytes | None = None
     until: int | None = None
+    read_committed: bool = False  # omit records of aborted transactions (they are flagged otherwise)
     granularity: Granularity = "span"
     log_start_offset: int
     high_watermark: int
@@ -76,7 +77,7 @@ class Outcome:
 
 async def plan_query(reader: PartitionReader, *, topic: str, partition: int, offset: int | None,
                      timestamp: int | None, key: bytes | None, until: int | None, window: int, limit: int,
-                     decode: Decode) -> Plan:
+                     decode: Decode, read_committed: bool = False) -> Plan:
     """Resolve a query against the current partition view (raises UnknownTopic/UnknownPartition/416)."""
     view = reader.catalog.partition(topic, partition)
     start_offset, hw = view.log_start_offset, view.high_watermark
@@ -98,7 +99,7 @@ async def plan_query(reader: PartitionReader, *, topic: str, partition: int, off
         start = start_offset
     end = min(hw, start + window) if key is not None else hw
     return Plan(topic=topic, partition=partition, start=start, end=end, limit=limit, decode=decode, key=key,
-                until=until, granularity=granularity, log_start_offset=start_offset, high_watermark=hw,
+                until=until, read_committed=read_committed, granularity=granularity, log_start_offset=start_offset, high_watermark=hw,
                 timestamp_match=match)
 
 
@@ -127,7 +128,8 @@ async def iter_records(reader: PartitionReader, plan: Plan, outcome: Outcome) ->
     outcome.scanned_to = offset
     while remaining > 0 and offset < plan.end:
         result = await reader.read(plan.topic, plan.partition, offset, 1 if first else READ_BYTES,
-                                   max_batches=1 if first else None, granularity=plan.granularity)
+                                   max_batches=1 if first else None, granularity=plan.granularity,
+                                   with_aborted=True)
         first = False
         outcome.high_watermark = result.high_watermark
         outcome.log_start_offset = result.log_start_offset
@@ -142,7 +144,8 @@ async def iter_records(reader: PartitionReader, plan: Plan, outcome: Outcome) ->
                 outcome.extra["stopped_at_timestamp"] = plan.until
                 outcome.next_offset = outcome.scanned_to = max(offset, batch.kafka_offset)
                 return
-            if not batch.header.is_control:
+            aborted = batch.kafka_offset in result.aborted_batches
+            if not batch.header.is_control and not (aborted and plan.read_committed):
                 for record in await _decode(batch):
                     at = batch.kafka_offset + record.offset_delta
                     if at < offset:
@@ -153,7 +156,7 @@ async def iter_records(reader: PartitionReader, plan: Plan, outcome: Outcome) ->
                         continue
                     if plan.until is not None and _record_time(batch, record) > plan.until:
                         continue  # a batch that starts before `until` can hold records after it
-                    yield record_dict(batch, record, plan.decode)
+                    yield record_dict(batch, record, plan.decode, aborted=aborted)
                     outcome.count += 1
                     remaining -= 1
                     if remaining == 0:

@@ -73,6 +73,9 @@ async def get_records(
     until: Annotated[str | None, Query(description="key search: stop at batches after this time")] = None,
     limit: Annotated[int | None, Query(ge=1, description="records to return (capped by the server)")] = None,
     decode: Annotated[Decode, Query(description="how values are shown")] = "auto",
+    isolation: Annotated[Literal["read_uncommitted", "read_committed"], Query(
+        description="read_committed omits the records of aborted transactions (read_uncommitted, the "
+                    "default, returns them with `aborted: true`), as Kafka's isolation levels")] = "read_uncommitted",
     format: Annotated[Literal["json", "ndjson"] | None, Query(
         description="json (default) or ndjson (streamed; also chosen by `Accept: application/x-ndjson`)")] = None,
 ) -> Response:
@@ -101,7 +104,7 @@ async def get_records(
     try:
         plan = await plan_query(ctx.reader, topic=topic, partition=partition, offset=offset, timestamp=ts,
                                 key=key_bytes, until=until_ts, window=window or settings.key_search_window,
-                                limit=limit, decode=decode)
+                                limit=limit, decode=decode, read_committed=isolation == "read_committed")
     except ShadowReplicaError as e:
         ctx.metrics.fetch_errors.labels(face=face, error=type(e).__name__).inc()
         raise

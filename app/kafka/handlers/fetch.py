@@ -56,7 +56,7 @@ from app.kafka.protocol import (
     RecordPiece,
     Request,
 )
-from app.reader import AbortedTxn
+from app.reader import AbortedMatcher, AbortedTxn
 from segment_format.batch import HEADER_SIZE
 
 __all__ = ["handle_fetch"]
@@ -139,18 +139,15 @@ async def read_partition(broker: Broker, topic: str, partition: int, offset: int
         else:  # a batch across two chunks
             records = await cache.read(e.segment_key, lo, hi - lo, object_size=e.object_size)
         pieces.append((e.header, records))
-    aborted: list[AbortedTxn] = []
+    matcher = AbortedMatcher()
     if with_aborted:
         for e in entries:
-            if not e.transactional or any(a.producer_id == e.producer_id for a in aborted):
+            if not e.transactional:
                 continue
             seg = view.segment_for_kafka_offset(e.kafka_offset)
-            if seg is None:
-                continue
-            for pid, lo_rp, hi_rp in await broker.reader.aborted_ranges(seg):
-                if pid == e.producer_id and lo_rp <= e.rp_offset <= hi_rp:
-                    aborted.append(AbortedTxn(pid, e.kafka_offset))
-                    break
+            if seg is not None:
+                matcher.match(await broker.reader.aborted_ranges(seg), e.producer_id, e.rp_offset, e.kafka_offset)
+    aborted = matcher.aborted
     return Served(pieces, [e.size for e in entries],
                   [(e.segment_key, e.records_start, e.size - HEADER_SIZE, e.object_size) for e in entries],
                   aborted, view.high_watermark)
