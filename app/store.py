@@ -58,9 +58,10 @@ import builtins
 import contextlib
 import logging
 import math
+import random
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -415,6 +416,23 @@ def _range_header(start: int, end: int | None) -> str:
 # ------------------------------------------------------------------------------------------ the store
 
 
+@dataclass(slots=True)
+class PageRetry:
+    """How each listing page is retried on :class:`StorageUnavailable` (on top of botocore's attempts, which
+    do not cover a listing body cut short): ``attempts`` in a row at most, a full-jitter exponential wait
+    (``uniform(0, min(cap, base * 2**n))``), and hooks the replicator uses to count and to slow down."""
+
+    attempts: int = 8
+    base: float = 0.1
+    cap: float = 5.0
+    on_failure: Callable[[StorageUnavailable], None] | None = None
+    on_success: Callable[[], None] | None = None
+
+    def delay(self, failures: int) -> float:
+        return random.uniform(0.0, min(self.cap, self.base * (2 ** failures)))
+
+
+
 class ObjectStore:
     """One bucket side. ``async with ObjectStore(side) as store:`` opens one aiobotocore client.
 
@@ -423,7 +441,7 @@ class ObjectStore:
     """
 
     def __init__(self, side: S3Side, *, list_page_size: int = DEFAULT_LIST_PAGE,
-                 stream_chunk_size: int = DEFAULT_STREAM_CHUNK) -> None:
+                 stream_chunk_size: int = DEFAULT_STREAM_CHUNK, page_retry: PageRetry | None = None) -> None:
         if not 1 <= list_page_size <= 1000:
             raise ValueError("list_page_size must be in 1..1000")
         self.side = side
@@ -431,6 +449,7 @@ class ObjectStore:
         self._url = side.url
         self._list_page_size = list_page_size
         self._stream_chunk_size = stream_chunk_size
+        self.page_retry = page_retry or PageRetry(attempts=max(3, side.max_attempts))
         self._stack: AsyncExitStack | None = None
         self._client_: AioBaseClient | None = None
 
@@ -832,14 +851,36 @@ class ObjectStore:
         if start_after:
             params["StartAfter"] = self._url.key(start_after)
         while True:
-            with self._call("ListObjectsV2", prefix):
-                page: dict[str, Any] = await self._client.list_objects_v2(**params)
+            page = await self._list_page(prefix, params)
             yield page
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return
             params["ContinuationToken"] = token
             params.pop("StartAfter", None)
+
+    async def _list_page(self, prefix: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One ListObjectsV2 page, retried on its own (:class:`PageRetry`): a fault in page n of one listing
+        neither restarts the listing nor the other listings of a discovery."""
+        retry = self.page_retry
+        failures = 0
+        while True:
+            try:
+                with self._call("ListObjectsV2", prefix, request=failures == 0):
+                    page: dict[str, Any] = await self._client.list_objects_v2(**params)
+                if failures and retry.on_success is not None:
+                    retry.on_success()
+                return page
+            except StorageUnavailable as e:
+                failures += 1
+                if retry.on_failure is not None:
+                    retry.on_failure(e)
+                if failures >= retry.attempts:
+                    raise StorageUnavailable(f"{e.message} ({failures} attempts in a row)", **e.details) from e
+                wait = retry.delay(failures)
+                log.info("ListObjectsV2 s3://%s/%s: %s; retry %d in %.2f s", self.bucket, self._url.key(prefix),
+                         e.message, failures, wait)
+                await asyncio.sleep(wait)
 
     # -- buckets --
 

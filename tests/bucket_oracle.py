@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from kafka.record.default_records import DefaultRecordBatch
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_SEGMENT = re.compile(
+SEGMENT_KEY = re.compile(
     rf"^(?:(?P<hash>[0-9a-f]{{8}})|(?P<label>{_UUID}))/(?P<ns>[^/]+)/(?P<topic>[^/]+)/(?P<p>\d+)_(?P<rev>\d+)/"
     r"(?P<base>\d+)-(?:\d+-\d+-)?(?P<term>\d+)-v1\.log(?:\.\d+)?$")
 _RP_HEADER = struct.Struct("<IiqbIhiqqqhii")
@@ -119,7 +119,7 @@ def read_bucket(list_keys: Callable[[], list[str]], get: Callable[[str], bytes])
     each, read from its segments."""
     groups: dict[tuple[str, str, str, int, int], list[tuple[int, str]]] = {}
     for key in list_keys():
-        m = _SEGMENT.match(key)
+        m = SEGMENT_KEY.match(key)
         if m is None:
             continue
         ident = (m["label"] or "", m["ns"], m["topic"], int(m["p"]), int(m["rev"]))

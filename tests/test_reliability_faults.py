@@ -214,19 +214,15 @@ def _cache_files_match_the_bucket(cache_dir: Path, side: Any, truth_segments: di
 
 
 def _segments(side: Any) -> dict[str, int]:
+    """Every segment object of the bucket (either layout) with its size, from the listing."""
     import boto3
 
-    from segment_format.manifest import parse_partition_manifest
+    from tests.bucket_oracle import SEGMENT_KEY
 
     s3 = boto3.client("s3", endpoint_url=side.endpoint_url, region_name=side.region, aws_access_key_id="test",
                       aws_secret_access_key="test")
-    out = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=side.url.bucket):
-        for o in page.get("Contents", ()):
-            if o["Key"].endswith("/manifest.json"):
-                m = parse_partition_manifest(s3.get_object(Bucket=side.url.bucket, Key=o["Key"])["Body"].read())
-                out.update({m.segment_key(s): s.size_bytes for s in m.segments})
-    return out
+    return {o["Key"]: o["Size"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=side.url.bucket)
+            for o in page.get("Contents", ()) if SEGMENT_KEY.match(o["Key"])}
 
 
 def test_kafka_python_through_s3_faults_gets_exactly_the_records(s3_server: str, tmp_path: Path) -> None:
@@ -370,3 +366,45 @@ def test_sigkill_of_serve_keeps_every_committed_offset(s3_server: str, tmp_path:
     finally:
         server.stop()
     assert kills == 3
+
+
+LIST_FAULTS = "ListObjectsV2:503=0.12,ListObjectsV2:500=0.1,ListObjectsV2:reset=0.04,ListObjectsV2:truncate=0.04"
+
+
+async def _sync_cli(pair: BucketPair, endpoint: str, *extra: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        CLI, "sync", "--source", str(pair.source.url), "--source-region", "us-east-1", "--dest", str(pair.dest.url),
+        "--dest-region", "eu-west-1", "--once", "--json", "--no-progress", *extra,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=cli_env(endpoint, SHADOWREPLICA_REPLICATOR_BACKOFF_BASE="0.01", SHADOWREPLICA_REPLICATOR_BACKOFF_CAP="0.1"))
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_discovery_retries_each_listing_page_on_its_own(buckets: BucketPair, s3_server: str) -> None:
+    """30% of every listing fails (a mixed bucket: 16 hash roots, meta/, cluster_metadata/ and the cluster's
+    roots). Retried as one unit, a discovery of ~20 listings almost never succeeds (0.7^20 < 0.1%); each page
+    retried on its own, sync finishes and the destination equals the source."""
+    await seed(buckets.source, topics=2, partitions=2, size=512 * KiB, segment=64 * KiB, layout="mixed")
+    proxy = await FaultProxy.for_endpoint(s3_server, rates=Rates.parse(LIST_FAULTS), seed=5).start()
+    try:
+        code, out, err = await _sync_cli(buckets, proxy.endpoint, "--max-retries", "8")
+        injected = {kind: n for (op, kind), n in proxy.injected.items() if op == "ListObjectsV2"}
+    finally:
+        await proxy.close()
+    assert code == 0, err[-3000:]
+    assert sum(injected.values()) >= 5, injected
+    assert json.loads(out)["metrics"]["retries"] >= sum(injected.values()) // 2  # each fault one retry (botocore may absorb some)
+    assert await contents(buckets.dest) == await contents(buckets.source)
+
+
+async def test_a_request_failing_every_time_ends_sync_naming_it(buckets: BucketPair, s3_server: str) -> None:
+    await seed(buckets.source, topics=1, partitions=1, size=128 * KiB, segment=64 * KiB)
+    proxy = await FaultProxy.for_endpoint(s3_server, rates=Rates.parse("ListObjectsV2:503=1"), seed=1).start()
+    try:
+        code, _, err = await _sync_cli(buckets, proxy.endpoint, "--max-retries", "3")
+    finally:
+        await proxy.close()
+    assert code != 0
+    assert "ListObjectsV2 s3://" in err and "3 attempts in a row" in err, err[-2000:]

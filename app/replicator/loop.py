@@ -61,15 +61,15 @@ from app.bucket import (
     encode_partition_manifest,
     list_partition,
 )
-from app.errors import ObjectMissing, PreconditionFailed, ShadowReplicaError
+from app.errors import ObjectMissing, PreconditionFailed, ShadowReplicaError, StorageUnavailable
 from app.progress import Progress
 from app.replicator.checkpoint import Checkpoint, CheckpointEntry
 from app.replicator.copier import Copier, CopyOutcome, SourceChanged
-from app.replicator.limiter import AdaptiveLimiter, RetryPolicy, retrying
+from app.replicator.limiter import AdaptiveLimiter, RetryPolicy, error_kind, retrying
 from app.replicator.metrics import PartitionLag, ReplicatorMetrics
 from app.replicator.options import SyncConfig
 from app.replicator.plan import PartitionPlan, Unit, plan_partition, restorable
-from app.store import GetResult, NotModified, ObjectInfo, ObjectStore
+from app.store import GetResult, NotModified, ObjectInfo, ObjectStore, PageRetry
 from segment_format.errors import FormatError
 from segment_format.manifest import PartitionManifest, SegmentMeta
 
@@ -179,7 +179,7 @@ class PartitionWorker:
             try:
                 got = await self._retry(partial(self.rep.source.get, key, if_none_match=etag), f"GET {key}")
             except ObjectMissing:
-                objs = await self._retry(partial(list_partition, self.rep.source, self.pid), "LIST source meta")
+                objs = await list_partition(self.rep.source, self.pid)
                 new_fmt = objs.effective_fmt
                 if new_fmt is None:
                     return None  # the partition is gone from the source
@@ -210,7 +210,7 @@ class PartitionWorker:
         objs = self._dest_listing
         self._dest_listing = None
         if objs is None:
-            objs = await self._retry(partial(list_partition, self.rep.dest, self.pid), "LIST dest meta")
+            objs = await list_partition(self.rep.dest, self.pid)
         state = DestState(None, {f: i.etag for f, i in objs.manifests.items()}, set(objs.spillovers))
         fmt = objs.effective_fmt
         if fmt is not None:
@@ -503,7 +503,7 @@ class PartitionWorker:
         no destination manifest ever names a deleted object. A crash midway leaves unnamed objects at
         worst, never a dangling manifest."""
         dest = self.rep.dest
-        objs = await self._retry(partial(list_partition, dest, self.pid), "LIST dest meta")
+        objs = await list_partition(dest, self.pid)
         if not objs.manifests and not objs.spillovers:
             return
         doomed: list[str] = []
@@ -580,7 +580,7 @@ class TopicWorker:
         worker = self.rep.workers.get(pid)
         if worker is not None and worker.dest is not None and worker.caught_up_etag is not None:
             return True
-        objs = await self.rep.retry(partial(list_partition, self.rep.dest, pid), f"{pid}: LIST dest meta")
+        objs = await list_partition(self.rep.dest, pid)
         fmt = objs.effective_fmt
         if fmt is None:
             return False
@@ -588,7 +588,7 @@ class TopicWorker:
         m = decode_partition_manifest(got.body, fmt, label=pid.cluster_uuid)
         if m.segments or m.spillover:
             return True
-        src_objs = await self.rep.retry(partial(list_partition, self.rep.source, pid), f"{pid}: LIST source meta")
+        src_objs = await list_partition(self.rep.source, pid)
         sfmt = src_objs.effective_fmt
         if sfmt is None:
             return True
@@ -681,7 +681,7 @@ class ClusterMetadataWorker:
     async def _list(self, store: ObjectStore) -> dict[str, ObjectInfo]:
         out: dict[str, ObjectInfo] = {}
         for prefix in CLUSTER_PREFIXES:
-            infos = await self.rep.retry(partial(_collect, store, prefix), f"LIST {prefix}")
+            infos = await _collect(store, prefix)  # each page is retried on its own (ObjectStore.page_retry)
             out.update((i.key, i) for i in infos if self._wanted(i.key))
         return out
 
@@ -749,6 +749,9 @@ class Replicator:
         self.limiter = AdaptiveLimiter(r.concurrency)
         self.metrics.concurrency_limit = self.limiter.limit
         self.policy = RetryPolicy(attempts=r.max_retries, base=r.backoff_base, cap=r.backoff_cap, rng=self.rng)
+        for store in (source, dest):  # listings: every page retried on its own, under this policy
+            store.page_retry = PageRetry(attempts=r.max_retries, base=r.backoff_base, cap=r.backoff_cap,
+                                         on_failure=self._page_failed, on_success=self._page_recovered)
         self.copier = Copier(source, dest, limiter=self.limiter, policy=self.policy, metrics=self.metrics,
                              multipart_threshold=r.multipart_threshold, part_size=r.multipart_part_size,
                              verify=self.config.options.verify)
@@ -759,6 +762,16 @@ class Replicator:
         self.dest_listing: BucketListing | None = None
         self._checkpoint_loaded = False
         self._tasks: dict[PartitionId, asyncio.Task[None]] = {}
+
+    def _page_failed(self, error: StorageUnavailable) -> None:
+        self.metrics.error(error_kind(error))
+        self.metrics.retries += 1
+        self.limiter.on_throttle()
+        self.metrics.concurrency_limit = self.limiter.limit
+
+    def _page_recovered(self) -> None:
+        self.limiter.on_success()
+        self.metrics.concurrency_limit = self.limiter.limit
 
     async def retry(self, call: Callable[[], Awaitable[T]], what: str, *, slots: int = 1) -> T:
         return await retrying(call, limiter=self.limiter, policy=self.policy, metrics=self.metrics, slots=slots,
@@ -791,12 +804,12 @@ class Replicator:
             self._checkpoint_loaded = True
         include = self.config.topics
         uuids = self.config.cluster_uuids
-        listing = await self.retry(partial(discover, self.source, include=include, cluster_uuids=uuids),
-                                   "discover source")
+        # no retry around the whole discovery: each listing page is retried on its own (page_retry), so a
+        # fault never restarts listings that succeeded
+        listing = await discover(self.source, include=include, cluster_uuids=uuids)
         dest_listing: BucketListing | None = None
         if with_dest:
-            dest_listing = await self.retry(partial(discover, self.dest, include=include, cluster_uuids=uuids),
-                                            "discover dest")
+            dest_listing = await discover(self.dest, include=include, cluster_uuids=uuids)
             self.dest_listing = dest_listing
         shard = self.config.shard
         for pid, objs in listing.partitions.items():
