@@ -474,3 +474,21 @@ async def test_prometheus_rendering_is_well_formed() -> None:
     for line in lines:
         name = line.split("{")[0].split(" ")[0]
         assert f"# TYPE {name} " in text
+
+
+async def test_verify_cuts_restorable_at_the_first_violation(buckets: BucketPair) -> None:
+    """A destination missing one middle segment restores only up to the segment before it; verify says so
+    instead of claiming the whole range."""
+    await seed(buckets.source, topics=1, partitions=1, size=512 * KiB, segment=64 * KiB)
+    assert (await sync_once(buckets)).report.ok
+    key = (await partition_keys(buckets.dest))[0]
+    m = await read_manifest(buckets.dest, key)
+    victim = m.segments[3]
+    async with ObjectStore(buckets.dest) as dst:
+        await dst.delete_many([m.segment_key(victim)])
+        report = await verify_bucket(dst, None)
+    part = report.partitions[0]
+    assert not report.ok and part.restorable_cut
+    assert part.restorable_offset == m.segments[2].next_kafka_offset - 1 == victim.base_kafka_offset - 1
+    assert f"restorable only up to Kafka offset {part.restorable_offset}" in part.line()
+    assert "violations after it" in part.line()

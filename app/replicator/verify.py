@@ -70,6 +70,8 @@ class PartitionReport:
     restorable_timestamp_ms: int | None = None
     objects_checked: int = 0
     violations: list[Violation] = field(default_factory=list)
+    segment_keys: dict[str, SegmentMeta] = field(default_factory=dict)  # key of each segment checked
+    restorable_cut: bool = False  # violations cut the restorable range short
 
     @property
     def where(self) -> str:
@@ -79,11 +81,31 @@ class PartitionReport:
         if self.manifest_key is None:
             return f"{self.where}: no readable manifest"
         if self.restorable_offset < 0:
+            if self.restorable_cut:
+                return f"{self.where}: nothing restorable (the first segment has violations)"
             return f"{self.where}: nothing restorable yet (manifest names no segment)"
         ts = self.restorable_timestamp_ms
         when = datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="milliseconds") if ts is not None else "?"
-        return (f"{self.where}: restorable up to Kafka offset {self.restorable_offset} / timestamp {when}"
-                f" ({self.segments} segments, {self.spillovers} spillovers, {self.bytes} bytes)")
+        only = "only " if self.restorable_cut else ""
+        cut = " — violations after it" if self.restorable_cut else ""
+        return (f"{self.where}: restorable {only}up to Kafka offset {self.restorable_offset} / timestamp {when}"
+                f" ({self.segments} segments, {self.spillovers} spillovers, {self.bytes} bytes){cut}")
+
+    def cut_at_violations(self) -> None:
+        """A restore stops at the first segment with a violation: restorable only up to the segment before."""
+        bad_keys = {v.key for v in self.violations}
+        bad = [m for key, m in self.segment_keys.items()
+               if key in bad_keys or key + ".index" in bad_keys or key + ".tx" in bad_keys]
+        if not bad or self.restorable_offset < 0:
+            return
+        first = min(bad, key=lambda m: m.base_offset)
+        earlier = [m for m in self.segment_keys.values() if m.base_offset < first.base_offset]
+        last = max(earlier, key=lambda m: m.base_offset) if earlier else None
+        offset = last.next_kafka_offset - 1 if last is not None else -1
+        if offset < self.restorable_offset:
+            self.restorable_offset = offset
+            self.restorable_timestamp_ms = last.max_timestamp if last is not None else None
+            self.restorable_cut = True
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +113,7 @@ class PartitionReport:
             "cluster_uuid": self.pid.cluster_uuid, "manifest": self.manifest_key,
             "segments": self.segments, "spillovers": self.spillovers, "bytes": self.bytes,
             "restorable_offset": self.restorable_offset, "restorable_timestamp_ms": self.restorable_timestamp_ms,
+            "restorable_cut_by_violations": self.restorable_cut,
             "objects_checked": self.objects_checked, "violations": [str(v) for v in self.violations],
         }
 
@@ -183,6 +206,7 @@ class _Checker:
 
     def check_segment(self, report: PartitionReport, m: PartitionManifest, meta: SegmentMeta) -> None:
         key = m.segment_key(meta)
+        report.segment_keys[key] = meta
         self.check_object(report, key, size=meta.size_bytes, required=True, what="segment")
         if self.deep:
             self.deep_todo.setdefault(id(report), []).append((key, meta))
@@ -205,6 +229,7 @@ class _Checker:
             self.deep_todo.pop(id(report), None)
         if self.deep:
             await self._deep(report)
+        report.cut_at_violations()
         return report
 
     async def _confirm_missing(self, report: PartitionReport) -> bool:
@@ -244,7 +269,7 @@ class _Checker:
                                    effective: bool) -> tuple[PartitionReport, str | None]:
         key = pid.manifest_key(fmt)
         report = PartitionReport(pid, key)
-        self.deep_todo.pop(id(report), None)
+        self.deep_todo.pop(id(report), None)  # a new report may reuse a freed one's id()
         try:
             got = await self.dest.get(key)
         except ObjectMissing:  # deleted since the listing (a mirror deletion, a dropped format)
