@@ -325,13 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="print moto's request log to the terminal")
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
+    with SignalStop() as stop:  # from the start: a signal during start-up stops cleanly too
+        return _serve(args, stop)
 
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+def _serve(args: argparse.Namespace, stop: SignalStop) -> int:
     buckets = tuple(args.bucket) if args.bucket else DEFAULT_BUCKETS
     try:
         server = start_s3_server(
@@ -354,6 +352,42 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1
     print("local S3 stopped", flush=True)
     return 0
+
+
+class SignalStop:
+    """SIGTERM/SIGINT → stop, safely. The handler only sets a flag, and ``signal.set_wakeup_fd`` writes to a
+    pipe that :meth:`wait` selects on: no lock is ever taken in a handler (``threading.Event.set()`` there
+    can deadlock with ``Event.wait()`` in the main thread, which once left `make s3` running after SIGTERM)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._previous: list[Any] = []
+
+    def _on_signal(self, _signum: int, _frame: object) -> None:
+        self.requested = True
+
+    def __enter__(self) -> SignalStop:
+        self._previous = [signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)]
+        self._previous.append(signal.set_wakeup_fd(self._write))
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        signal.signal(signal.SIGINT, self._previous[0])
+        signal.signal(signal.SIGTERM, self._previous[1])
+        signal.set_wakeup_fd(self._previous[2])
+        os.close(self._read)
+        os.close(self._write)
+
+    def wait(self, timeout: float) -> bool:
+        """True once a stop signal arrived; otherwise waits up to ``timeout`` seconds (woken by a signal)."""
+        if not self.requested:
+            select.select([self._read], [], [], timeout)
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._read, 512)
+        return self.requested
 
 
 if __name__ == "__main__":
