@@ -81,6 +81,11 @@ def _sync_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--discovery-interval", type=float, default=None, help="seconds between listings (default 10)")
     p.add_argument("--commit-interval", type=float, default=None, help="longest wait for a manifest commit (5)")
     p.add_argument("--max-retries", type=int, default=None, help="attempts per S3 call (default 8)")
+    p.add_argument("--gc", action="store_true", default=None,
+                   help="after the pass, delete destination segment objects no manifest names (older than --gc-grace)")
+    p.add_argument("--gc-grace", type=float, default=None, help="seconds an orphan must be old to be deleted (3600)")
+    p.add_argument("--gc-interval", type=float, default=None,
+                   help="--follow: seconds between orphan collections (default 0: off)")
     p.add_argument("--json", action="store_true", help="print the final report and metrics as JSON")
     p.add_argument("--no-progress", action="store_true")
 
@@ -93,7 +98,7 @@ def config_from_args(args: argparse.Namespace) -> SyncConfig:
     sizes = {name: parse_size(flag(name)) if flag(name) else None
              for name in ("multipart_threshold", "multipart_part_size")}
     names = ("poll_interval", "concurrency", "retention", "topics", "cluster_uuid", "max_retries", "checkpoint", "verify",
-             "discovery_interval", "commit_interval")
+             "discovery_interval", "commit_interval", "gc", "gc_grace", "gc_interval")
     flags: dict[str, Any] = {name: flag(name) for name in names} | sizes
     if flag("topics") is not None:
         TopicFilter.parse(flag("topics"))
@@ -145,6 +150,11 @@ def run_sync_command(args: argparse.Namespace) -> int:
         print(f"synced {source.url} -> {dest.url}: {r['caught_up']}/{r['partitions']} partitions caught up, "
               f"{r['copied_objects']} objects ({human_bytes(r['copied_bytes'])}) copied server-side in "
               f"{r['seconds']:.1f} s, {m['deleted_objects']} deleted, {m['retries']} retries")
+        if r.get("gc") is not None:
+            g = r["gc"]
+            print(f"gc: {g['deleted']} orphan object(s) ({human_bytes(g['deleted_bytes'])}) no manifest named "
+                  f"deleted" + (f"; skipped topics with unreadable manifests: {', '.join(g['skipped_topics'])}"
+                                if g["skipped_topics"] else ""))
         for name in r["failed"]:
             print(f"error: partition {name} is not up to date (see the log)", file=sys.stderr)
         for name in r["topics_failed"]:

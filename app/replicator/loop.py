@@ -65,6 +65,7 @@ from app.errors import ObjectMissing, PreconditionFailed, ShadowReplicaError, St
 from app.progress import Progress
 from app.replicator.checkpoint import Checkpoint, CheckpointEntry
 from app.replicator.copier import Copier, CopyOutcome, SourceChanged
+from app.replicator.gc import OrphanReport, collect_orphans
 from app.replicator.limiter import AdaptiveLimiter, RetryPolicy, error_kind, retrying
 from app.replicator.metrics import PartitionLag, ReplicatorMetrics
 from app.replicator.options import SyncConfig
@@ -113,6 +114,7 @@ class SyncReport:
     copied_objects: int
     copied_bytes: int
     seconds: float
+    gc: dict[str, Any] | None = None  # --gc: orphans found and deleted (gc.OrphanReport.as_dict)
 
     @property
     def ok(self) -> bool:
@@ -888,14 +890,32 @@ class Replicator:
             except ShadowReplicaError as e:
                 log.warning("cluster metadata: %s", e.message)
                 topics_failed.append("cluster_metadata")
+        gc = None
+        if self.config.options.gc and not failed:
+            gc = (await self.collect_orphans()).as_dict()
         await self.checkpoint.flush()
         self.update_request_metrics()
         return SyncReport(
             partitions=len(workers), caught_up=len(workers) - len(failed), failed=failed,
             topics=len(self.topic_workers), topics_failed=tuple(topics_failed),
             copied_objects=self.metrics.total_copied_objects, copied_bytes=self.metrics.total_copied_bytes,
-            seconds=time.monotonic() - started,
+            seconds=time.monotonic() - started, gc=gc,
         )
+
+    async def collect_orphans(self) -> OrphanReport:
+        """Delete this shard's destination segment objects no manifest names, older than the grace period."""
+        topics, shard = self.config.topics, self.config.shard
+
+        def mine(namespace: str, topic: str, partition: int) -> bool:
+            return topics(namespace, topic) and shard.owns(namespace, topic, partition)
+
+        report = await collect_orphans(self.dest, grace_seconds=self.config.options.gc_grace, delete=True,
+                                       include=mine, cluster_uuids=self.config.cluster_uuids)
+        self.metrics.deleted_objects += report.deleted
+        if report.deleted:
+            log.info("gc: deleted %d orphan object(s), %d bytes, that no manifest names", report.deleted,
+                     report.deleted_bytes)
+        return report
 
     # -- follow --
 
@@ -918,9 +938,10 @@ class Replicator:
             await asyncio.sleep(interval * self.rng.uniform(0.9, 1.1))
 
     async def _meta_loop(self) -> None:
-        """Discovery, topic manifests, cluster metadata, checkpoint and request metrics."""
+        """Discovery, topic manifests, cluster metadata, orphans (``gc_interval``), checkpoint and metrics."""
         interval = self.config.options.discovery_interval
         first = True
+        last_gc = time.monotonic()
         while True:
             try:
                 listing = self.listing if first else await self.discover(with_dest=False)
@@ -936,6 +957,10 @@ class Replicator:
                         log.warning("topic %s: %s", tw.name, e)
                 if self.config.shard.owns_cluster_metadata:
                     await self.cluster.sync()
+                gc_every = self.config.options.gc_interval
+                if gc_every > 0 and time.monotonic() - last_gc >= gc_every:
+                    last_gc = time.monotonic()
+                    await self.collect_orphans()
             except ShadowReplicaError as e:
                 log.warning("discovery: %s", e.message)
             except Exception:

@@ -37,6 +37,9 @@ class SyncOptions:
     verify: str = "auto"  # "auto": HEAD only when the key does not pin the size; "head": after every copy
     checkpoint: str = ""  # optional local checkpoint file ("" = none)
     topic_wait: float = 60.0  # --once: how long a topic manifest waits for other shards' partitions
+    gc: bool = False  # --gc: after the pass, delete destination segment objects no manifest names (gc.py)
+    gc_grace: float = 3600.0  # only orphans last modified this many seconds ago or earlier
+    gc_interval: float = 0.0  # --follow: seconds between orphan collections (0: never; they list the bucket)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

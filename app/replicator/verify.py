@@ -39,6 +39,7 @@ from typing import Any
 
 from app.bucket import BucketListing, PartitionId, decode_partition_manifest, decode_topic_manifest, discover
 from app.errors import ObjectMissing
+from app.replicator.gc import find_orphans
 from app.replicator.plan import restorable
 from app.store import ObjectInfo, ObjectStore
 from segment_format.errors import FormatError
@@ -125,6 +126,9 @@ class VerifyReport:
     topics: int = 0
     unchecked: dict[str, int] = field(default_factory=dict)
     """Keys in no known layout, by prefix: what this check could not check."""
+    orphans: int = 0
+    orphan_bytes: int = 0
+    """Segment objects no manifest names (not violations: ``sync --gc`` deletes them)."""
 
     @property
     def violations(self) -> list[Violation]:
@@ -143,6 +147,9 @@ class VerifyReport:
         out.extend(f"VIOLATION {v}" for v in self.violations)
         out.extend(f"NOT CHECKED {prefix}: {n} object(s) or folder(s) in no known tiered-storage layout"
                    for prefix, n in sorted(self.unchecked.items()))
+        if self.orphans:
+            out.append(f"ORPHANS {self.orphans} segment object(s), {self.orphan_bytes} bytes, that no manifest "
+                       "names (not a violation; `sync --gc` deletes them)")
         verdict = "OK" if self.ok else f"{len(self.violations)} violation(s)"
         out.append(f"{len(self.partitions)} partitions, {self.topics} topic manifests, "
                    f"{self.objects_checked} objects checked: {verdict}")
@@ -151,7 +158,7 @@ class VerifyReport:
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "partitions": [p.as_dict() for p in self.partitions], "topics": self.topics,
                 "objects_checked": self.objects_checked, "violations": [str(v) for v in self.violations],
-                "unchecked": dict(self.unchecked)}
+                "unchecked": dict(self.unchecked), "orphans": self.orphans, "orphan_bytes": self.orphan_bytes}
 
 
 async def _full_listing(store: ObjectStore) -> dict[str, ObjectInfo]:
@@ -328,6 +335,14 @@ async def verify_bucket(dest: ObjectStore, source: ObjectStore | None = None, *,
         for fmt in sorted(objs.manifests, key=lambda f: f != eff):
             jobs.append(one(pid, fmt, fmt == eff))
     results = await asyncio.gather(*jobs)
+    named = {k + suffix for r in results for k in r.segment_keys for suffix in ("", ".index", ".tx")}
+    skip = {(r.pid.label, r.pid.namespace, r.pid.topic) for r in results if r.manifest_key is None}
+    objects = dest_objects
+    if cluster_uuids:
+        objects = {k: i for k, i in objects.items() if k.split("/", 1)[0] in cluster_uuids}
+    orphans = find_orphans(objects, named, skip=skip,
+                           include=(lambda ns, t, _p: include(ns, t)) if include is not None else None)
+    report.orphans, report.orphan_bytes = len(orphans), sum(i.size for i in orphans)
     by_pid: dict[PartitionId, PartitionReport] = {}
     for r in results:
         main = by_pid.get(r.pid)
