@@ -54,8 +54,10 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
 import contextlib
+import hashlib
 import logging
 import math
 import random
@@ -409,6 +411,10 @@ def _new_session() -> AioSession:
     return session
 
 
+def _md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
 def _range_header(start: int, end: int | None) -> str:
     return f"bytes={start}-{end - 1}" if end is not None else f"bytes={start}-"
 
@@ -579,20 +585,22 @@ class ObjectStore:
         return GetResult(key=key, body=data, etag=normalize_etag(resp.get("ETag")), last_modified=resp["LastModified"],
                          content_type=resp.get("ContentType"))
 
-    async def get_range(self, key: str, start: int, length: int) -> bytes:
+    async def get_range(self, key: str, start: int, length: int, *, if_match: str | None = None) -> bytes:
         """``length`` bytes of ``key`` from ``start`` (fewer only where the object ends; ``b""`` past its end).
 
-        Raises ``ObjectMissing``; ``StorageUnavailable`` if the body arrives short.
+        ``if_match``: only from the version with that ETag (else ``PreconditionFailed``). Raises
+        ``ObjectMissing``; ``StorageUnavailable`` if the body arrives short.
         """
         if start < 0 or length < 0:
             raise ValueError("start and length must be >= 0")
         if length == 0:
             return b""
+        conditions = {"IfMatch": _quoted(if_match)} if if_match else {}
         for attempt in self._body_attempts(key):
             try:
                 with attempt, self._call("GetObject", key, request=attempt.first) as stats:
                     resp = await self._client.get_object(Bucket=self.bucket, Key=self._url.key(key),
-                                                         Range=_range_header(start, start + length))
+                                                         Range=_range_header(start, start + length), **conditions)
                     data = await self._read_body(resp, stats, key)
                     content_range = resp.get("ContentRange")
                     if not content_range:  # the server ignored Range and sent the whole object
@@ -781,6 +789,71 @@ class ObjectStore:
                 first = _first_domain_error(exc)
                 if first is not None:
                     raise first from first.__cause__
+            raise
+        return normalize_etag(done.get("ETag"))
+
+    async def stream_from(self, source: ObjectStore, key: str, size: int, *, if_match_etag: str | None = None,
+                          part_size: int = 64 * MiB, concurrency: int = 4) -> str:
+        """Copy ``source``'s ``key`` here through this process, for when a server-side copy cannot work
+        (another provider or endpoint, a destination principal that may not read the source).
+
+        Ranged GETs from the source (each ``If-Match`` its ETag when known, so a source replaced mid-copy
+        fails with ``PreconditionFailed`` instead of mixing versions) and a PUT, or above ``part_size`` a
+        multipart upload of ``part_size`` parts, ``concurrency`` at a time: at most ``part_size *
+        concurrency`` bytes in memory. Every PUT and part carries its Content-MD5, which S3 checks. The
+        source ETag is recorded as user metadata (``SOURCE_ETAG_META``) as for multipart copies. Counted as
+        ``bytes_in`` on the source and ``bytes_out`` here: the bytes a user pays egress for. Returns the
+        new object's ETag.
+        """
+        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+            raise ValueError(f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes")
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        target = self._url.key(key)
+        metadata = {SOURCE_ETAG_META: if_match_etag} if if_match_etag else {}
+        if size <= part_size:
+            body = await source.get_range(key, 0, size, if_match=if_match_etag) if size else b""
+            if len(body) != size:
+                raise PreconditionFailed(f"{key}: the source has {len(body)} bytes, expected {size}", key=key)
+            with self._call("PutObject", key) as stats:
+                resp = await self._client.put_object(Bucket=self.bucket, Key=target, Body=body,
+                                                     ContentMD5=_md5_b64(body), Metadata=metadata)
+                stats.bytes_out += len(body)
+            return normalize_etag(resp.get("ETag"))
+        if math.ceil(size / part_size) > MAX_PARTS:
+            raise ValueError(f"{size} bytes in {part_size}-byte parts is more than {MAX_PARTS} parts")
+        with self._call("CreateMultipartUpload", key):
+            created = await self._client.create_multipart_upload(Bucket=self.bucket, Key=target, Metadata=metadata)
+        upload_id: str = created["UploadId"]
+        ranges = [(n, offset, min(offset + part_size, size)) for n, offset in enumerate(range(0, size, part_size), 1)]
+        etags: dict[int, str] = {}
+        todo = iter(ranges)
+
+        async def worker() -> None:
+            for number, first, end in todo:
+                data = await source.get_range(key, first, end - first, if_match=if_match_etag)
+                if len(data) != end - first:
+                    raise PreconditionFailed(f"{key}: the source ends before byte {end} (changed?)", key=key)
+                with self._call("UploadPart", key) as stats:
+                    resp = await self._client.upload_part(Bucket=self.bucket, Key=target, UploadId=upload_id,
+                                                          PartNumber=number, Body=data, ContentMD5=_md5_b64(data))
+                    stats.bytes_out += len(data)
+                etags[number] = _quoted(resp["ETag"])
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for _ in range(min(concurrency, len(ranges))):
+                    tg.create_task(worker())
+            parts = [{"PartNumber": n, "ETag": etags[n]} for n, _, _ in ranges]
+            with self._call("CompleteMultipartUpload", key):
+                done = await self._client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=target, UploadId=upload_id, MultipartUpload={"Parts": parts})
+        except BaseException as exc:
+            await asyncio.shield(self._abort(target, upload_id, key))
+            if isinstance(exc, BaseExceptionGroup):
+                first_error = _first_domain_error(exc)
+                if first_error is not None:
+                    raise first_error from first_error.__cause__
             raise
         return normalize_etag(done.get("ETag"))
 

@@ -81,6 +81,9 @@ def _sync_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--discovery-interval", type=float, default=None, help="seconds between listings (default 10)")
     p.add_argument("--commit-interval", type=float, default=None, help="longest wait for a manifest commit (5)")
     p.add_argument("--max-retries", type=int, default=None, help="attempts per S3 call (default 8)")
+    p.add_argument("--copy-mode", choices=("auto", "server", "stream"), default=None,
+                   help="server: server-side copies only; stream: through this process (another provider, or a "
+                        "destination that may not read the source); auto (default): server-side when possible")
     p.add_argument("--gc", action="store_true", default=None,
                    help="after the pass, delete destination segment objects no manifest names (older than --gc-grace)")
     p.add_argument("--gc-grace", type=float, default=None, help="seconds an orphan must be old to be deleted (3600)")
@@ -98,7 +101,7 @@ def config_from_args(args: argparse.Namespace) -> SyncConfig:
     sizes = {name: parse_size(flag(name)) if flag(name) else None
              for name in ("multipart_threshold", "multipart_part_size")}
     names = ("poll_interval", "concurrency", "retention", "topics", "cluster_uuid", "max_retries", "checkpoint", "verify",
-             "discovery_interval", "commit_interval", "gc", "gc_grace", "gc_interval")
+             "discovery_interval", "commit_interval", "gc", "gc_grace", "gc_interval", "copy_mode")
     flags: dict[str, Any] = {name: flag(name) for name in names} | sizes
     if flag("topics") is not None:
         TopicFilter.parse(flag("topics"))
@@ -148,8 +151,10 @@ def run_sync_command(args: argparse.Namespace) -> int:
         r = out["report"]
         m = out["metrics"]
         print(f"synced {source.url} -> {dest.url}: {r['caught_up']}/{r['partitions']} partitions caught up, "
-              f"{r['copied_objects']} objects ({human_bytes(r['copied_bytes'])}) copied server-side in "
-              f"{r['seconds']:.1f} s, {m['deleted_objects']} deleted, {m['retries']} retries")
+              f"{r['copied_objects']} objects ({human_bytes(r['copied_bytes'])}) copied "
+              f"{'server-side' if m['copy_mode'] == 'server' else 'through this process'} in "
+              f"{r['seconds']:.1f} s, {m['deleted_objects']} deleted, {m['retries']} retries"
+              + (f", {human_bytes(m['streamed_bytes'])} streamed through this process" if m["streamed_bytes"] else ""))
         if r.get("gc") is not None:
             g = r["gc"]
             print(f"gc: {g['deleted']} orphan object(s) ({human_bytes(g['deleted_bytes'])}) no manifest named "

@@ -22,6 +22,14 @@ mismatch, a 412 or a required source object gone are :class:`SourceChanged`: the
 commits a manifest naming that object. moto ignores copy preconditions (``../shared/notes/s3-servers.md``);
 SeaweedFS enforces them, and the tests exercise both paths there.
 
+**When a server-side copy is impossible** (another provider or endpoint, a destination principal that may
+not read the source) objects are *streamed* through this process instead (``ObjectStore.stream_from``:
+ranged GETs ``If-Match`` the source ETag, a PUT or multipart upload with Content-MD5 per part, bounded
+memory), with the same conditions, verification and commit order. ``copy_mode``: ``server``, ``stream``,
+or ``auto`` (default): stream when the two sides are different endpoints, otherwise server-side until the
+first copy is refused for lack of access or of the source bucket, then stream from there on (logged once).
+``metrics.streamed_bytes`` counts what passed through: what a user pays egress for.
+
 Optional companions (``.index``, ``.tx``) that the source does not have are reported ``ABSENT``.
 With ``probe=True`` the destination is HEADed first and an object already there (right size) is not copied
 (used after a restart for the few units a crashed run may have copied but not committed).
@@ -36,7 +44,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
-from app.errors import ObjectMissing, PreconditionFailed, ShadowReplicaError
+from app.errors import (
+    BucketMissing,
+    ObjectMissing,
+    PreconditionFailed,
+    ShadowReplicaError,
+    StorageError,
+    StorageUnavailable,
+)
 from app.replicator.limiter import AdaptiveLimiter, RetryPolicy, retrying
 from app.replicator.metrics import ReplicatorMetrics
 from app.replicator.plan import ObjectCopy
@@ -77,9 +92,14 @@ class Copier:
         multipart_threshold: int,
         part_size: int,
         verify: str = "auto",
+        copy_mode: str = "auto",
+        stream_part_size: int = 16 * 1024 * 1024,
+        stream_concurrency: int = 4,
     ) -> None:
         if verify not in ("auto", "head"):
             raise ValueError(f"verify must be 'auto' or 'head', not {verify!r}")
+        if copy_mode not in ("auto", "server", "stream"):
+            raise ValueError(f"copy_mode must be 'auto', 'server' or 'stream', not {copy_mode!r}")
         self.source = source
         self.dest = dest
         self.limiter = limiter
@@ -88,7 +108,44 @@ class Copier:
         self.multipart_threshold = multipart_threshold
         self.part_size = max(part_size, MIN_PART_SIZE)
         self.verify = verify
+        self.copy_mode = copy_mode
+        self.stream_part_size = max(stream_part_size, MIN_PART_SIZE)
+        self.stream_concurrency = stream_concurrency
+        self.streaming = copy_mode == "stream" or (
+            copy_mode == "auto" and source.side.endpoint_url != dest.side.endpoint_url)
+        metrics.copy_mode = "stream" if self.streaming else "server"
 
+    def _server_side_refused(self, error: ShadowReplicaError) -> bool:
+        """In ``auto`` mode: a refusal that says the destination cannot reach the source (switch to stream)."""
+        if self.copy_mode != "auto" or self.streaming:
+            return False
+        denied = isinstance(error, BucketMissing) or (
+            isinstance(error, StorageError) and not isinstance(error, StorageUnavailable)
+            and str(error.details.get("code")) in ("AccessDenied", "403", "AllAccessDisabled", "InvalidRequest"))
+        if denied:
+            self.streaming = True
+            self.metrics.copy_mode = "stream"
+            log.warning("server-side copy from %s to %s refused (%s): copying through this process from now on",
+                        self.source.side.url, self.dest.side.url, error.message)
+        return denied
+
+    async def _stream(self, key: str, size: int, etag: str | None, slots: int = 1) -> str:
+        if etag is None:  # every ranged GET is If-Match: we need the version the manifest describes
+            info = await self._retry(lambda: self.source.head(key), f"HEAD source {key}")
+            if info is None:
+                raise ObjectMissing(f"{key}: not at the source", key=key)
+            if info.size != size:
+                self.metrics.error("size_mismatch")
+                raise SourceChanged(f"{key}: source object is {info.size} bytes, the manifest says {size}",
+                                    key=key, reason="size")
+            etag = info.etag
+        known = etag
+        result = await self._retry(
+            lambda: self.dest.stream_from(self.source, key, size, if_match_etag=known,
+                                          part_size=self.stream_part_size, concurrency=self.stream_concurrency),
+            f"stream copy {key}", slots=slots)
+        self.metrics.streamed_bytes += size
+        return result
     async def _retry(self, call: Callable[[], Awaitable[T]], what: str, *, slots: int = 1) -> T:
         return await retrying(call, limiter=self.limiter, policy=self.policy, metrics=self.metrics, slots=slots,
                               what=what)
@@ -124,6 +181,8 @@ class Copier:
             etag, size = info.etag, info.size
         multipart = size is not None and size >= self.multipart_threshold and size > 0
         try:
+            if self.streaming:
+                return await self._copy_streamed(obj, size, etag)
             if multipart:
                 assert size is not None and etag is not None
                 part = self._part_size(size)
@@ -146,6 +205,10 @@ class Copier:
             self.metrics.error("source_changed")
             raise SourceChanged(f"{key}: changed at the source after its manifest was read ({e.message})",
                                 key=key, reason="precondition") from e
+        except (BucketMissing, StorageError) as e:
+            if isinstance(e, StorageUnavailable) or not self._server_side_refused(e):
+                raise
+            return await self._copy_streamed(obj, size, etag)
         if etag is not None and not multipart and normalize_etag(result) != etag:
             self.metrics.error("verify_mismatch")
             raise SourceChanged(f"{key}: copy has ETag {result}, the source had {etag}", key=key, reason="etag")
@@ -159,11 +222,44 @@ class Copier:
         self.metrics.copied(obj.role, size or 0)
         return CopyOutcome.COPIED
 
+    async def _copy_streamed(self, obj: ObjectCopy, size: int | None, etag: str | None) -> CopyOutcome:
+        """The stream path of :meth:`copy`: same conditions, the copy's size checked (HEAD when unknown)."""
+        key = obj.key
+        if size is None:
+            info = await self._retry(lambda: self.source.head(key), f"HEAD source {key}")
+            if info is None:
+                return self._missing(obj)
+            size, etag = info.size, info.etag
+        try:
+            await self._stream(key, size, etag)
+        except ObjectMissing:
+            return self._missing(obj)
+        except PreconditionFailed as e:
+            self.metrics.error("source_changed")
+            raise SourceChanged(f"{key}: changed at the source while it was streamed ({e.message})", key=key,
+                                reason="precondition") from e
+        if self.verify == "head" or (obj.size is not None and obj.size != size):
+            there = await self._retry(lambda: self.dest.head(key), f"HEAD dest {key}")
+            if there is None or there.size != size:
+                self.metrics.error("verify_mismatch")
+                raise SourceChanged(f"{key}: destination copy is not {size} bytes", key=key, reason="verify")
+        self.metrics.copied(obj.role, size)
+        return CopyOutcome.COPIED
+
     async def copy_listed(self, info: ObjectInfo, kind: str) -> None:
         """Copy an object known from a source listing (size and ETag known): conditional on that ETag, the
         copy's ETag checked against it (single-part sources) or its size HEADed (multipart sources)."""
         key = info.key
         multipart = info.size >= self.multipart_threshold and info.size > 0
+        if self.streaming:
+            try:
+                await self._stream(key, info.size, info.etag)
+            except (ObjectMissing, PreconditionFailed) as e:
+                self.metrics.error("source_changed")
+                raise SourceChanged(f"{key}: changed at the source since it was listed", key=key,
+                                    reason="listing") from e
+            self.metrics.copied(kind, info.size)
+            return
         try:
             if multipart:
                 part = self._part_size(info.size)

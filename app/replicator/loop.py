@@ -756,7 +756,9 @@ class Replicator:
                                          on_failure=self._page_failed, on_success=self._page_recovered)
         self.copier = Copier(source, dest, limiter=self.limiter, policy=self.policy, metrics=self.metrics,
                              multipart_threshold=r.multipart_threshold, part_size=r.multipart_part_size,
-                             verify=self.config.options.verify)
+                             verify=self.config.options.verify, copy_mode=self.config.options.copy_mode,
+                             stream_part_size=self.config.options.stream_part_size,
+                             stream_concurrency=self.config.options.stream_concurrency)
         self.workers: dict[PartitionId, PartitionWorker] = {}
         self.topic_workers: dict[TopicId, TopicWorker] = {}
         self.cluster = ClusterMetadataWorker(self)

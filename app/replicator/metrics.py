@@ -83,6 +83,8 @@ class ReplicatorMetrics:
     copied_bytes: Counter[str] = field(default_factory=Counter)
     manifest_commits: Counter[str] = field(default_factory=Counter)  # partition, spillover, topic, cluster
     deleted_objects: int = 0
+    streamed_bytes: int = 0  # bytes that passed through this process (stream copies): what egress costs
+    copy_mode: str = "server"  # how objects are copied now: "server" or "stream"
     retries: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     requests: dict[str, Counter[str]] = field(default_factory=dict)  # side -> op -> count
@@ -123,6 +125,8 @@ class ReplicatorMetrics:
             "copied_bytes": dict(self.copied_bytes),
             "manifest_commits": dict(self.manifest_commits),
             "deleted_objects": self.deleted_objects,
+            "streamed_bytes": self.streamed_bytes,
+            "copy_mode": self.copy_mode,
             "retries": self.retries,
             "errors": dict(self.errors),
             "requests": {side: dict(ops) for side, ops in self.requests.items()},
@@ -176,6 +180,9 @@ def render_prometheus(metrics: ReplicatorMetrics, *, now: float | None = None, s
              (({"kind": k}, v) for k, v in sorted(metrics.manifest_commits.items())))
     w.family(p + "deleted_objects_total", "counter", "Destination objects deleted by retention mirror.",
              [({}, metrics.deleted_objects)])
+    w.family(p + "streamed_bytes_total", "counter",
+             "Bytes copied through this process (stream copies, when a server-side copy is impossible).",
+             [({}, metrics.streamed_bytes)])
     w.family(p + "retries_total", "counter", "Operations retried after a retriable error.", [({}, metrics.retries)])
     w.family(p + "errors_total", "counter", "Replication errors by kind.",
              (({"kind": k}, v) for k, v in sorted(metrics.errors.items())))

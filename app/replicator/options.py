@@ -37,6 +37,9 @@ class SyncOptions:
     verify: str = "auto"  # "auto": HEAD only when the key does not pin the size; "head": after every copy
     checkpoint: str = ""  # optional local checkpoint file ("" = none)
     topic_wait: float = 60.0  # --once: how long a topic manifest waits for other shards' partitions
+    copy_mode: str = "auto"  # "server", "stream" (through this process), "auto" (copier.py)
+    stream_part_size: int = 16 * 1024 * 1024  # stream copies: part size; x stream_concurrency = memory per copy
+    stream_concurrency: int = 4  # stream copies: parts in flight per object (64 MiB by default)
     gc: bool = False  # --gc: after the pass, delete destination segment objects no manifest names (gc.py)
     gc_grace: float = 3600.0  # only orphans last modified this many seconds ago or earlier
     gc_interval: float = 0.0  # --follow: seconds between orphan collections (0: never; they list the bucket)
@@ -61,6 +64,10 @@ class SyncConfig:
             raise ConfigError("multipart threshold must be positive")
         if r.max_retries < 1:
             raise ConfigError("max_retries must be at least 1")
+        if o.copy_mode not in ("auto", "server", "stream"):
+            raise ConfigError(f"copy_mode must be 'auto', 'server' or 'stream', not {o.copy_mode!r}")
+        if o.stream_concurrency < 1 or o.stream_part_size < 5 * 1024 * 1024:
+            raise ConfigError("stream_concurrency must be >= 1 and stream_part_size >= 5MiB (S3's minimum part)")
         if o.verify not in ("auto", "head"):
             raise ConfigError(f"verify must be 'auto' or 'head', not {o.verify!r}")
         Shard(r.shard_index, r.shard_count)  # validates
