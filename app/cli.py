@@ -87,6 +87,9 @@ def _seed_args(p: argparse.ArgumentParser) -> None:
                         "upgraded cluster (first half of the topics prefixed, the rest labeled)")
     p.add_argument("--cluster-uuid", default=None, metavar="UUID",
                    help="the cluster UUID labeled topics carry (default: one fixed sample cluster's)")
+    p.add_argument("--groups", action=argparse.BooleanOptionalAction, default=True,
+                   help="also write cluster metadata with consumer-group offsets snapshots, as Redpanda uploads "
+                        "them for whole-cluster restore (default: on)")
     p.add_argument("--spillover", type=int, default=0, metavar="N",
                    help="move the oldest half of each partition's segments into N spillover manifests")
     p.add_argument("--concurrency", type=int, default=16)
@@ -103,7 +106,8 @@ def run_seed(args: argparse.Namespace) -> int:
     try:
         spec = SeedSpec(topics=args.topics, partitions=args.partitions, total_bytes=parse_size(args.size),
                         segment_bytes=parse_size(args.segment_size), seed=args.seed, namespace=args.namespace,
-                        layout=args.layout, cluster_uuid=args.cluster_uuid or "", spillover=args.spillover)
+                        layout=args.layout, cluster_uuid=args.cluster_uuid or "", spillover=args.spillover,
+                        groups=args.groups)
     except (ValueError, ObjectKeyError) as e:
         raise ConfigError(f"seed: {e}") from e
     if spec.segment_bytes < 1024:

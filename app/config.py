@@ -125,6 +125,10 @@ class KafkaSettings:
     max_fetch_wait: float = 30.0
     group_offsets_prefix: str = "_shadowreplica/groups"
     group_initial_rebalance_delay: float = 0.5
+    # seconds between checks for a newer cluster-metadata offsets snapshot to seed groups from (0: only at
+    # start); groups that committed through the replica keep their own offsets (kafka/bucket_offsets.py)
+    group_seed_interval: float = 300.0
+    group_seed_from_bucket: bool = True
     allow_anonymous: bool = True
     sasl_mechanisms: tuple[str, ...] = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
     failed_auth_delay: float = 0.5

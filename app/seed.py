@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from app.progress import Progress
 from app.seedgen import (
     PartitionState,
     SeedSpec,
+    cluster_objects,
     generate_segment,
     manifest_objects,
     partition_manifest,
@@ -62,6 +64,7 @@ async def seed_bucket(side: S3Side, spec: SeedSpec, *, append: bool = False, con
     totals = {"objects": 0, "bytes": 0}
     workers = workers or max(1, min(os.cpu_count() or 1, 4))
 
+    high_watermarks: dict[tuple[int, int], int] = {}
     async with ObjectStore(side) as store:
 
         async def put(key: str, body: bytes) -> None:
@@ -94,11 +97,17 @@ async def seed_bucket(side: S3Side, spec: SeedSpec, *, append: bool = False, con
             await asyncio.gather(*uploads)  # every segment exists before the manifest names it
             for obj in manifest_objects(spec, t, p, state):  # spillover manifests, then the main one
                 await put(obj.key, obj.body)
+            high_watermarks[(t, p)] = state.next_offset - state.delta
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for t in range(spec.topics):
                 await asyncio.gather(*(one_partition(pool, t, p) for p in range(spec.partitions)))
                 obj = topic_manifest_object(spec, t)
+                await put(obj.key, obj.body)
+        if spec.groups:  # snapshots first, the cluster manifest naming them last
+            now = time.time()  # an append uploads newer metadata (higher id) than the first seed
+            extra = {"metadata_id": int(now), "upload_time_ms": int(now * 1000)} if append else {}
+            for obj in cluster_objects(spec, high_watermarks, **extra):
                 await put(obj.key, obj.body)
     bar.close()
     return SeedReport(totals["objects"], totals["bytes"], loop.time() - started, spec.topics * spec.partitions)

@@ -65,11 +65,11 @@ def run_cli(side: S3Side, args: Sequence[str], *, timeout: float = 120, **env: s
 
 def seed(side: S3Side, *, topics: int, partitions: int, size: str, segment_size: str = "128KiB",
          seed_value: int = 42, append: bool = False, layout: str = "labeled", spillover: int = 0,
-         cluster_uuid: str | None = None) -> None:
+         cluster_uuid: str | None = None, groups: bool = False) -> None:
     """``shadowreplica seed`` (default: the labeled layout current Redpanda writes, as the CLI's default)."""
     args = ["seed", "--bucket", str(side.url), "--topics", str(topics), "--partitions", str(partitions),
             "--size", size, "--segment-size", segment_size, "--seed", str(seed_value), "--no-progress",
-            "--layout", layout, "--spillover", str(spillover)]
+            "--layout", layout, "--spillover", str(spillover), "--groups" if groups else "--no-groups"]
     if cluster_uuid:
         args += ["--cluster-uuid", cluster_uuid]
     if append:

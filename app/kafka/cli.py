@@ -44,6 +44,7 @@ import csv
 import io
 import json
 import logging
+import re
 import signal
 import socket
 import sys
@@ -55,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
 from app.config import CacheSettings, KafkaSettings, S3Side, load_file, parse_size, section
-from app.errors import ConfigError
+from app.errors import ConfigError, ShadowReplicaError
 from segment_format.keys import is_cluster_uuid
 
 if TYPE_CHECKING:
@@ -182,9 +183,20 @@ async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader:
     bound = sock.getsockname()
     listen = kafka.listen if not kafka.listen.endswith(":0") else f"{kafka.listen.rsplit(':', 1)[0]}:{bound[1]}"
     cluster = Cluster.from_settings(listen, kafka.advertise, kafka.peers)
-    coordinator = GroupCoordinator(OffsetStore(store, kafka.group_offsets_prefix),
-                                   initial_rebalance_delay=kafka.group_initial_rebalance_delay)
+    offsets = OffsetStore(store, kafka.group_offsets_prefix)
+    coordinator = GroupCoordinator(offsets, initial_rebalance_delay=kafka.group_initial_rebalance_delay)
     coordinator.start()
+    follower = None
+    if kafka.group_seed_from_bucket:
+        from app.kafka.bucket_offsets import BucketOffsetsFollower
+
+        follower = BucketOffsetsFollower(store, catalog, offsets, interval=kafka.group_seed_interval,
+                                         cluster_uuid=catalog.cluster_uuid)
+        try:  # before the first client: a consumer joining at once resumes where the snapshot says
+            await follower.check()
+        except ShadowReplicaError as e:
+            log.warning("group offsets from the bucket: %s (will try again)", e.message)
+        follower.start()
     broker = Broker(settings=kafka, cluster=cluster, catalog=catalog, reader=reader, coordinator=coordinator,
                     auth=auth, cluster_id=cluster_id_for(side), metrics=metrics)
     server = KafkaServer(broker, ssl_context=ssl_context,
@@ -199,6 +211,8 @@ async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader:
         log.info("shutting down")
     finally:
         await server.close()
+        if follower is not None:
+            await follower.stop()
         await coordinator.close()
 
 
@@ -255,6 +269,8 @@ def parse_import(text: str, *, name: str = "input") -> list[ImportRow]:
                                      f"{name} {group}/{topic}/{partition}"))
         return rows
     lines = [line for line in text.splitlines() if line.strip()]
+    if any(re.match(r"^GROUP\s+\S+\s*$", line) for line in lines):
+        return _parse_rpk_describe(lines, name)
     header = lines[0].split() if lines else []
     if {"GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET"} <= set(header):
         col = {h: i for i, h in enumerate(header)}
@@ -280,15 +296,24 @@ def _groups_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="groups_command", required=True)
     imp = sub.add_parser("import", help="seed committed offsets from an export (JSON, CSV or "
                                         "kafka-consumer-groups --describe output)")
-    imp.add_argument("file", help="the export file, or - for stdin")
-    add_s3_flags(imp, url_flag="bucket")
+    imp.add_argument("file", nargs="?", help="the export file, or - for stdin (not with --from-bucket)")
+    imp.add_argument("--from-bucket", default=None, metavar="s3://BUCKET",
+                     help="take the offsets from the bucket's own cluster metadata (Redpanda's offsets snapshots, "
+                          "copied by sync): for a cut-over when the source cluster is gone")
+    imp.add_argument("--cluster-uuid", default=None, metavar="UUID", help="with --from-bucket: that cluster's")
+    imp.add_argument("--no-clamp", action="store_true",
+                     help="keep offsets outside the replica's range (default: clamp to [log start, high watermark])")
+    imp.add_argument("--bucket", default=None, metavar="s3://BUCKET[/PREFIX]", help="the replica bucket")
+    add_s3_flags(imp)
     imp.add_argument("--replace", action="store_true", help="drop the group's other committed offsets")
     imp.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
 
 
 async def import_offsets(side: S3Side, kafka: KafkaSettings, rows: list[ImportRow], *, replace_all: bool,
-                         dry_run: bool) -> list[str]:
-    """Write the rows (one conditional put per group); returns the warnings."""
+                         dry_run: bool, clamp: bool = True) -> list[str]:
+    """Write the rows (one conditional put per group), offsets clamped to the replica's range unless
+    ``clamp`` is off (consumers then hit OFFSET_OUT_OF_RANGE and jump per auto.offset.reset); returns the
+    warnings."""
     from app.catalog import Catalog
     from app.errors import NotFound
     from app.kafka.groups import CommittedOffset, OffsetStore
@@ -301,16 +326,23 @@ async def import_offsets(side: S3Side, kafka: KafkaSettings, rows: list[ImportRo
         now_ms = int(time.time() * 1000)
         by_group: dict[str, dict[tuple[str, int], CommittedOffset]] = {}
         for r in rows:
+            offset = r.offset
             try:
                 view = catalog.partition(r.topic, r.partition)
             except NotFound as e:
                 warnings.append(f"{r.group}: {e.message}")
             else:
-                if not view.log_start_offset <= r.offset <= view.high_watermark:
-                    warnings.append(f"{r.group}: offset {r.offset} of {r.topic}/{r.partition} is outside "
-                                    f"[{view.log_start_offset}, {view.high_watermark}]")
+                lo, hi = view.log_start_offset, view.high_watermark
+                if not lo <= r.offset <= hi:
+                    if clamp:
+                        offset = min(max(r.offset, lo), hi)
+                        warnings.append(f"{r.group}: offset {r.offset} of {r.topic}/{r.partition} clamped to {offset} "
+                                        f"(the replica has [{lo}, {hi}])")
+                    else:
+                        warnings.append(f"{r.group}: offset {r.offset} of {r.topic}/{r.partition} is outside "
+                                        f"[{lo}, {hi}]")
             by_group.setdefault(r.group, {})[(r.topic, r.partition)] = CommittedOffset(
-                r.offset, r.leader_epoch, r.metadata, now_ms)
+                offset, r.leader_epoch, r.metadata, now_ms)
         if not dry_run:
             offsets = OffsetStore(store, kafka.group_offsets_prefix)
             for group, updates in by_group.items():
@@ -318,9 +350,61 @@ async def import_offsets(side: S3Side, kafka: KafkaSettings, rows: list[ImportRo
     return warnings
 
 
+def _parse_rpk_describe(lines: list[str], name: str) -> list[ImportRow]:
+    """``rpk group describe`` output: a ``GROUP <id>`` block per group, then a TOPIC/PARTITION/CURRENT-OFFSET
+    table (``-`` where nothing was committed)."""
+    rows: list[ImportRow] = []
+    group: str | None = None
+    col: dict[str, int] | None = None
+    for n, line in enumerate(lines, 1):
+        cells = line.split()
+        if len(cells) == 2 and cells[0] == "GROUP":
+            group, col = cells[1], None
+        elif {"TOPIC", "PARTITION", "CURRENT-OFFSET"} <= set(cells):
+            col = {h: i for i, h in enumerate(cells)}
+        elif group is not None and col is not None and len(cells) > col["CURRENT-OFFSET"]:
+            if cells[col["CURRENT-OFFSET"]] == "-":
+                continue
+            rows.append(_row({"group": group, "topic": cells[col["TOPIC"]], "partition": cells[col["PARTITION"]],
+                              "offset": cells[col["CURRENT-OFFSET"]]}, f"{name} line {n}"))
+    return rows
+
+
+async def import_from_bucket(side: S3Side, kafka: KafkaSettings, *, cluster_uuid: str | None,
+                             dry_run: bool) -> list[str]:
+    """``groups import --from-bucket``: the newest cluster-metadata offsets snapshot, clamped; every decision."""
+    from app.catalog import Catalog
+    from app.kafka.bucket_offsets import plan_seed, read_bucket_offsets, seed_groups
+    from app.kafka.groups import OffsetStore
+    from app.store import ObjectStore
+
+    async with ObjectStore(side) as store:
+        catalog = Catalog(store, cluster_uuid=cluster_uuid)
+        await catalog.refresh(discover=True)
+        manifest, groups = await read_bucket_offsets(store, cluster_uuid=cluster_uuid)
+        if manifest is None:
+            raise ConfigError(f"{side.url}: no cluster metadata (cluster_metadata/<uuid>/manifests/...) "
+                              + (f"for cluster {cluster_uuid}" if cluster_uuid else "in the bucket"))
+        decisions = await seed_groups(OffsetStore(store, kafka.group_offsets_prefix), plan_seed(groups, catalog),
+                                      metadata_id=manifest.metadata_id, dry_run=dry_run)
+    head = (f"{'would seed' if dry_run else 'seeded'} {len(groups)} group(s) from cluster {manifest.cluster_uuid} "
+            f"metadata {manifest.metadata_id} (uploaded {manifest.upload_time_since_epoch} ms)")
+    return [head, *(d.line() for d in decisions)]
+
+
 @command("groups", "consumer-group offsets of the replica (import)")(_groups_args)
 def run_groups(args: argparse.Namespace) -> int:
     kafka, _cache = load_settings(args)
+    if args.from_bucket:
+        if args.file:
+            raise ConfigError("give an export FILE or --from-bucket, not both")
+        side = side_from_args(args, args.from_bucket, "dest")
+        for line in asyncio.run(import_from_bucket(side, kafka, cluster_uuid=args.cluster_uuid,
+                                                   dry_run=args.dry_run)):
+            print(line)
+        return 0
+    if not args.file or not args.bucket:
+        raise ConfigError("groups import needs FILE and --bucket, or --from-bucket")
     if args.file == "-":
         text = sys.stdin.read()
     else:
@@ -332,7 +416,8 @@ def run_groups(args: argparse.Namespace) -> int:
     if not rows:
         raise ConfigError(f"{args.file}: no offsets found")
     side = side_from_args(args, args.bucket, "dest")
-    warnings = asyncio.run(import_offsets(side, kafka, rows, replace_all=args.replace, dry_run=args.dry_run))
+    warnings = asyncio.run(import_offsets(side, kafka, rows, replace_all=args.replace, dry_run=args.dry_run,
+                                          clamp=not args.no_clamp))
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     groups = len({r.group for r in rows})
