@@ -10,8 +10,12 @@ Theory of operation
   cluster's topics only (and hash-prefixed topics, which carry no label), else per name the one whose
   partition manifests are newest; the choice is logged and ``/topics`` shows the other clusters' topics of
   the same name.
-* **Refresh** re-reads each partition manifest with ``If-None-Match`` every ``refresh_interval``: an
-  unchanged manifest costs one 304. ``manifest.bin`` is preferred over ``manifest.json`` when both exist,
+* **Refresh** re-reads each partition manifest with ``If-None-Match``: an unchanged manifest costs one 304,
+  and polls back off while it stays unchanged (:class:`~app.polling.AdaptiveInterval`, from
+  ``refresh_interval`` up to ``max_refresh_interval``), snapping back to the fast interval when it changes;
+  discovery backs off the same way (``discovery_interval`` … ``discovery_max_interval``). In ``run`` the
+  replicator hands every destination commit to :meth:`Catalog.accept_commit`: the catalog learns its own
+  process's writes without a request. ``manifest.bin`` is preferred over ``manifest.json`` when both exist,
   as Redpanda's reader does. Spillover manifests (older segments moved out of the main manifest) are
   immutable, fetched once and merged in front.
 * **Bad manifests** (malformed JSON, offsets that go backwards, …) never replace a good one: the last good
@@ -36,6 +40,7 @@ from typing import Any
 
 from app.bucket import (
     BucketListing,
+    ManifestObject,
     PartitionId,
     TopicId,
     decode_partition_manifest,
@@ -43,6 +48,7 @@ from app.bucket import (
     discover,
 )
 from app.errors import ObjectMissing, ShadowReplicaError, StorageError, UnknownPartition, UnknownTopic
+from app.polling import AdaptiveInterval
 from app.store import NotModified, ObjectStore
 from segment_format import keys
 from segment_format.errors import FormatError
@@ -156,6 +162,7 @@ class CatalogStats:
     not_modified: int = 0
     manifest_errors: int = 0
     discoveries: int = 0
+    commits_accepted: int = 0  # destination commits learnt from the replicator in this process (no request)
 
 
 class Catalog:
@@ -170,11 +177,21 @@ class Catalog:
         discovery_interval: float = 10.0,
         include: Callable[[str, str, int], bool] | None = None,
         cluster_uuid: str | None = None,
+        max_refresh_interval: float | None = None,
+        discovery_max_interval: float | None = None,
     ) -> None:
         self.store = store
         self.namespaces = set(namespaces)
         self.refresh_interval = refresh_interval
         self.discovery_interval = discovery_interval
+        self.max_refresh_interval = max(refresh_interval, max_refresh_interval or refresh_interval)
+        self._discovery_pacing = AdaptiveInterval(
+            discovery_interval, max(discovery_interval, discovery_max_interval or discovery_interval))
+        self._next_discovery = 0.0
+        self._pacing: dict[str, AdaptiveInterval] = {}  # by manifest key
+        self._due: dict[str, float] = {}  # manifest key -> monotonic time of its next poll
+        self._poke = asyncio.Event()
+        self._commits: dict[str, tuple[PartitionId, ManifestObject]] = {}
         self.include = include
         self.cluster_uuid = keys.check_cluster_uuid(cluster_uuid) if cluster_uuid else None
         self.topics: dict[str, TopicView] = {}
@@ -214,6 +231,7 @@ class Catalog:
     # ------------------------------------------------------------------ refresh
     async def discover(self) -> None:
         """The bucket model's discovery (both layouts), then which topic each name means (module doc)."""
+        before = set(self._listing.partitions), set(self._listing.topics)
         listing = await discover(self.store, cluster_uuids=[self.cluster_uuid] if self.cluster_uuid else None,
                                  other_clusters=True)
         listing.partitions = {
@@ -225,6 +243,8 @@ class Catalog:
         self.unsupported = dict(listing.unsupported)
         self._choose_topics(listing)
         self._last_discovery = time.monotonic()
+        changed = before != (set(listing.partitions), set(listing.topics))
+        self._next_discovery = self._last_discovery + self._discovery_pacing.next(changed)
         self.stats.discoveries += 1
 
     def _choose_topics(self, listing: BucketListing) -> None:
@@ -275,7 +295,16 @@ class Catalog:
         return wanted
 
     async def _load_partition(self, pid: PartitionId, fmt: str) -> None:
+        """Poll one partition manifest and schedule its next poll (sooner when it changed)."""
         key = pid.manifest_key(fmt)
+        version = self.version
+        try:
+            await self._poll_partition(pid, fmt, key)
+        finally:
+            pacing = self._pacing.setdefault(key, AdaptiveInterval(self.refresh_interval, self.max_refresh_interval))
+            self._due[key] = time.monotonic() + pacing.next(self.version != version)
+
+    async def _poll_partition(self, pid: PartitionId, fmt: str, key: str) -> None:
         topic = self.topics.get(pid.topic)
         if topic is None or topic.cluster_uuid != pid.cluster_uuid:
             topic = self.topics[pid.topic] = TopicView(pid.namespace, pid.topic, cluster_uuid=pid.cluster_uuid)
@@ -285,20 +314,28 @@ class Catalog:
         etag = self._seen_etags.get(key)
         if etag is None and current is not None and current.manifest_key == key:
             etag = current.etag
-        self.stats.manifest_gets += 1
+        committed = self._commits.pop(key, None)
+        if committed is not None:  # written by this process's replicator: no request to learn it
+            body, new_etag = committed[1].body, committed[1].etag
+            self.stats.commits_accepted += 1
+            if new_etag == etag:
+                return
+        else:
+            self.stats.manifest_gets += 1
+            try:
+                got = await self.store.get(key, if_none_match=etag)
+            except ObjectMissing:
+                if current is not None and current.manifest_key == key:
+                    topic.partitions.pop(pid.partition, None)
+                    self._bump()
+                return
+            if isinstance(got, NotModified):
+                self.stats.not_modified += 1
+                return
+            body, new_etag = got.body, got.etag
+        self._seen_etags[key] = new_etag
         try:
-            got = await self.store.get(key, if_none_match=etag)
-        except ObjectMissing:
-            if current is not None and current.manifest_key == key:
-                topic.partitions.pop(pid.partition, None)
-                self._bump()
-            return
-        if isinstance(got, NotModified):
-            self.stats.not_modified += 1
-            return
-        self._seen_etags[key] = got.etag
-        try:
-            manifest = decode_partition_manifest(got.body, fmt, label=pid.cluster_uuid)
+            manifest = decode_partition_manifest(body, fmt, label=pid.cluster_uuid)
             if (manifest.topic, manifest.partition, manifest.namespace) != (pid.topic, pid.partition, pid.namespace):
                 raise FormatError(f"manifest at {key} describes {manifest.namespace}/{manifest.topic}/"
                                   f"{manifest.partition}")
@@ -315,7 +352,7 @@ class Catalog:
         self.errors.pop(key, None)
         topic.partitions[pid.partition] = PartitionView(
             namespace=pid.namespace, topic=pid.topic, partition=pid.partition, revision=pid.revision,
-            manifest=manifest, manifest_key=key, etag=got.etag, segments=segments, fetched_at=time.time(),
+            manifest=manifest, manifest_key=key, etag=new_etag, segments=segments, fetched_at=time.time(),
         )
         self._bump()
 
@@ -353,11 +390,16 @@ class Catalog:
         except (ObjectMissing, FormatError) as e:
             self.errors[key] = str(e)
 
-    async def refresh(self, *, discover: bool | None = None) -> None:
-        """One pass: discovery when due (or forced), then every partition manifest with If-None-Match."""
-        if discover or (discover is None and time.monotonic() - self._last_discovery >= self.discovery_interval):
+    async def refresh(self, *, discover: bool | None = None, everything: bool = True) -> None:
+        """One pass: discovery when due (or forced), then every partition manifest with If-None-Match (the
+        refresh loop passes ``everything=False``: only those due, see the module doc)."""
+        now = time.monotonic()
+        if discover or (discover is None and now >= self._next_discovery):
             await self.discover()
+            everything = True
         wanted = self._wanted()
+        due = {tp: (pid, fmt) for tp, (pid, fmt) in wanted.items()
+               if everything or self._due.get(pid.manifest_key(fmt), 0.0) <= now}
         sem = asyncio.Semaphore(32)
 
         async def guarded(pid: PartitionId, fmt: str) -> None:
@@ -368,7 +410,7 @@ class Catalog:
                     self.errors[f"{pid.topic}/{pid.partition}"] = e.message
                     log.warning("manifest refresh for %s/%d failed: %s", pid.topic, pid.partition, e.message)
 
-        await asyncio.gather(*(guarded(pid, fmt) for pid, fmt in wanted.values()))
+        await asyncio.gather(*(guarded(pid, fmt) for pid, fmt in due.values()))
         # partitions and topics that disappeared from the bucket (or are no longer the chosen cluster's)
         for name, view in list(self.topics.items()):
             for p in list(view.partitions):
@@ -402,18 +444,38 @@ class Catalog:
             return False
 
     async def run(self) -> None:
-        """Refresh forever; failures are logged and retried at the next tick, never raised."""
+        """Refresh forever; failures are logged and retried at the next tick, never raised. Sleeps until the
+        next poll is due (or :meth:`accept_commit` / :meth:`poke` wakes it)."""
         while True:
             before = self.version
             try:
-                await self.refresh()
+                await self.refresh(everything=False)
             except ShadowReplicaError as e:
                 log.warning("catalog refresh failed: %s", e.message)
             except Exception:  # keep following the bucket whatever happens; a bug is logged loudly
                 log.exception("catalog refresh crashed")
             if self.version != before:
                 await self._notify_waiters()
-            await asyncio.sleep(self.refresh_interval)
+            now = time.monotonic()
+            wait = min([self._next_discovery, *self._due.values()], default=now + self.refresh_interval) - now
+            self._poke.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), max(self.refresh_interval, wait))
+
+    def poke(self, key: str | None = None) -> None:
+        """Poll ``key`` (a partition manifest key) now, or discover now when it is None or unknown."""
+        if key is not None and key in self._due:
+            self._due[key] = 0.0
+            self._pacing.get(key, AdaptiveInterval(self.refresh_interval, self.max_refresh_interval)).reset()
+        else:
+            self._next_discovery = 0.0
+        self._poke.set()
+
+    def accept_commit(self, pid: PartitionId, committed: ManifestObject) -> None:
+        """The replicator in this process committed ``committed`` (``run``): serve it without polling for it.
+        The view is installed by the refresh loop (one GET of an unseen ETag is not needed: the body is here)."""
+        self._commits[committed.key] = (pid, committed)
+        self.poke(committed.key if committed.key in self._due else None)
 
     async def start(self) -> None:
         """First full refresh (so views exist), then the refresh loop in the background."""

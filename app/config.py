@@ -96,6 +96,7 @@ class ReplicatorSettings:
     cluster_uuid: str = ""  # copy only this cluster's labeled topics (a bucket shared by clusters); "" = all
     shard_index: int = 0
     shard_count: int = 1
+    max_poll_interval: float = 30.0  # an idle partition's manifest poll backs off from poll_interval to this
     max_retries: int = 8
     backoff_base: float = 0.1
     backoff_cap: float = 10.0
@@ -108,6 +109,9 @@ class CacheSettings:
     chunk_size: int = 4 * MiB
     readahead_chunks: int = 2
     manifest_refresh_interval: float = 1.0
+    manifest_max_refresh_interval: float = 30.0  # an idle partition's refresh backs off up to this
+    discovery_interval: float = 10.0  # the catalog's listings of the manifest roots (new topics, partitions)
+    discovery_max_interval: float = 900.0  # ... backing off up to this while nothing changes
     # the destination read path of serve/http/run: which cluster a topic name means when several clusters
     # share the bucket ("" = the one whose manifests are newest)
     cluster_uuid: str = ""

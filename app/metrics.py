@@ -29,13 +29,16 @@ Names follow Prometheus conventions: the ``shadowreplica_`` prefix, base units i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from app.polling import Prices, request_costs
 
 if TYPE_CHECKING:
     from app.cache import ChunkCache
@@ -66,14 +69,17 @@ class _FunctionCollector(Collector):
 class Metrics:
     """The process's metrics. Render with :meth:`render` (``/metrics`` serves it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, prices: Prices | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.prices = prices or Prices()
+        self.started = time.monotonic()
         self._texts: list[Callable[[], str]] = []
         # watched components, one family per metric name whatever their number (the format requires it)
         self._stores: list[tuple[str, ObjectStore]] = []
         self._caches: list[tuple[str, ChunkCache]] = []
         self._catalogs: list[tuple[str, Catalog]] = []
         self.add_collector(lambda: _store_families(self._stores))
+        self.add_collector(lambda: _cost_families(self.cost()))
         self.add_collector(lambda: _cache_families(self._caches))
         self.add_collector(lambda: _catalog_families(self._catalogs))
         r = self.registry
@@ -115,6 +121,15 @@ class Metrics:
         """Append ``fn()`` (Prometheus text exposition) to every scrape."""
         self._texts.append(fn)
 
+    def cost(self) -> dict[str, Any]:
+        """What the watched stores' requests cost so far and per hour, at :attr:`prices` (``app.polling``)."""
+        requests: dict[str, dict[str, int]] = {}
+        for side, store in self._stores:
+            ops = requests.setdefault(side, {})
+            for op, st in store.stats.ops.items():
+                ops[op] = ops.get(op, 0) + st.requests
+        return request_costs(requests, seconds=time.monotonic() - self.started, prices=self.prices)
+
     def watch_store(self, store: ObjectStore, *, side: str) -> None:
         """S3 requests, attempts, errors and bytes by operation, read from ``store.stats`` at scrape time."""
         self._stores.append((side, store))
@@ -150,6 +165,20 @@ def _gauge(name: str, doc: str, labels: list[str], rows: Iterable[tuple[list[str
     for values, value in rows:
         fam.add_metric(values, value)
     return fam
+
+
+def _cost_families(cost: dict[str, Any]) -> Iterator[Metric]:
+    rows = [(side, op, r) for side, ops in cost["sides"].items() for op, r in ops.items()]
+    if not rows:
+        return
+    lab = ["side", "operation"]
+    yield _gauge("shadowreplica_s3_requests_per_hour", "S3 requests per hour of uptime, by side and operation.", lab,
+                 [([side, op], float(r["requests_per_hour"])) for side, op, r in rows])
+    yield _gauge("shadowreplica_s3_cost_dollars_per_hour",
+                 "Estimated S3 request cost per hour at the configured list prices ([cost] settings).", lab,
+                 [([side, op], float(r["dollars_per_hour"])) for side, op, r in rows])
+    yield _counter("shadowreplica_s3_cost_dollars", "Estimated S3 request cost since start.", lab,
+                   (([side, op], r["dollars"]) for side, op, r in rows))
 
 
 def _store_families(stores: list[tuple[str, ObjectStore]]) -> Iterator[Metric]:

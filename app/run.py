@@ -97,6 +97,9 @@ async def open_read_path(side: S3Side, cache: CacheSettings, *, metrics: Metrics
     """
     async with ObjectStore(side) as store:
         catalog = Catalog(store, refresh_interval=cache.manifest_refresh_interval,
+                          max_refresh_interval=cache.manifest_max_refresh_interval,
+                          discovery_interval=cache.discovery_interval,
+                          discovery_max_interval=cache.discovery_max_interval,
                           cluster_uuid=cache.cluster_uuid or None)
         chunk_cache = None
         part_reader = None
@@ -257,6 +260,7 @@ async def run_all(args: argparse.Namespace) -> None:
             dst = await stack.enter_async_context(ObjectStore(_client_side(dest_side, conc)))
             await dst.ensure_bucket()
             replicator = Replicator(src, dst, sync_cfg)
+            replicator.on_commit = dest.catalog.accept_commit  # the catalog learns our commits without polling
             metrics.watch_store(src, side="sync_source")
             metrics.watch_store(dst, side="sync_dest")
             rep_metrics = replicator.metrics

@@ -147,6 +147,9 @@ async def serve(side: S3Side, kafka: KafkaSettings, cache_settings: CacheSetting
             loop.add_signal_handler(sig, stop.set)
     async with ObjectStore(side) as store:
         catalog = Catalog(store, refresh_interval=cache_settings.manifest_refresh_interval,
+                          max_refresh_interval=cache_settings.manifest_max_refresh_interval,
+                          discovery_interval=cache_settings.discovery_interval,
+                          discovery_max_interval=cache_settings.discovery_max_interval,
                           cluster_uuid=cache_settings.cluster_uuid or None)
         cache = await ChunkCache(store, cache_settings.directory, max_bytes=cache_settings.max_bytes,
                                  chunk_size=cache_settings.chunk_size,

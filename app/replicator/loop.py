@@ -62,6 +62,7 @@ from app.bucket import (
     list_partition,
 )
 from app.errors import ObjectMissing, PreconditionFailed, ShadowReplicaError, StorageUnavailable
+from app.polling import AdaptiveInterval
 from app.progress import Progress
 from app.replicator.checkpoint import Checkpoint, CheckpointEntry
 from app.replicator.copier import Copier, CopyOutcome, SourceChanged
@@ -148,6 +149,7 @@ class PartitionWorker:
         self.hint_source_etag: str | None = None  # from the checkpoint, until the first source read
         self._dest_listing = dest_listing  # from the start-up discovery, used once
         self.passes = 0
+        self.changed = False  # the last pass read a new source manifest (adaptive polling snaps back)
 
     @property
     def name(self) -> str:
@@ -190,7 +192,9 @@ class PartitionWorker:
             if isinstance(got, NotModified):
                 return self.source if self.source is not None else UNCHANGED
             self.hint_source_etag = None
+            previous = self.source.etag if self.source is not None else None
             self.source = self._parse(got, fmt, "source")
+            self.changed = self.changed or got.etag != previous
             return self.source
         raise ReplicationError(f"{self.pid}: source manifest keeps moving between formats")
 
@@ -259,6 +263,7 @@ class PartitionWorker:
     async def sync(self) -> bool:
         """Bring the destination up to the source's current manifest. True when it holds it."""
         self.passes += 1
+        self.changed = False
         attempts = self.rep.policy.attempts
         for attempt in range(attempts):
             if self.dest is None:
@@ -367,6 +372,8 @@ class PartitionWorker:
             await self._delete_manifest(other)  # manifest.bin would shadow manifest.json for Redpanda
         self.dest.manifest = ManifestObject(key=self.pid.manifest_key(fmt), fmt=fmt, etag=etag, last_modified=_now(),
                                             body=body, manifest=manifest)
+        if self.rep.on_commit is not None:
+            self.rep.on_commit(self.pid, self.dest.manifest)
         self.lag.dest_next_offset = manifest.kafka_next_offset
         self.lag.restorable_offset, self.lag.restorable_timestamp_ms = restorable(manifest)
 
@@ -764,6 +771,9 @@ class Replicator:
         self.cluster = ClusterMetadataWorker(self)
         self.listing: BucketListing | None = None
         self.dest_listing: BucketListing | None = None
+        self.activity = False  # a partition changed since the last discovery (its backoff snaps back)
+        self.on_commit: Callable[[PartitionId, ManifestObject], None] | None = None
+        """Called after every destination manifest commit (``run``: the catalog learns it in process)."""
         self._checkpoint_loaded = False
         self._tasks: dict[PartitionId, asyncio.Task[None]] = {}
 
@@ -922,12 +932,18 @@ class Replicator:
     # -- follow --
 
     async def _partition_loop(self, worker: PartitionWorker) -> None:
+        """Poll one partition: fast while it changes, slower and slower while idle (``max_poll_interval``)."""
         failures = 0
-        interval = self.config.replicator.poll_interval
+        r = self.config.replicator
+        pacing = AdaptiveInterval(r.poll_interval, max(r.poll_interval, r.max_poll_interval))
         while True:
+            interval = r.poll_interval
             try:
                 await worker.sync()
                 failures = 0
+                interval = pacing.next(worker.changed)
+                if worker.changed:
+                    self.activity = True
             except (ShadowReplicaError, FormatError) as e:
                 failures += 1
                 self._failed(worker, e.message if isinstance(e, ShadowReplicaError) else str(e))
@@ -939,15 +955,28 @@ class Replicator:
                 await asyncio.sleep(self.policy.delay(min(failures, 8)))
             await asyncio.sleep(interval * self.rng.uniform(0.9, 1.1))
 
+    def _discovery_changed(self, before: BucketListing | None, after: BucketListing) -> bool:
+        if before is None:
+            return True
+        return (set(before.partitions) != set(after.partitions) or set(before.topics) != set(after.topics)
+                or any(before.topics[t].manifests.keys() != o.manifests.keys() for t, o in after.topics.items()
+                       if t in before.topics))
+
     async def _meta_loop(self) -> None:
         """Discovery, topic manifests, cluster metadata, orphans (``gc_interval``), checkpoint and metrics."""
-        interval = self.config.options.discovery_interval
+        o = self.config.options
+        pacing = AdaptiveInterval(o.discovery_interval, max(o.discovery_interval, o.discovery_max_interval))
+        interval = o.discovery_interval
         first = True
         last_gc = time.monotonic()
         while True:
             try:
+                before = None if first else self.listing
                 listing = self.listing if first else await self.discover(with_dest=False)
                 first = False
+                # listings back off like partitions; any change (or a partition that moved) snaps them back
+                interval = pacing.next(self._discovery_changed(before, listing) or self.activity)
+                self.activity = False
                 assert listing is not None
                 for pid, worker in list(self.workers.items()):
                     if pid not in self._tasks:
@@ -973,6 +1002,8 @@ class Replicator:
             pending = any(tw.done_etags.keys() != _topic_formats(self.listing, tw.topic)
                           for tw in self.topic_workers.values()) if self.listing else False
             await asyncio.sleep(min(interval, self.config.replicator.poll_interval * 2) if pending else interval)
+            if pending:
+                pacing.reset()
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         """Follow the source until ``stop`` is set (or the task is cancelled)."""

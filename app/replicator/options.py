@@ -31,7 +31,8 @@ __all__ = ["SyncConfig", "SyncOptions", "load_sync_config"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SyncOptions:
-    discovery_interval: float = 10.0  # seconds between listings of the 16 hash roots (new topics/partitions)
+    discovery_interval: float = 10.0  # seconds between discoveries (new topics/partitions) after a change
+    discovery_max_interval: float = 900.0  # ... backing off up to this while nothing changes
     commit_interval: float = 5.0  # longest time copied segments wait for an intermediate manifest commit
     window: int = 0  # units in flight per partition beyond the committed manifest; 0: max(16, concurrency)
     verify: str = "auto"  # "auto": HEAD only when the key does not pin the size; "head": after every copy

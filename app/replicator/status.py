@@ -17,8 +17,16 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from app.bucket import BucketListing, ManifestObject, PartitionId, decode_partition_manifest, discover
+from app.bucket import (
+    HASH_ROOTS,
+    BucketListing,
+    ManifestObject,
+    PartitionId,
+    decode_partition_manifest,
+    discover,
+)
 from app.errors import ObjectMissing
+from app.polling import idle_following_cost, request_costs
 from app.replicator.plan import named_keys, restorable
 from app.store import ObjectStore
 from segment_format.errors import FormatError
@@ -54,7 +62,8 @@ def _iso(ms: int | None) -> str | None:
 
 async def bucket_status(dest: ObjectStore, source: ObjectStore | None = None, *,
                         include: Callable[[str, str], bool] | None = None,
-                        cluster_uuids: Iterable[str] | None = None) -> dict[str, Any]:
+                        cluster_uuids: Iterable[str] | None = None, max_poll_interval: float = 30.0,
+                        discovery_max_interval: float = 900.0) -> dict[str, Any]:
     """A JSON-ready description of the destination (compared with ``source`` when given)."""
     now = time.time()
     dest_listing, source_listing = await asyncio.gather(
@@ -115,6 +124,17 @@ async def bucket_status(dest: ObjectStore, source: ObjectStore | None = None, *,
     }
     if dest_listing.unsupported:
         out["unsupported"] = dict(dest_listing.unsupported)
+    stores = {"dest": dest, **({"source": source} if source is not None else {})}
+    followed = source_listing if source_listing is not None else dest_listing
+    out["cost"] = {
+        # what this status run itself cost, and what following the bucket costs while idle (adaptive polling)
+        "this_run": request_costs({side: {op: st.requests for op, st in s.stats.ops.items()}
+                                   for side, s in stores.items()}, seconds=max(time.time() - now, 1e-3)),
+        "following_idle_per_hour": idle_following_cost(
+            len(followed.partitions), max_poll_interval=max_poll_interval,
+            discovery_listings=len(HASH_ROOTS) + 2 + 2 * len(followed.cluster_uuids),
+            discovery_max_interval=discovery_max_interval),
+    }
     if source is not None:
         assert source_listing is not None
         out["source"] = str(source.side.url)

@@ -18,7 +18,8 @@ Ctx = Annotated[HttpContext, Depends(get_context)]
 
 @router.get("/replication", summary="Per partition: source vs destination offsets, lag, restorable point, errors")
 async def replication(ctx: Ctx) -> dict[str, Any]:
-    return ctx.replication.status().to_dict()
+    """Also ``cost``: this process's S3 requests per side and operation, per hour, in dollars at list prices."""
+    return {**ctx.replication.status().to_dict(), "cost": ctx.metrics.cost()}
 
 
 @router.get("/replication/history", summary="Replication lag samples per partition (lag-over-time chart)")
