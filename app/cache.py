@@ -256,7 +256,11 @@ class ChunkCache:
             victims.append(self.directory / name)
             self.stats.evictions += 1
         if victims:
-            await asyncio.to_thread(lambda: [p.unlink(missing_ok=True) for p in victims])
+            def unlink_all() -> None:
+                for p in victims:
+                    p.unlink(missing_ok=True)
+
+            await asyncio.to_thread(unlink_all)
 
     def _maybe_readahead(self, key: str, index: int, object_size: int) -> None:
         previous = self._last_chunk.get(key)

@@ -145,7 +145,7 @@ HTTP_STATUS: dict[type[ShadowReplicaError], int] = {
 def _lookup(table: dict[type[ShadowReplicaError], int], error: ShadowReplicaError) -> int:
     for cls in type(error).__mro__:
         if cls in table:
-            return table[cls]  # type: ignore[index]
+            return table[cls]
     return table[ShadowReplicaError]
 
 

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "Metrics", "families"]
 
-prometheus_client.disable_created_metrics()  # no `_created` series: they double the output for nothing here
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series: they double the output for nothing here
 
 CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -322,8 +322,8 @@ def generate_segment(
     while writer.size < spec.segment_bytes:
         n = gen.rng.randrange(max(1, spec.records_per_batch // 2), spec.records_per_batch + 1)
         if gen.rng.random() < 0.05:
-            meta = struct.pack("<qq", st.next_offset, st.term)
-            append(_system_batch(st, BatchType.archival_metadata, meta), translator=True, last_offset_delta=0,
+            archival = struct.pack("<qq", st.next_offset, st.term)
+            append(_system_batch(st, BatchType.archival_metadata, archival), translator=True, last_offset_delta=0,
                    ts_max=st.timestamp)
             continue
         codec = gen.codecs[st.batch_counter % len(gen.codecs)]

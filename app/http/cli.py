@@ -49,6 +49,7 @@ async def serve(args: argparse.Namespace) -> None:
     metrics = Metrics()
     async with AsyncExitStack() as stack:
         dest = await stack.enter_async_context(open_read_path(dest_side, cache, metrics=metrics, side_name="dest"))
+        assert dest.reader is not None  # opened with a reader (the default)
         source_catalog = None
         if args.source:
             source_side = side_from_args(args, args.source, "source", "source-")

@@ -294,7 +294,7 @@ class KafkaServer:
                           principal=_cert_cn(writer.get_extra_info("peercert")) if tls else None)
         task = asyncio.current_task()
         assert task is not None
-        self.tasks.add(task)  # type: ignore[arg-type]
+        self.tasks.add(task)
         self.per_client[host] += 1
         conn = Connection(self, reader, writer, session)
         log.debug("connection from %s", session.peer)
@@ -305,7 +305,7 @@ class KafkaServer:
             # callback on 3.11 logs a cancelled handler task as an error otherwise)
             log.debug("connection from %s closed at shutdown", session.peer)
         finally:
-            self.tasks.discard(task)  # type: ignore[arg-type]
+            self.tasks.discard(task)
             self.per_client[host] -= 1
             if self.per_client[host] <= 0:
                 del self.per_client[host]

@@ -974,10 +974,10 @@ class Replicator:
                 before = None if first else self.listing
                 listing = self.listing if first else await self.discover(with_dest=False)
                 first = False
+                assert listing is not None
                 # listings back off like partitions; any change (or a partition that moved) snaps them back
                 interval = pacing.next(self._discovery_changed(before, listing) or self.activity)
                 self.activity = False
-                assert listing is not None
                 for pid, worker in list(self.workers.items()):
                     if pid not in self._tasks:
                         self._tasks[pid] = asyncio.create_task(self._partition_loop(worker), name=f"sync {pid}")
