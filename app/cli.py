@@ -215,7 +215,7 @@ def _load_commands() -> None:
     """Import the modules that register further commands (each face registers its own)."""
     import importlib
 
-    for module in ("app.replicator.cli", "app.kafka.cli", "app.http.cli", "app.run"):
+    for module in ("app.replicator.cli", "app.kafka.cli", "app.http.cli", "app.run", "app.lake.cli"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as e:
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     _load_commands()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("botocore", "aiobotocore", "urllib3", "s3transfer", "asyncio"):
+    for noisy in ("botocore", "aiobotocore", "urllib3", "s3transfer", "asyncio", "pyiceberg"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     _add, run, _help = COMMANDS[args.command]
     try:

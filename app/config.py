@@ -158,6 +158,27 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExportSettings:
+    """``shadowreplica export`` (section ``[export]``, env ``SHADOWREPLICA_EXPORT_*``)."""
+
+    namespace: str = "redpanda"  # Iceberg namespace of the tables (Redpanda's own default)
+    commit_bytes: int = 128 * MiB  # stored batch bytes per table commit, all partitions together (memory bound)
+    read_bytes: int = 4 * MiB  # bytes per read of one partition
+    partition_concurrency: int = 4  # partitions of a table read at once
+    follow_interval: float = 10.0  # --follow: seconds between rounds when no manifest changed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SqlSettings:
+    """``shadowreplica sql`` and ``GET /sql`` (section ``[sql]``, env ``SHADOWREPLICA_SQL_*``)."""
+
+    max_rows: int = 10_000  # rows returned at most (the result says when it was cut)
+    timeout: float = 30.0  # seconds a query may run before it is interrupted
+    memory_limit: str = "1GB"  # DuckDB's memory_limit for a query engine
+    threads: int = 2  # DuckDB worker threads
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Everything a command needs. Sections a command does not use keep their defaults."""
 

@@ -1,0 +1,1 @@
+"""The replicated history as Iceberg tables (``export``) and SQL over them (``sql``, ``GET /sql``)."""

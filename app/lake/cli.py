@@ -1,0 +1,257 @@
+"""`shadowreplica export` and `shadowreplica sql`.
+
+    shadowreplica export --bucket s3://dest --warehouse s3://dest/lake [--catalog URI] [--namespace redpanda]
+                         [--topics a,b] [--once|--follow] [--json]
+    shadowreplica sql --warehouse s3://dest/lake "SELECT ..." [--json|--csv]
+
+S3 settings of the warehouse default to the bucket's (``--warehouse-region``/``--warehouse-endpoint-url``
+override them). Catalog properties (``--catalog-property k=v``, repeatable) go to pyiceberg's
+``load_catalog`` as they are (``type=glue``, ``credential=...``, ``warehouse=...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import dataclasses
+import fnmatch
+import json
+import sys
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from app.cli import add_s3_flags, command, side_from_args
+from app.config import CacheSettings, ExportSettings, S3Side, SqlSettings, load_file, section
+from app.errors import ConfigError
+from app.lake.warehouse import Warehouse, default_catalog_file, find_tables, open_catalog, register_missing
+from app.metrics import Metrics
+
+__all__ = ["LakeOptions", "add_lake_flags", "lake_from_args", "open_lake", "topic_filter"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LakeOptions:
+    warehouse: Warehouse
+    catalog_uri: str | None
+    catalog_properties: dict[str, str]
+    catalog_file: Path
+
+
+def add_lake_flags(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument("--warehouse", required=required, default=None, metavar="s3://BUCKET/PREFIX",
+                   help="where the Iceberg tables live")
+    add_s3_flags(p, "warehouse")
+    p.add_argument("--catalog", default=None, metavar="URI",
+                   help="a pyiceberg catalog (REST http(s)://..., sqlite:///..., postgresql://...); default: an "
+                        "embedded SQLite catalog, rebuilt from the warehouse when missing")
+    p.add_argument("--catalog-property", action="append", default=[], metavar="KEY=VALUE",
+                   help="pyiceberg catalog property (repeatable), e.g. type=glue or credential=id:secret")
+    p.add_argument("--catalog-file", default=None, help="the embedded SQLite catalog file")
+    p.add_argument("--namespace", default=None, help="Iceberg namespace (default redpanda)")
+
+
+def lake_from_args(args: argparse.Namespace, *, base: S3Side | None, cache_dir: Path,
+                   warehouse_url: str | None = None) -> LakeOptions:
+    url = warehouse_url or args.warehouse
+    if not url:
+        raise ConfigError("--warehouse is required (s3://bucket/prefix)")
+    side = side_from_args(args, url, "dest", "warehouse-")
+    if base is not None:  # the warehouse reaches S3 the way the bucket does unless told otherwise
+        side = dataclasses.replace(
+            side, region=args.warehouse_region or base.region,
+            endpoint_url=args.warehouse_endpoint_url or base.endpoint_url,
+            access_key_id=side.access_key_id or base.access_key_id,
+            secret_access_key=side.secret_access_key or base.secret_access_key,
+            session_token=side.session_token or base.session_token)
+    if not side.url.prefix:
+        raise ConfigError(f"--warehouse needs a prefix below the bucket (s3://{side.url.bucket}/lake), so the "
+                          f"tables never mix with the replica's objects")
+    props = {}
+    for item in args.catalog_property:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--catalog-property takes KEY=VALUE, not {item!r}")
+        props[key.strip()] = value
+    warehouse = Warehouse(side)
+    catalog_file = Path(args.catalog_file) if args.catalog_file else default_catalog_file(cache_dir, warehouse)
+    return LakeOptions(warehouse, args.catalog, props, catalog_file)
+
+
+async def open_lake(opts: LakeOptions) -> Any:
+    """The pyiceberg catalog; the embedded one gets every warehouse table it does not know registered."""
+    catalog = await asyncio.to_thread(open_catalog, opts.warehouse, uri=opts.catalog_uri,
+                                      properties=opts.catalog_properties, catalog_file=opts.catalog_file)
+    if opts.catalog_uri is None:
+        tables = await find_tables(opts.warehouse)
+        await asyncio.to_thread(register_missing, catalog, tables)
+    return catalog
+
+
+def topic_filter(spec: str | None) -> Callable[[str], bool] | None:
+    """``a,b,logs-*`` → a predicate (fnmatch patterns); None for every topic."""
+    if not spec:
+        return None
+    patterns = [t.strip() for t in spec.split(",") if t.strip()]
+    return lambda topic: any(fnmatch.fnmatchcase(topic, pat) for pat in patterns)
+
+
+# ---------------------------------------------------------------------------------------------- export
+
+
+def _export_args(p: argparse.ArgumentParser) -> None:
+    add_s3_flags(p, url_flag="bucket")
+    add_lake_flags(p)
+    p.add_argument("--topics", default=None, help="comma-separated topics or fnmatch patterns (default: all)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="export what the replica has now, then exit (default)")
+    mode.add_argument("--follow", action="store_true", help="keep exporting as the replica grows")
+    p.add_argument("--json", action="store_true", help='print {"tables": [...]} instead of a progress bar')
+    p.add_argument("--cache-dir", default=None, help="chunk cache directory")
+    p.add_argument("--commit-bytes", default=None, help="stored bytes per table commit (e.g. 128MiB)")
+
+
+def export_settings(args: argparse.Namespace, file_cfg: dict[str, Any]) -> ExportSettings:
+    from app.config import parse_size
+
+    commit = parse_size(args.commit_bytes) if getattr(args, "commit_bytes", None) else None
+    settings: ExportSettings = section(ExportSettings, file_cfg.get("export", {}), None, "EXPORT",
+                                       namespace=getattr(args, "namespace", None), commit_bytes=commit)
+    return settings
+
+
+async def export_command(args: argparse.Namespace) -> int:
+    from app.lake.export import Exporter, ExportMetrics
+    from app.progress import Progress
+    from app.run import open_read_path
+
+    file_cfg = load_file(args.config)
+    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE", directory=args.cache_dir)
+    settings = export_settings(args, file_cfg)
+    side = side_from_args(args, args.bucket, "dest")
+    opts = lake_from_args(args, base=side, cache_dir=cache.directory)
+    await opts.warehouse.check_writable()
+    lake = await open_lake(opts)
+    metrics = Metrics()
+    export_metrics = ExportMetrics()
+    metrics.add_collector(export_metrics.families)
+    async with AsyncExitStack() as stack:
+        replica = await stack.enter_async_context(open_read_path(side, cache, metrics=metrics, side_name="dest"))
+        assert replica.reader is not None
+        if not replica.catalog.ready:
+            raise ConfigError(f"{side.url}: the replica's manifests could not be read")
+        wanted = topic_filter(args.topics)
+        total = sum(p.size_bytes for t, v in replica.catalog.topics.items() if wanted is None or wanted(t)
+                    for p in v.partitions.values())
+        bar = Progress(total, "export", enabled=not args.json)
+        exporter = Exporter(replica.catalog, replica.reader, lake, opts.warehouse, source=str(side.url),
+                            settings=settings, topics=wanted, metrics=export_metrics,
+                            on_progress=lambda nbytes, records: bar.advance(nbytes, records))
+
+        def report(results: list[Any]) -> None:
+            if args.json:
+                print(json.dumps({"tables": [r.to_dict() for r in results]}), flush=True)
+            else:
+                for r in results:
+                    lag = sum(p.lag for p in r.partitions)
+                    print(f"{r.table}: {r.records} records ({r.exported} new, {r.commits} commits), lag {lag} "
+                          f"offsets, {r.metadata_location}", file=sys.stderr, flush=True)
+                    for p in r.partitions:
+                        if p.error:
+                            print(f"error: {r.table} partition {p.partition} stopped at offset {p.next_offset}: "
+                                  f"{p.error['message']} (object {p.error['key']}, byte {p.error['position']})",
+                                  file=sys.stderr)
+
+        if args.follow:
+            import signal
+
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await exporter.follow(stop, on_round=report)
+            return 0
+        results = await exporter.export_once()
+        bar.close()
+        report(results)
+        return 1 if any(r.error for r in results) else 0
+
+
+@command("export", "write the replica's topics as Iceberg tables (Redpanda's key_value schema)")(_export_args)
+def run_export(args: argparse.Namespace) -> int:
+    return asyncio.run(export_command(args))
+
+
+# ------------------------------------------------------------------------------------------------- sql
+
+
+def _sql_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", help="one SELECT statement")
+    add_lake_flags(p)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the result as JSON")
+    out.add_argument("--csv", action="store_true", help="print the result as CSV")
+    p.add_argument("--max-rows", type=int, default=None)
+    p.add_argument("--timeout", type=float, default=None, help="seconds before the query is stopped")
+
+
+async def table_locations(opts: LakeOptions) -> dict[tuple[str, str], str]:
+    """``(namespace, table)`` → current metadata file: from the catalog when one is named, else the warehouse."""
+    if opts.catalog_uri is None:
+        return {k: v.metadata_location for k, v in (await find_tables(opts.warehouse)).items()}
+
+    def from_catalog() -> dict[tuple[str, str], str]:
+        catalog = open_catalog(opts.warehouse, uri=opts.catalog_uri, properties=opts.catalog_properties)
+        out = {}
+        for ns in catalog.list_namespaces():
+            for ident in catalog.list_tables(ns):
+                out[(ident[0], ident[-1])] = catalog.load_table(ident).metadata_location
+        return out
+
+    return await asyncio.to_thread(from_catalog)
+
+
+def _print_table(result: Any) -> None:
+    from app.lake.sql import json_value
+
+    def text(v: Any) -> str:
+        j = json_value(v)
+        return j if isinstance(j, str) else json.dumps(j)
+
+    rows = [[text(v) for v in row] for row in result.rows]
+    widths = [min(60, max([len(c)] + [len(r[i]) for r in rows])) for i, c in enumerate(result.columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join((v if len(v) <= w else v[: w - 1] + "…").ljust(w) for v, w in zip(r, widths, strict=True)))
+
+
+async def sql_command(args: argparse.Namespace) -> int:
+    from app.lake.sql import SqlEngine, json_value
+
+    file_cfg = load_file(args.config)
+    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE")
+    settings = section(SqlSettings, file_cfg.get("sql", {}), None, "SQL", max_rows=args.max_rows,
+                       timeout=args.timeout)
+    opts = lake_from_args(args, base=None, cache_dir=cache.directory)
+    engine = SqlEngine(opts.warehouse, await table_locations(opts), settings)
+    result = await engine.run(args.query)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    elif args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(result.columns)
+        for row in result.rows:
+            writer.writerow([v if isinstance(v := json_value(x), str) else json.dumps(v) for x in row])
+    else:
+        _print_table(result)
+        print(f"({len(result.rows)} rows{', truncated' if result.truncated else ''}, {result.seconds:.3f} s)",
+              file=sys.stderr)
+    return 0
+
+
+@command("sql", "run one SELECT over the exported Iceberg tables (DuckDB, read-only)")(_sql_args)
+def run_sql(args: argparse.Namespace) -> int:
+    return asyncio.run(sql_command(args))
