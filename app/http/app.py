@@ -57,6 +57,7 @@ from app.http.replication import CatalogComparison, LagHistory, ReplicationSourc
 from app.http.routes import catalog as catalog_routes
 from app.http.routes import ops as ops_routes
 from app.http.routes import records as records_routes
+from app.http.routes import sql as sql_routes
 from app.http.routes.catalog import HEAD_FLAG
 from app.metrics import Metrics
 from app.reader import PartitionReader
@@ -213,12 +214,14 @@ def create_app(
     replication: ReplicationSource | None = None,
     bucket_name: str = "",
     lag_metrics: bool = True,
+    sql: Any = None,
 ) -> FastAPI:
     """The API + page over ``catalog``/``reader`` (built, started and stopped by the caller).
 
     ``metrics``: the process's registry (a new one if omitted; the caller registers its store/cache/catalog
     collectors). ``replication``: where ``/replication`` comes from (default: the served bucket alone);
     ``lag_metrics=False`` when another component already exports ``shadowreplica_replication_*``.
+    ``sql``: answers ``GET /sql`` (an :class:`app.lake.sql.WarehouseQueries`); None: the route says it is off.
     """
     http = settings.http if isinstance(settings, Settings) else settings
     metrics = metrics or Metrics()
@@ -249,6 +252,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.sql = sql
     app.add_exception_handler(ShadowReplicaError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -257,6 +261,7 @@ def create_app(
     app.include_router(catalog_routes.router, dependencies=bearer)
     app.include_router(records_routes.router, dependencies=bearer)
     app.include_router(ops_routes.router, dependencies=bearer)
+    app.include_router(sql_routes.router, dependencies=bearer)
     app.include_router(ops_routes.health)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

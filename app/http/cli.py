@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 from contextlib import AsyncExitStack
+from typing import Any
 
 from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
-from app.config import CacheSettings, HttpSettings, load_file, section
+from app.config import CacheSettings, HttpSettings, S3Side, load_file, section
 from app.errors import ConfigError
 from app.metrics import Metrics
 from segment_format.keys import is_cluster_uuid
@@ -32,6 +33,9 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default=None, metavar="s3://BUCKET[/PREFIX]",
                    help="the source bucket: /replication then compares source and destination manifests")
     add_s3_flags(p, "source")
+    from app.lake.cli import add_lake_flags
+
+    add_lake_flags(p, required=False)  # --warehouse enables GET /sql over the exported tables
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -59,8 +63,21 @@ async def serve(args: argparse.Namespace) -> None:
         replication = CatalogComparison(dest.catalog, source_catalog, dest_name=str(dest_side.url),
                                         source_name=args.source)
         app = create_app(http, dest.catalog, dest.reader, metrics=metrics, replication=replication,
-                         bucket_name=str(dest_side.url))
+                         bucket_name=str(dest_side.url), sql=sql_from_args(args, file_cfg, dest_side, cache))
         await serve_http(app, http.listen, banner=f"serving {dest_side.url}")
+
+
+def sql_from_args(args: argparse.Namespace, file_cfg: dict[str, Any], base: S3Side, cache: CacheSettings) -> Any:
+    """``GET /sql``'s query source when ``--warehouse`` is given (None otherwise)."""
+    if not getattr(args, "warehouse", None):
+        return None
+    from app.config import SqlSettings
+    from app.lake.cli import lake_from_args, table_locations
+    from app.lake.sql import WarehouseQueries
+
+    opts = lake_from_args(args, base=base, cache_dir=cache.directory)
+    settings = section(SqlSettings, file_cfg.get("sql", {}), None, "SQL")
+    return WarehouseQueries(opts.warehouse, settings, lambda: table_locations(opts))
 
 
 @command("http", "serve the HTTP API and web page for one bucket")(_args)

@@ -352,7 +352,12 @@ class Exporter:
 
         def work() -> tuple[int, Any]:
             data = batches_to_arrow([(c.partition, c.batches) for c in chunks])
-            table.append(data, snapshot_properties=props)
+            try:
+                table.append(data, snapshot_properties=props)
+            except Exception as e:  # pyarrow OSError, pyiceberg CommitFailedException, SQLAlchemy errors, ...
+                raise LakeError(f"commit to table {'.'.join(table.name())} failed ({type(e).__name__}: {e}); "
+                                f"nothing was committed: the next run exports the same records again",
+                                table=".".join(table.name())) from e
             return data.num_rows, table
 
         return await asyncio.to_thread(work)

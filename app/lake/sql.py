@@ -25,7 +25,7 @@ import decimal
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from app.config import SqlSettings
 from app.errors import AccessDenied, InvalidRequest
 from app.lake.warehouse import Warehouse
 
-__all__ = ["SqlEngine", "SqlResult", "extension_directory", "json_value"]
+__all__ = ["SqlEngine", "SqlResult", "WarehouseQueries", "extension_directory", "json_value"]
 
 EXTENSIONS = ("httpfs", "avro", "iceberg")
 
@@ -199,3 +199,29 @@ class SqlEngine:
             return await task
         finally:
             await asyncio.to_thread(con.close)
+
+
+class WarehouseQueries:
+    """SQL for a long-running server (``GET /sql``): the table list is looked up again when older than
+    ``refresh_seconds`` (tables grow while ``export --follow`` runs), each query gets a fresh engine."""
+
+    def __init__(self, warehouse: Warehouse, settings: SqlSettings,
+                 locate: Callable[[], Awaitable[Mapping[tuple[str, str], str]]], *,
+                 refresh_seconds: float = 2.0) -> None:
+        self.warehouse = warehouse
+        self.settings = settings
+        self.locate = locate
+        self.refresh_seconds = refresh_seconds
+        self._tables: Mapping[tuple[str, str], str] = {}
+        self._looked_up = -1e9
+        self._lock = asyncio.Lock()
+
+    async def tables(self) -> Mapping[tuple[str, str], str]:
+        async with self._lock:
+            if time.monotonic() - self._looked_up >= self.refresh_seconds:
+                self._tables = await self.locate()
+                self._looked_up = time.monotonic()
+            return self._tables
+
+    async def run(self, sql: str) -> SqlResult:
+        return await SqlEngine(self.warehouse, await self.tables(), self.settings).run(sql)

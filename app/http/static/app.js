@@ -280,6 +280,32 @@ async function replicationView(serial) {
   setStatus(`updated ${new Date().toISOString().slice(11, 19)} UTC`);
 }
 
+async function sqlView(serial) {
+  const q = params().get("q") || "SELECT redpanda.partition, count(*) AS records, max(redpanda.timestamp) AS newest\nFROM orders GROUP BY 1 ORDER BY 1";
+  const box = h("textarea", {id: "sql-input", rows: 6, spellcheck: "false", "aria-label": "SQL query"});
+  box.value = q;
+  const results = h("div", {id: "sql-results"});
+  const run = () => go(`#/sql?q=${enc(box.value)}`);
+  box.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) run(); });
+  $view.replaceChildren(
+    h("h1", {}, "SQL over the exported tables"),
+    h("p", {class: "muted"}, "One read-only SELECT (DuckDB) over the Iceberg tables that `shadowreplica export` wrote: each topic is a table by its name and as redpanda.<topic>. Ctrl+Enter runs it."),
+    h("section", {class: "card"}, box, h("menu", {}, h("button", {id: "sql-run", type: "button", onclick: run}, "Run"))),
+    results);
+  if (!params().get("q")) return;
+  setStatus("running…");
+  const res = await api(`/sql?q=${enc(q)}`).catch((err) => err);
+  if (serial !== routeSerial) return;
+  if (res instanceof Error) { results.replaceChildren(errorBox(res)); setStatus(""); return; }
+  const cell = (v) => (v !== null && typeof v === "object" ? JSON.stringify(v) : v === null ? "NULL" : String(v));
+  results.replaceChildren(
+    h("p", {class: "muted"}, `${fmtInt(res.row_count)} rows${res.truncated ? " (cut at the row limit)" : ""} in ${fmtSecs(res.seconds)}`),
+    h("section", {class: "card"}, h("table", {class: "grid-table", id: "sql-table"},
+      h("thead", {}, h("tr", {}, res.columns.map((c, i) => h("th", {title: res.types[i]}, c)))),
+      h("tbody", {}, res.rows.map((row) => h("tr", {}, row.map((v) => h("td", {}, cell(v)))))))));
+  setStatus(`updated ${new Date().toISOString().slice(11, 19)} UTC`);
+}
+
 // ------------------------------------------------------------------------------------------ router
 
 async function route() {
@@ -293,6 +319,7 @@ async function route() {
   try {
     if (section === "partition" && parts.length === 3) await partitionView(serial, parts[1], Number(parts[2]));
     else if (section === "browse") await browse(serial, parts[1] || null, parts[2] !== undefined ? Number(parts[2]) : null);
+    else if (section === "sql") await sqlView(serial);
     else if (section === "replication") {
       await replicationView(serial);
       refreshTimer = setInterval(() => replicationView(serial).catch((e) => setStatus(e.message, "bad")), 5000);
