@@ -35,12 +35,14 @@ from typing import Any
 from app.catalog import Catalog, PartitionView, SegmentRef
 from app.config import ExportSettings
 from app.errors import CorruptData, OffsetOutOfRange, StorageError
+from app.lake.arrow_fix import keep_null_lists
 from app.lake.schema import arrow_schema, new_table_metadata, schema_mismatch
 from app.lake.warehouse import LakeError, Warehouse
 from app.reader import PartitionReader, ServedBatch
 from segment_format.batch import BatchHeader
 
 log = logging.getLogger(__name__)
+keep_null_lists()  # pyiceberg would write a record without headers as [] instead of null (arrow_fix.py)
 
 __all__ = ["ExportMetrics", "Exporter", "PartitionState", "TableResult", "is_aborted", "progress_from_summary"]
 
@@ -272,7 +274,11 @@ class Exporter:
         """Bring every table up to the replica's current high watermarks (one or more commits each)."""
         results = []
         for topic in self._topic_names():
-            results.append(await self.export_topic(topic))
+            try:
+                results.append(await self.export_topic(topic))
+            except LakeError as e:  # someone else's table, a failed commit: this table only
+                log.error("%s", e.message)
+                results.append(TableResult(f"{self.settings.namespace}.{topic}", "", 0, None, error=e.message))
         return results
 
     async def export_topic(self, topic: str) -> TableResult:

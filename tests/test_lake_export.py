@@ -1,0 +1,373 @@
+"""`export`: Iceberg tables from a seeded bucket on a real S3 server process, checked against the world.
+
+Expected rows come from an independent decode (``tests/lake_support.py``: boto3 + struct + kafka-python);
+tables are read back with pyiceberg's scan and DuckDB's ``iceberg_scan``; the schema and spec are checked
+in the raw metadata JSON and the Parquet footers, not through our own model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from app.config import CacheSettings, ExportSettings, S3Side, SqlSettings
+from app.lake.cli import LakeOptions, open_lake
+from app.lake.export import Exporter, TableResult, is_aborted, progress_from_summary
+from app.lake.schema import REDPANDA_SCHEMA
+from app.lake.sql import SqlEngine
+from app.lake.warehouse import LakeError, Warehouse, open_catalog
+from app.metrics import Metrics
+from app.run import open_read_path
+from segment_format.batch import Attributes, BatchHeader
+from tests.conftest import BucketPair, Fault, make_side
+from tests.lake_support import (
+    SEGMENT,
+    Expected,
+    expected_records,
+    list_keys,
+    s3_client,
+    seed_sync,
+    segment_terms,
+    table_rows,
+)
+
+TOPICS = ("orders", "payments", "clickstream", "sensor-readings")
+# 4 topics x 2 partitions x 96 KiB, 16 KiB segments: every codec (orders), transactions with aborts (payments
+# and sensor-readings partition 0), LogAppendTime (sensor-readings), three terms per partition
+SPEC = {"topics": 4, "partitions": 2, "total_bytes": 8 * 96 * 1024, "segment_bytes": 16 * 1024,
+        "records_per_batch": 8, "value_bytes": 96, "term_every_segments": 2}
+
+
+def warehouse_side(side: S3Side, prefix: str = "lake") -> S3Side:
+    assert side.endpoint_url is not None
+    return make_side(side.endpoint_url, side.url.bucket, side.region, prefix=prefix, side="dest")
+
+
+async def export(side: S3Side, tmp: Path, *, lake_side: S3Side | None = None, catalog_file: Path | None = None,
+                 **settings: Any) -> list[TableResult]:
+    wh = Warehouse(lake_side or warehouse_side(side))
+    cache = CacheSettings(directory=tmp / "cache", manifest_refresh_interval=0.2)
+    async with open_read_path(side, cache, metrics=Metrics()) as replica:
+        assert replica.reader is not None
+        lake = await open_lake(LakeOptions(wh, None, {}, catalog_file or tmp / "catalog.db"))
+        exporter = Exporter(replica.catalog, replica.reader, lake, wh, source=str(side.url),
+                            settings=ExportSettings(**settings))
+        return await exporter.export_once()
+
+
+def lake_catalog(side: S3Side, tmp: Path, name: str = "catalog.db") -> Any:
+    return open_catalog(Warehouse(warehouse_side(side)), uri=None, catalog_file=tmp / name)
+
+
+def assert_table_equals(side: S3Side, tmp: Path, expected: Expected, topics: tuple[str, ...] = TOPICS) -> int:
+    """pyiceberg scan == independent decode for every topic: each (partition, offset) once, rows byte-equal."""
+    catalog = lake_catalog(side, tmp, "readback.db")  # a second catalog file: rebuilt from the warehouse
+    from app.lake.warehouse import find_tables, register_missing
+
+    register_missing(catalog, asyncio.run(find_tables(Warehouse(warehouse_side(side)))))
+    total = 0
+    for topic in topics:
+        got = table_rows(catalog.load_table(("redpanda", topic)).scan().to_arrow())
+        want = {(p, o): row for (t, p), rows in expected.rows.items() if t == topic for o, row in rows.items()}
+        assert got.keys() == want.keys(), f"{topic}: missing {sorted(want.keys() - got.keys())[:5]}, " \
+                                          f"unexpected {sorted(got.keys() - want.keys())[:5]}"
+        for ident, row in want.items():
+            assert got[ident] == row, f"{topic} {ident}"
+        total += len(got)
+    return total
+
+
+@pytest.fixture
+def seeded(buckets: BucketPair) -> tuple[S3Side, Expected]:
+    seed_sync(buckets.dest, **SPEC)
+    return buckets.dest, expected_records(buckets.dest)
+
+
+# ------------------------------------------------------------------------------------------- records
+
+
+def test_export_equals_independent_decode_read_back_by_pyiceberg_and_duckdb(
+        seeded: tuple[S3Side, Expected], tmp_path: Path) -> None:
+    side, expected = seeded
+    # the seed really has what the test is about (else it could not fail)
+    assert expected.aborted_records > 0 and expected.control_batches > 0
+    assert expected.codecs == {0, 1, 2, 3, 4} and expected.log_append_time_batches > 0
+    assert len(segment_terms(side)) >= 3
+
+    results = asyncio.run(export(side, tmp_path, commit_bytes=256 * 1024))
+    by_table = {r.table: r for r in results}
+    assert sorted(by_table) == sorted(f"redpanda.{t}" for t in TOPICS)
+    for topic in TOPICS:
+        r = by_table[f"redpanda.{topic}"]
+        assert r.error is None
+        assert r.records == r.exported == sum(expected.count(topic).values())
+        assert r.metadata_location.startswith(f"s3://{side.url.bucket}/lake/redpanda/{topic}/metadata/")
+        assert all(p.lag == 0 for p in r.partitions)
+
+    total = assert_table_equals(side, tmp_path, expected)
+    assert total == sum(len(rows) for rows in expected.rows.values())
+
+    # DuckDB's own Iceberg reader: counts per partition, distinct offsets, and the bytes of every value/key
+    locations = {("redpanda", r.table.split(".", 1)[1]): r.metadata_location for r in results}
+    engine = SqlEngine(Warehouse(warehouse_side(side)), locations, SqlSettings(max_rows=100_000, timeout=60))
+    for topic in TOPICS:
+        res = engine.query(f'SELECT redpanda.partition, count(*), count(DISTINCT redpanda.offset) FROM "{topic}" '
+                           f"GROUP BY 1 ORDER BY 1")
+        assert {p: (n, d) for p, n, d in res.rows} == {p: (n, n) for p, n in expected.count(topic).items()}
+        res = engine.query(f'SELECT redpanda.partition, redpanda.offset, redpanda.key, value, '
+                           f'epoch_ms(redpanda.timestamp) FROM redpanda."{topic}"')
+        for p, o, key, value, ts in res.rows:
+            want = expected.rows[(topic, p)][o]
+            assert (key, value, ts) == (want.key, want.value, want.timestamp_ms)
+
+
+def test_schema_and_partition_spec_field_ids_in_the_metadata_and_parquet_files(
+        seeded: tuple[S3Side, Expected], tmp_path: Path) -> None:
+    side, _ = seeded
+    (result,) = [r for r in asyncio.run(export(side, tmp_path)) if r.table == "redpanda.orders"]
+    s3 = s3_client(side)
+    key = result.metadata_location.split(f"s3://{side.url.bucket}/", 1)[1]
+    meta = json.loads(s3.get_object(Bucket=side.url.bucket, Key=key)["Body"].read())
+    assert meta["format-version"] == 2
+    (schema,) = meta["schemas"]
+    # exactly src/v/datalake/table_definition.cc + record_translator.cc (key_value mode)
+    assert schema == {
+        "type": "struct", "schema-id": 0, "identifier-field-ids": [],
+        "fields": [
+            {"id": 1, "name": "redpanda", "required": True, "type": {"type": "struct", "fields": [
+                {"id": 2, "name": "partition", "required": True, "type": "int"},
+                {"id": 3, "name": "offset", "required": True, "type": "long"},
+                {"id": 4, "name": "timestamp", "required": True, "type": "timestamp"},
+                {"id": 5, "name": "headers", "required": False, "type": {
+                    "type": "list", "element-id": 6, "element-required": True, "element": {
+                        "type": "struct", "fields": [
+                            {"id": 7, "name": "key", "required": False, "type": "binary"},
+                            {"id": 8, "name": "value", "required": False, "type": "binary"}]}}},
+                {"id": 9, "name": "key", "required": False, "type": "binary"}]}},
+            {"id": 10, "name": "value", "required": False, "type": "binary"}]}
+    assert meta["partition-specs"] == [{"spec-id": 0, "fields": [
+        {"source-id": 4, "field-id": 1000, "transform": "hour", "name": "redpanda_timestamp_hour"}]}]
+    assert meta["last-column-id"] == 10 and meta["last-partition-id"] == 1000
+    assert meta["properties"]["write.parquet.compression-codec"] == "zstd"
+    summary = meta["snapshots"][-1]["summary"]
+    assert progress_from_summary(summary) == {p.partition: p.high_watermark for p in result.partitions}
+
+    data_keys = [k for k in list_keys(side, "lake/redpanda/orders/data/") if k.endswith(".parquet")]
+    assert len(data_keys) > 1  # one file per hour at least
+    for k in data_keys[:3]:
+        body = s3.get_object(Bucket=side.url.bucket, Key=k)["Body"].read()
+        path = tmp_path / "f.parquet"
+        path.write_bytes(body)
+        f = pq.ParquetFile(path)
+        assert {f.metadata.row_group(0).column(i).compression for i in range(f.metadata.num_columns)} == {"ZSTD"}
+        arrow = f.schema_arrow
+        ids = {arrow.field("value").metadata[b"PARQUET:field_id"]}
+        rp = arrow.field("redpanda")
+        ids |= {rp.metadata[b"PARQUET:field_id"]} | {rp.type.field(i).metadata[b"PARQUET:field_id"]
+                                                      for i in range(rp.type.num_fields)}
+        assert ids == {b"10", b"1", b"2", b"3", b"4", b"5", b"9"}
+        assert "/redpanda_timestamp_hour=" in k  # hour partition path
+
+
+def test_is_aborted_matches_producer_and_range() -> None:
+    def header(attrs: int, pid: int, base: int) -> BatchHeader:
+        return BatchHeader(header_crc=0, size_bytes=61, base_offset=base, type=1, crc=0, attrs=attrs,
+                           last_offset_delta=0, first_timestamp=0, max_timestamp=0, producer_id=pid, record_count=1)
+
+    ranges = [(7, 100, 110)]
+    assert is_aborted(header(Attributes.TRANSACTIONAL, 7, 105), ranges)
+    assert is_aborted(header(Attributes.TRANSACTIONAL, 7, 110), ranges)
+    assert not is_aborted(header(Attributes.TRANSACTIONAL, 7, 111), ranges)
+    assert not is_aborted(header(Attributes.TRANSACTIONAL, 8, 105), ranges)
+    assert not is_aborted(header(0, 7, 105), ranges)  # not transactional: never aborted
+
+
+# ------------------------------------------------------------------------------------- incremental
+
+
+def test_incremental_runs_and_catalog_rebuilt_from_the_warehouse(
+        seeded: tuple[S3Side, Expected], tmp_path: Path) -> None:
+    side, _ = seeded
+    first = {r.table: r for r in asyncio.run(export(side, tmp_path))}
+    again = {r.table: r for r in asyncio.run(export(side, tmp_path))}
+    for name, r in again.items():  # nothing new: no commit, same snapshot
+        assert (r.exported, r.commits, r.snapshot_id) == (0, 0, first[name].snapshot_id)
+    (tmp_path / "catalog.db").unlink()  # the embedded catalog is a cache: rebuilt from the warehouse
+    rebuilt = {r.table: r for r in asyncio.run(export(side, tmp_path))}
+    for name, r in rebuilt.items():
+        assert (r.exported, r.snapshot_id, r.metadata_location) == (0, first[name].snapshot_id,
+                                                                    first[name].metadata_location)
+    seed_sync(side, **{**SPEC, "total_bytes": 8 * 48 * 1024}, append=True)  # a new term of segments
+    grown = {r.table: r for r in asyncio.run(export(side, tmp_path))}
+    expected = expected_records(side)
+    for topic in TOPICS:
+        r = grown[f"redpanda.{topic}"]
+        assert r.exported == sum(expected.count(topic).values()) - first[r.table].records > 0
+    assert_table_equals(side, tmp_path, expected)
+
+
+async def test_follow_exports_segments_appended_to_the_replica(seeded: tuple[S3Side, Expected],
+                                                                tmp_path: Path) -> None:
+    side, _ = seeded
+    wh = Warehouse(warehouse_side(side))
+    cache = CacheSettings(directory=tmp_path / "cache", manifest_refresh_interval=0.2)
+    async with open_read_path(side, cache, metrics=Metrics()) as replica:
+        assert replica.reader is not None
+        lake = await open_lake(LakeOptions(wh, None, {}, tmp_path / "catalog.db"))
+        exporter = Exporter(replica.catalog, replica.reader, lake, wh, source=str(side.url),
+                            settings=ExportSettings(follow_interval=30.0), topics=lambda t: t == "orders")
+        rounds: list[list[TableResult]] = []
+        stop = asyncio.Event()
+        task = asyncio.create_task(exporter.follow(stop, on_round=rounds.append))
+        while not rounds:
+            await asyncio.sleep(0.05)
+        before = rounds[-1][0].records
+        await asyncio.to_thread(seed_sync, side, **{**SPEC, "total_bytes": 8 * 48 * 1024}, append=True)
+        want = sum((await asyncio.to_thread(expected_records, side)).count("orders").values())
+        deadline = time.monotonic() + 20  # well under follow_interval: the manifest change drives it
+        while rounds[-1][0].records != want and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert want > before and rounds[-1][0].records == want
+    assert exporter.metrics.lag[("orders", 0)] == 0 and exporter.metrics.records["orders"] == want
+    await asyncio.to_thread(assert_table_equals, side, tmp_path, await asyncio.to_thread(expected_records, side),
+                            ("orders",))
+
+
+def _cli(*args: str, endpoint: str) -> list[str]:
+    return [sys.executable, "-m", "app.cli", *args, "--endpoint-url", endpoint]
+
+
+def test_kill_9_during_export_then_resume(seeded: tuple[S3Side, Expected], tmp_path: Path) -> None:
+    side, expected = seeded
+    assert side.endpoint_url is not None
+    cmd = _cli("export", "--bucket", str(side.url), "--warehouse", f"{side.url}/lake", "--topics", "orders",
+               "--catalog-file", str(tmp_path / "catalog.db"), "--cache-dir", str(tmp_path / "cache"),
+               "--commit-bytes", "8KiB", "--json", endpoint=side.endpoint_url)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    commits = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        commits = len([k for k in list_keys(side, "lake/redpanda/orders/metadata/") if k.endswith(".metadata.json")])
+        if commits >= 4:  # a few commits in: kill it mid-way
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "export finished before it could be killed: make commits smaller"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # the table as the kill left it: consistent (rows == what its progress says), and not complete
+    table = lake_catalog(side, tmp_path).load_table(("redpanda", "orders"))
+    progress = progress_from_summary(table.current_snapshot().summary.additional_properties)
+    partial = table_rows(table.scan().to_arrow())
+    want_partial = {(p, o) for (t, p), rows in expected.rows.items() if t == "orders"
+                    for o in rows if o < progress.get(p, 0)}
+    assert set(partial) == want_partial
+    assert 0 < len(partial) < sum(expected.count("orders").values())
+
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (report,) = json.loads(done.stdout)["tables"]
+    assert report["exported"] == sum(expected.count("orders").values()) - len(partial)
+    assert_table_equals(side, tmp_path, expected, ("orders",))
+
+
+# --------------------------------------------------------------------------------------- bad input
+
+
+def test_corrupt_segment_stops_that_partition_only(seeded: tuple[S3Side, Expected], tmp_path: Path) -> None:
+    side, expected = seeded
+    s3 = s3_client(side)
+    segs = sorted((int(m["base"]), k) for k in list_keys(side)
+                  if (m := SEGMENT.match(k)) and m["topic"] == "orders" and m["p"] == "0")
+    victim = segs[1][1]
+    body = bytearray(s3.get_object(Bucket=side.url.bucket, Key=victim)["Body"].read())
+    damage_at = len(body) // 2
+    body[damage_at: damage_at + 64] = b"\xff" * 64
+    s3.put_object(Bucket=side.url.bucket, Key=victim, Body=bytes(body))
+
+    (orders,) = [r for r in asyncio.run(export(side, tmp_path)) if r.table == "redpanda.orders"]
+    p0, p1 = orders.partitions
+    assert p0.error is not None and p0.error["key"] == victim and p0.error["position"] is not None
+    assert p0.error["position"] <= damage_at + 64 and p0.lag > 0
+    assert p1.error is None and p1.lag == 0
+    assert orders.error and "partition 0" in orders.error
+    got = table_rows(lake_catalog(side, tmp_path).load_table(("redpanda", "orders")).scan().to_arrow())
+    assert {o for p, o in got if p == 1} == set(expected.rows[("orders", 1)])
+    exported_p0 = {o for p, o in got if p == 0}
+    assert exported_p0 == {o for o in expected.rows[("orders", 0)] if o < p0.next_offset}
+    assert exported_p0 and p0.next_offset == p0.error["offset"]
+
+
+def test_refuses_a_table_with_another_schema_and_leaves_it_alone(seeded: tuple[S3Side, Expected],
+                                                                  tmp_path: Path) -> None:
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import LongType, NestedField, StringType
+
+    side, _ = seeded
+    catalog = lake_catalog(side, tmp_path)
+    catalog.create_namespace_if_not_exists("redpanda")
+    theirs = catalog.create_table(("redpanda", "orders"), Schema(
+        NestedField(1, "id", LongType(), required=True), NestedField(2, "name", StringType())),
+        location=f"{Warehouse(warehouse_side(side)).location}/redpanda/orders")
+    same_shape = catalog.create_table(("redpanda", "payments"), REDPANDA_SCHEMA,
+                                      location=f"{Warehouse(warehouse_side(side)).location}/redpanda/payments")
+    before = {t.name(): t.metadata_location for t in (theirs, same_shape)}
+    results = {r.table: r for r in asyncio.run(export(side, tmp_path, catalog_file=tmp_path / "catalog.db"))}
+    assert (results["redpanda.orders"].error or "").startswith(
+        "refusing to write to table redpanda.orders: schema differs from Redpanda's key_value schema")
+    assert (results["redpanda.payments"].error or "").startswith(
+        "refusing to write to table redpanda.payments: it was not created by shadowreplica export")
+    assert results["redpanda.clickstream"].error is None and results["redpanda.clickstream"].records > 0
+    for ident, location in before.items():
+        table = catalog.load_table(ident)
+        assert table.metadata_location == location and table.current_snapshot() is None
+
+
+def test_a_warehouse_that_is_not_writable_fails_before_any_work(buckets: BucketPair, tmp_path: Path) -> None:
+    assert buckets.dest.endpoint_url is not None
+    missing = make_side(buckets.dest.endpoint_url, "no-such-bucket-here", "eu-west-1", prefix="lake")
+    with pytest.raises(LakeError, match="is not writable"):
+        asyncio.run(Warehouse(missing).check_writable())
+    done = subprocess.run(_cli("export", "--bucket", str(buckets.dest.url), "--warehouse", "s3://no-such-bucket-here/lake",
+                               "--catalog-file", str(tmp_path / "c.db"), endpoint=buckets.dest.endpoint_url),
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("error: warehouse s3://no-such-bucket-here/lake is not writable")
+
+
+async def test_a_denied_put_and_an_interrupted_commit(seeded: tuple[S3Side, Expected], tmp_path: Path,
+                                                      s3_fault_proxy: Any) -> None:
+    side, expected = seeded
+    assert side.endpoint_url is not None
+    proxy = await s3_fault_proxy(side.endpoint_url)
+    via_proxy = make_side(proxy.endpoint, side.url.bucket, side.region, prefix="lake", side="dest")
+    proxy.faults.append(Fault(method="PUT", target="write-probe", status=403, code="AccessDenied"))
+    with pytest.raises(LakeError, match="not writable"):
+        await Warehouse(via_proxy).check_writable()
+    proxy.faults.clear()
+    # every metadata file PUT fails: the commit cannot happen, the table stays as it was
+    proxy.faults.append(Fault(method="PUT", target=".metadata.json", status=403, code="AccessDenied"))
+    # (creating the table writes metadata too: let the first one through)
+    proxy.faults.insert(0, Fault(method="PUT", target="/metadata/00000-", delay=0.0))
+    failed = await export(side, tmp_path, lake_side=via_proxy, catalog_file=tmp_path / "catalog.db")
+    assert all("nothing was committed" in (r.error or "") for r in failed)
+    table = await asyncio.to_thread(lambda: lake_catalog(side, tmp_path).load_table(("redpanda", "clickstream")))
+    assert table.current_snapshot() is None  # created, never committed: orphan data files are never read
+    assert [k for k in list_keys(side, "lake/redpanda/clickstream/data/") if k.endswith(".parquet")]
+    proxy.faults.clear()
+    results = await export(side, tmp_path, lake_side=via_proxy, catalog_file=tmp_path / "catalog.db")
+    assert all(r.error is None for r in results)
+    await asyncio.to_thread(assert_table_equals, side, tmp_path, expected)
