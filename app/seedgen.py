@@ -78,6 +78,7 @@ class SeedSpec:
     records_per_batch: int = 64
     value_bytes: int = 512  # average payload size
     term_every_segments: int = 3
+    batch_gap_ms: int = 0  # extra time between data batches (0: the original bytes); spreads records over hours
     layout: str = "prefixed"  # "labeled" (the CLI's default: current Redpanda) | "prefixed" | "mixed"
     cluster_uuid: str = ""  # the remote label of labeled topics; "" = the sample cluster's (SAMPLE_CLUSTER_UUID)
     spillover: int = 0  # spillover manifests per partition (0: none)
@@ -336,7 +337,7 @@ def generate_segment(
         batch = build_batch(records, base_offset=st.next_offset, first_timestamp=st.timestamp, compression=codec,
                             attrs=attrs, max_timestamp=ts_end)
         append(batch, translator=False, last_offset_delta=n - 1, ts_max=ts_end)
-        st.timestamp = ts_end + 1 + gen.rng.randrange(0, 50)
+        st.timestamp = ts_end + 1 + gen.rng.randrange(0, 50) + spec.batch_gap_ms
     body = writer.getvalue()
     tx_body = None
     if aborted:

@@ -21,9 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from app.config import CacheSettings, ExportSettings, S3Side, SqlSettings
-from app.lake.cli import LakeOptions, open_lake
+from app.lake.cli import LakeOptions, open_lake, topic_filter
 from app.lake.export import Exporter, TableResult, is_aborted, progress_from_summary
-from app.lake.schema import REDPANDA_SCHEMA
 from app.lake.sql import SqlEngine
 from app.lake.warehouse import LakeError, Warehouse, open_catalog
 from app.metrics import Metrics
@@ -43,9 +42,10 @@ from tests.lake_support import (
 
 TOPICS = ("orders", "payments", "clickstream", "sensor-readings")
 # 4 topics x 2 partitions x 96 KiB, 16 KiB segments: every codec (orders), transactions with aborts (payments
-# and sensor-readings partition 0), LogAppendTime (sensor-readings), three terms per partition
+# and sensor-readings partition 0), LogAppendTime (sensor-readings), three terms per partition, about three
+# hours of records (two minutes between batches): several hour partitions
 SPEC = {"topics": 4, "partitions": 2, "total_bytes": 8 * 96 * 1024, "segment_bytes": 16 * 1024,
-        "records_per_batch": 8, "value_bytes": 96, "term_every_segments": 2}
+        "records_per_batch": 8, "value_bytes": 96, "term_every_segments": 2, "batch_gap_ms": 120_000}
 
 
 def warehouse_side(side: S3Side, prefix: str = "lake") -> S3Side:
@@ -54,14 +54,14 @@ def warehouse_side(side: S3Side, prefix: str = "lake") -> S3Side:
 
 
 async def export(side: S3Side, tmp: Path, *, lake_side: S3Side | None = None, catalog_file: Path | None = None,
-                 **settings: Any) -> list[TableResult]:
+                 topics: str | None = None, **settings: Any) -> list[TableResult]:
     wh = Warehouse(lake_side or warehouse_side(side))
     cache = CacheSettings(directory=tmp / "cache", manifest_refresh_interval=0.2)
     async with open_read_path(side, cache, metrics=Metrics()) as replica:
         assert replica.reader is not None
         lake = await open_lake(LakeOptions(wh, None, {}, catalog_file or tmp / "catalog.db"))
         exporter = Exporter(replica.catalog, replica.reader, lake, wh, source=str(side.url),
-                            settings=ExportSettings(**settings))
+                            settings=ExportSettings(**settings), topics=topic_filter(topics))
         return await exporter.export_once()
 
 
@@ -164,7 +164,7 @@ def test_schema_and_partition_spec_field_ids_in_the_metadata_and_parquet_files(
 
     data_keys = [k for k in list_keys(side, "lake/redpanda/orders/data/") if k.endswith(".parquet")]
     assert len(data_keys) > 1  # one file per hour at least
-    for k in data_keys[:3]:
+    for k in data_keys:
         body = s3.get_object(Bucket=side.url.bucket, Key=k)["Body"].read()
         path = tmp_path / "f.parquet"
         path.write_bytes(body)
@@ -176,7 +176,9 @@ def test_schema_and_partition_spec_field_ids_in_the_metadata_and_parquet_files(
         ids |= {rp.metadata[b"PARQUET:field_id"]} | {rp.type.field(i).metadata[b"PARQUET:field_id"]
                                                       for i in range(rp.type.num_fields)}
         assert ids == {b"10", b"1", b"2", b"3", b"4", b"5", b"9"}
-        assert "/redpanda_timestamp_hour=" in k  # hour partition path
+        hour = k.split("/redpanda_timestamp_hour=", 1)[1].split("/", 1)[0]  # e.g. 2026-01-01-02
+        stamps = f.read().column("redpanda").combine_chunks().field("timestamp").to_pylist()
+        assert {t.strftime("%Y-%m-%d-%H") for t in stamps} == {hour}  # the file holds exactly its hour
 
 
 def test_is_aborted_matches_producer_and_range() -> None:
@@ -246,7 +248,7 @@ async def test_follow_exports_segments_appended_to_the_replica(seeded: tuple[S3S
 
 
 def _cli(*args: str, endpoint: str) -> list[str]:
-    return [sys.executable, "-m", "app.cli", *args, "--endpoint-url", endpoint]
+    return [str(Path(sys.executable).parent / "shadowreplica"), *args, "--endpoint-url", endpoint]
 
 
 def test_kill_9_during_export_then_resume(seeded: tuple[S3Side, Expected], tmp_path: Path) -> None:
@@ -312,8 +314,12 @@ def test_corrupt_segment_stops_that_partition_only(seeded: tuple[S3Side, Expecte
 
 def test_refuses_a_table_with_another_schema_and_leaves_it_alone(seeded: tuple[S3Side, Expected],
                                                                   tmp_path: Path) -> None:
+    from pyiceberg.io import load_file_io
     from pyiceberg.schema import Schema
+    from pyiceberg.serializers import ToOutputFile
     from pyiceberg.types import LongType, NestedField, StringType
+
+    from app.lake.schema import new_table_metadata
 
     side, _ = seeded
     catalog = lake_catalog(side, tmp_path)
@@ -321,8 +327,11 @@ def test_refuses_a_table_with_another_schema_and_leaves_it_alone(seeded: tuple[S
     theirs = catalog.create_table(("redpanda", "orders"), Schema(
         NestedField(1, "id", LongType(), required=True), NestedField(2, "name", StringType())),
         location=f"{Warehouse(warehouse_side(side)).location}/redpanda/orders")
-    same_shape = catalog.create_table(("redpanda", "payments"), REDPANDA_SCHEMA,
-                                      location=f"{Warehouse(warehouse_side(side)).location}/redpanda/payments")
+    # Redpanda's exact shape (as Redpanda itself would create it) but not ours: no shadowreplica.source
+    location = f"{Warehouse(warehouse_side(side)).location}/redpanda/payments"
+    io = load_file_io(Warehouse(warehouse_side(side)).fileio_properties(), location)
+    ToOutputFile.table_metadata(new_table_metadata(location), io.new_output(f"{location}/metadata/00000-x.metadata.json"))
+    same_shape = catalog.register_table(("redpanda", "payments"), f"{location}/metadata/00000-x.metadata.json")
     before = {t.name(): t.metadata_location for t in (theirs, same_shape)}
     results = {r.table: r for r in asyncio.run(export(side, tmp_path, catalog_file=tmp_path / "catalog.db"))}
     assert (results["redpanda.orders"].error or "").startswith(
@@ -348,26 +357,50 @@ def test_a_warehouse_that_is_not_writable_fails_before_any_work(buckets: BucketP
     assert done.stderr.strip().splitlines()[-1].startswith("error: warehouse s3://no-such-bucket-here/lake is not writable")
 
 
-async def test_a_denied_put_and_an_interrupted_commit(seeded: tuple[S3Side, Expected], tmp_path: Path,
-                                                      s3_fault_proxy: Any) -> None:
-    side, expected = seeded
-    assert side.endpoint_url is not None
-    proxy = await s3_fault_proxy(side.endpoint_url)
-    via_proxy = make_side(proxy.endpoint, side.url.bucket, side.region, prefix="lake", side="dest")
+async def test_a_denied_put_fails_the_write_probe(buckets: BucketPair, s3_fault_proxy: Any) -> None:
+    assert buckets.dest.endpoint_url is not None
+    proxy = await s3_fault_proxy(buckets.dest.endpoint_url)
+    via_proxy = make_side(proxy.endpoint, buckets.dest.url.bucket, buckets.dest.region, prefix="lake", side="dest")
     proxy.faults.append(Fault(method="PUT", target="write-probe", status=403, code="AccessDenied"))
-    with pytest.raises(LakeError, match="not writable"):
+    with pytest.raises(LakeError, match="is not writable"):
         await Warehouse(via_proxy).check_writable()
+    assert proxy.faults[0].hits == 1
     proxy.faults.clear()
-    # every metadata file PUT fails: the commit cannot happen, the table stays as it was
-    proxy.faults.append(Fault(method="PUT", target=".metadata.json", status=403, code="AccessDenied"))
-    # (creating the table writes metadata too: let the first one through)
-    proxy.faults.insert(0, Fault(method="PUT", target="/metadata/00000-", delay=0.0))
-    failed = await export(side, tmp_path, lake_side=via_proxy, catalog_file=tmp_path / "catalog.db")
-    assert all("nothing was committed" in (r.error or "") for r in failed)
-    table = await asyncio.to_thread(lambda: lake_catalog(side, tmp_path).load_table(("redpanda", "clickstream")))
-    assert table.current_snapshot() is None  # created, never committed: orphan data files are never read
-    assert [k for k in list_keys(side, "lake/redpanda/clickstream/data/") if k.endswith(".parquet")]
-    proxy.faults.clear()
-    results = await export(side, tmp_path, lake_side=via_proxy, catalog_file=tmp_path / "catalog.db")
-    assert all(r.error is None for r in results)
-    await asyncio.to_thread(assert_table_equals, side, tmp_path, expected)
+    await Warehouse(via_proxy).check_writable()
+
+
+def test_an_interrupted_commit_leaves_the_table_as_it_was(seeded: tuple[S3Side, Expected], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalog fails the second commit (SQLite "database is locked") after its data files were written:
+    the table keeps its first snapshot and that snapshot's progress; the next run adds exactly the rest.
+    (A process killed at a random point, commits included, is the kill -9 test.)"""
+    import sqlalchemy.exc
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    side, expected = seeded
+    real_commit = SqlCatalog.commit_table
+    calls = {"n": 0}
+
+    def flaky_commit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise sqlalchemy.exc.OperationalError("UPDATE iceberg_tables", {}, Exception("database is locked"))
+        return real_commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(SqlCatalog, "commit_table", flaky_commit)
+    (failed,) = asyncio.run(export(side, tmp_path, topics="orders", commit_bytes=16 * 1024))
+    assert failed.error is not None and "nothing was committed" in failed.error
+    table = lake_catalog(side, tmp_path).load_table(("redpanda", "orders"))
+    assert len(table.snapshots()) == 1
+    progress = progress_from_summary(table.current_snapshot().summary.additional_properties)
+    rows = table_rows(table.scan().to_arrow())
+    assert set(rows) == {(p, o) for (t, p), offs in expected.rows.items() if t == "orders"
+                         for o in offs if o < progress[p]}
+    referenced = {f.file.file_path for f in table.scan().plan_files()}
+    written = {f"s3://{side.url.bucket}/{k}" for k in list_keys(side, "lake/redpanda/orders/data/")}
+    assert written > referenced  # the failed commit's files exist, and nothing reads them
+
+    monkeypatch.setattr(SqlCatalog, "commit_table", real_commit)
+    (done,) = asyncio.run(export(side, tmp_path, topics="orders"))
+    assert done.error is None and done.exported == sum(expected.count("orders").values()) - len(rows)
+    assert_table_equals(side, tmp_path, expected, ("orders",))

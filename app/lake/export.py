@@ -306,7 +306,7 @@ class Exporter:
 
         async def read(p: int) -> _Chunk:
             st = states[p]
-            budget = max(self.settings.read_bytes, self.settings.commit_bytes // max(1, len(active)))
+            budget = max(1, self.settings.commit_bytes // max(1, len(active)))  # a read returns one batch at least
             async with sem:
                 return await self._read_chunk(views[p], st.next_offset, st.high_watermark, budget)
 
