@@ -1,0 +1,223 @@
+"""`sql` and ``GET /sql``: DuckDB over the exported tables, read-only and fenced, with limits.
+
+One exported warehouse for the module (seeded bucket → ``export``); expected values come from the
+independent decode in ``tests/lake_support.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import HttpSettings, S3Side, SqlSettings
+from app.errors import AccessDenied, InvalidRequest
+from app.lake.sql import SqlEngine, WarehouseQueries
+from app.lake.warehouse import Warehouse, find_tables
+from app.store import ensure_bucket
+from tests.conftest import make_side, unique_bucket
+from tests.lake_support import Expected, expected_records, seed_sync
+from tests.test_lake_export import SPEC, export, warehouse_side
+
+TOKEN = "sql-test-token"
+
+
+@pytest.fixture(scope="module")
+def lake(s3_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S3Side, Expected, Warehouse]]:
+    side = make_side(s3_server, unique_bucket("lake"), "eu-west-1", side="dest")
+    asyncio.run(ensure_bucket(side))
+    seed_sync(side, **SPEC)
+    tmp = tmp_path_factory.mktemp("lake")
+    results = asyncio.run(export(side, tmp))
+    assert all(r.error is None for r in results)
+    yield side, expected_records(side), Warehouse(warehouse_side(side))
+
+
+def engine(wh: Warehouse, **settings: Any) -> SqlEngine:
+    tables = {k: v.metadata_location for k, v in asyncio.run(find_tables(wh)).items()}
+    return SqlEngine(wh, tables, SqlSettings(**settings))
+
+
+# ---------------------------------------------------------------------------------------- answers
+
+
+def test_tables_by_topic_name_and_qualified(lake: tuple[S3Side, Expected, Warehouse]) -> None:
+    _, expected, wh = lake
+    e = engine(wh)
+    plain = e.query('SELECT count(*) FROM "sensor-readings"').rows
+    qualified = e.query('SELECT count(*) FROM redpanda."sensor-readings"').rows
+    assert plain == qualified == [(sum(expected.count("sensor-readings").values()),)]
+
+
+def test_readme_examples(lake: tuple[S3Side, Expected, Warehouse]) -> None:
+    """The README's three examples give what the independent decode says."""
+    _, expected, wh = lake
+    e = engine(wh, max_rows=100_000)
+    # decode JSON values: orders over 900 (amount), per currency
+    got = e.query("""
+        SELECT json_extract_string(decode(value), '$.currency') AS currency, count(*) AS orders
+        FROM orders
+        WHERE CAST(json_extract(decode(value), '$.amount') AS DOUBLE) > 900
+        GROUP BY 1 ORDER BY 1""").rows
+    want: Counter[str] = Counter()
+    for (topic, _p), rows in expected.rows.items():
+        for row in rows.values():
+            if topic == "orders" and row.value is not None:
+                doc = json.loads(row.value)
+                if doc["amount"] > 900:
+                    want[doc["currency"]] += 1
+    assert dict(got) == dict(want) and sum(want.values()) > 0
+    # count per hour
+    got = e.query("""
+        SELECT date_trunc('hour', redpanda.timestamp) AS hour, count(*) FROM payments GROUP BY 1 ORDER BY 1""").rows
+    per_hour: Counter[int] = Counter()
+    for (topic, _p), rows in expected.rows.items():
+        if topic == "payments":
+            for row in rows.values():
+                per_hour[row.timestamp_ms // 3_600_000] += 1
+    assert [n for _, n in got] == [per_hour[h] for h in sorted(per_hour)] and len(per_hour) >= 2
+    # keys that appear in two topics
+    got = e.query("""
+        SELECT o.redpanda.key AS key FROM orders o
+        WHERE o.redpanda.key IS NOT NULL
+        INTERSECT SELECT p.redpanda.key FROM payments p""").rows
+    keys = {t: {r.key for (tt, _), rows in expected.rows.items() if tt == t for r in rows.values() if r.key}
+            for t in ("orders", "payments")}
+    assert {k for (k,) in got} == keys["orders"] & keys["payments"] != set()
+
+
+# -------------------------------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO orders SELECT * FROM orders",
+    "DELETE FROM orders",
+    "CREATE TABLE t AS SELECT 1",
+    "DROP VIEW orders",
+    "COPY (SELECT 1) TO '/tmp/shadowreplica-sql-test.csv'",
+    "ATTACH '/tmp/x.db' AS x",
+    "INSTALL spatial",
+    "LOAD spatial",
+    "SET enable_external_access = true",
+    "PRAGMA memory_limit='64GB'",
+    "PRAGMA threads=64",
+    "EXPLAIN SELECT 1",
+    "SELECT 1; SELECT 2",
+    "SELECT 1; DROP VIEW orders",
+])
+def test_only_one_select(lake: tuple[S3Side, Expected, Warehouse], sql: str) -> None:
+    with pytest.raises(InvalidRequest, match=r"one SELECT statement|only SELECT is allowed"):
+        engine(lake[2]).query(sql)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_text('/etc/hostname')",
+    "SELECT * FROM 'https://example.com/data.parquet'",
+    "SELECT * FROM read_parquet('s3://another-bucket/x.parquet')",
+    "SELECT * FROM glob('/root/*')",
+])
+def test_no_file_or_network_access_outside_the_warehouse(lake: tuple[S3Side, Expected, Warehouse], sql: str) -> None:
+    with pytest.raises((AccessDenied, InvalidRequest)) as info:
+        engine(lake[2]).query(sql)
+    assert "disabled by configuration" in info.value.message or "Permission" in info.value.message
+
+
+def test_settings_locked_and_secrets_redacted(lake: tuple[S3Side, Expected, Warehouse]) -> None:
+    e = engine(lake[2])
+    (row,) = e.query("SELECT secret_string FROM duckdb_secrets()").rows
+    assert "secret=redacted" in row[0] and "secret=test" not in row[0]  # the secret key never comes back
+    (row,) = e.query("SELECT current_setting('lock_configuration'), current_setting('enable_external_access'), "
+                     "current_setting('autoinstall_known_extensions')").rows
+    assert row == (True, False, False)
+
+
+def test_row_and_time_limits(lake: tuple[S3Side, Expected, Warehouse]) -> None:
+    wh = lake[2]
+    res = engine(wh, max_rows=5).query("SELECT * FROM range(100)")
+    assert len(res.rows) == 5 and res.truncated
+    slow = engine(wh, timeout=0.5)
+    with pytest.raises(InvalidRequest, match=r"longer than 0\.5 s"):
+        asyncio.run(slow.run("SELECT count(*) FROM range(100000000000) a"))
+
+
+def test_bad_sql_says_why(lake: tuple[S3Side, Expected, Warehouse]) -> None:
+    with pytest.raises(InvalidRequest, match=r"does not parse|Parser"):
+        engine(lake[2]).query("SELEKT 1")
+    with pytest.raises(InvalidRequest, match="no_such_topic"):
+        engine(lake[2]).query("SELECT * FROM no_such_topic")
+
+
+# ------------------------------------------------------------------------------------------ HTTP
+
+
+async def _client(lake: tuple[S3Side, Expected, Warehouse]) -> httpx.AsyncClient:
+    from app.cache import ChunkCache  # noqa: F401 - the app needs a reader; this test uses only /sql
+    from app.catalog import Catalog
+    from app.http.app import create_app
+    from app.store import ObjectStore
+
+    side, _, wh = lake
+    store = ObjectStore(side)
+    catalog = Catalog(store)
+
+    async def locate() -> dict[tuple[str, str], str]:
+        return {k: v.metadata_location for k, v in (await find_tables(wh)).items()}
+
+    app = create_app(HttpSettings(token=TOKEN), catalog, None,  # type: ignore[arg-type]
+                     sql=WarehouseQueries(wh, SqlSettings(max_rows=1000, timeout=10), locate))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def test_http_sql_route(lake: tuple[S3Side, Expected, Warehouse]) -> None:
+    _, expected, _ = lake
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with await _client(lake) as client:
+        r = await client.get("/sql", params={"q": "SELECT 1"})
+        assert r.status_code == 401  # token auth like every other route
+        r = await client.get("/sql", params={"q": "SELECT redpanda.partition AS p, count(*) AS n FROM orders "
+                                                  "GROUP BY 1 ORDER BY 1"}, headers=auth)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["columns"] == ["p", "n"] and not body["truncated"]
+        assert {p: n for p, n in body["rows"]} == expected.count("orders")
+        r = await client.get("/sql", params={"q": "SELECT value FROM orders WHERE value IS NOT NULL LIMIT 1"},
+                             headers=auth)
+        assert json.loads(r.json()["rows"][0][0])["currency"]  # a UTF-8 BLOB comes back as text
+        r = await client.get("/sql", params={"q": "SELEKT 1"}, headers=auth)
+        assert r.status_code == 400 and r.json()["error"] == "InvalidRequest" and "SELEKT" in r.json()["message"]
+        r = await client.get("/sql", params={"q": "DROP VIEW orders"}, headers=auth)
+        assert r.status_code == 400 and "only SELECT" in r.json()["message"]
+        r = await client.get("/sql", params={"q": "SELECT * FROM read_csv('/etc/passwd')"}, headers=auth)
+        assert r.status_code == 403 and r.json()["error"] == "AccessDenied"
+        r = await client.post("/sql", params={"q": "SELECT 1"}, headers=auth)
+        assert r.status_code == 405
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+
+def test_sql_command_json_and_csv(lake: tuple[S3Side, Expected, Warehouse]) -> None:
+    side, expected, wh = lake
+    assert side.endpoint_url is not None
+    cli = [str(Path(sys.executable).parent / "shadowreplica"), "sql", "--warehouse", wh.location,
+           "--warehouse-endpoint-url", side.endpoint_url, "--warehouse-region", side.region]
+    q = "SELECT redpanda.partition AS p, count(*) AS n FROM clickstream GROUP BY 1 ORDER BY 1"
+    out = subprocess.run([*cli, q, "--json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert {p: n for p, n in json.loads(out.stdout)["rows"]} == expected.count("clickstream")
+    out = subprocess.run([*cli, q, "--csv"], capture_output=True, text=True, timeout=60)
+    rows = list(csv.reader(io.StringIO(out.stdout)))
+    assert rows[0] == ["p", "n"] and {int(p): int(n) for p, n in rows[1:]} == expected.count("clickstream")
+    out = subprocess.run([*cli, "DROP VIEW clickstream"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stderr.strip().startswith("error: only SELECT is allowed")
