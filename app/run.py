@@ -192,6 +192,11 @@ def _args(p: argparse.ArgumentParser) -> None:
     add_scope_flags(p)
     p.add_argument("--without", default="", metavar="FACES",
                    help="comma-separated faces not to start: sync, kafka, http")
+    p.add_argument("--with", dest="with_faces", default="", metavar="FACES",
+                   help="comma-separated optional faces to start: export (Iceberg tables, needs --warehouse)")
+    from app.lake.cli import add_lake_flags
+
+    add_lake_flags(p, required=False)  # --warehouse: GET /sql over the tables, and where --with export writes
 
 
 class ReplicatorStatus:
@@ -235,6 +240,12 @@ async def run_all(args: argparse.Namespace) -> None:
     without = {w.strip() for w in (args.without or ",".join(run_cfg.get("without", []))).split(",") if w.strip()}
     if without - {"sync", "kafka", "http"}:
         raise ConfigError(f"--without takes sync, kafka, http; not {', '.join(sorted(without))}")
+    with_faces = {w.strip() for w in (args.with_faces or ",".join(run_cfg.get("with", []))).split(",") if w.strip()}
+    if with_faces - {"export"}:
+        raise ConfigError(f"--with takes export; not {', '.join(sorted(with_faces - {'export'}))}")
+    warehouse_url = args.warehouse or run_cfg.get("warehouse")
+    if "export" in with_faces and not warehouse_url:
+        raise ConfigError("--with export needs --warehouse s3://bucket/prefix (or `warehouse` in [run])")
     http = section(HttpSettings, file_cfg.get("http", {}), None, "HTTP", listen=args.listen)
     kafka, cache = load_settings(args)
     dest_side = side_from_args(args, dest_url, "dest", "dest-")
@@ -266,8 +277,13 @@ async def run_all(args: argparse.Namespace) -> None:
             rep_metrics = replicator.metrics
             metrics.add_text(lambda: render_prometheus(rep_metrics, s3=False))
             replication = ReplicatorStatus(replication, replicator)
+        lake_face = None
+        sql = None
+        if warehouse_url:
+            lake_face, sql = await _lake(args, file_cfg, dest_side, dest, cache, metrics, warehouse_url,
+                                         export="export" in with_faces)
         app = create_app(http, dest.catalog, dest.reader, metrics=metrics, replication=replication,
-                         bucket_name=str(dest_side.url), lag_metrics=replicator is None)
+                         bucket_name=str(dest_side.url), lag_metrics=replicator is None, sql=sql)
 
         errors: list[BaseException] = []
 
@@ -293,6 +309,9 @@ async def run_all(args: argparse.Namespace) -> None:
             if replicator is not None:
                 tg.create_task(face("replicator", replicator.run_forever(stop)))
                 faces.append(f"replicator ({source_side.url if source_side else ''} -> {dest_side.url})")
+            if lake_face is not None:
+                tg.create_task(face("export", lake_face.follow(stop)))
+                faces.append(f"export ({lake_face.warehouse.location})")
             if "kafka" not in without:
                 tg.create_task(face("kafka", kafka_face(dest_side, dest.store, dest.catalog, dest.reader, kafka,
                                                         stop=stop, metrics=metrics)))
@@ -304,6 +323,30 @@ async def run_all(args: argparse.Namespace) -> None:
             print(f"run: started {', '.join(faces)}", file=sys.stderr, flush=True)
         if errors:
             raise errors[0]
+
+
+async def _lake(args: argparse.Namespace, file_cfg: dict[str, Any], dest_side: S3Side, dest: ReadPath,
+                cache: CacheSettings, metrics: Metrics, warehouse_url: str, *, export: bool) -> tuple[Any, Any]:
+    """``--warehouse``: the SQL source for ``GET /sql`` and, with ``--with export``, an exporter following the
+    destination's catalog (its metrics in this process's registry)."""
+    from app.config import SqlSettings
+    from app.lake.cli import export_settings, lake_from_args, open_lake, table_locations
+    from app.lake.export import Exporter, ExportMetrics
+    from app.lake.sql import WarehouseQueries
+
+    opts = lake_from_args(args, base=dest_side, cache_dir=cache.directory, warehouse_url=warehouse_url)
+    sql = WarehouseQueries(opts.warehouse, section(SqlSettings, file_cfg.get("sql", {}), None, "SQL"),
+                           lambda: table_locations(opts))
+    if not export:
+        return None, sql
+    assert dest.reader is not None
+    await opts.warehouse.check_writable()
+    lake = await open_lake(opts)
+    export_metrics = ExportMetrics()
+    metrics.add_collector(export_metrics.families)
+    exporter = Exporter(dest.catalog, dest.reader, lake, opts.warehouse, source=str(dest_side.url),
+                        settings=export_settings(args, file_cfg), metrics=export_metrics)
+    return exporter, sql
 
 
 @command("run", "replicator + Kafka shim + HTTP API in one process, from one config")(_args)

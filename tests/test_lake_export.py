@@ -404,3 +404,55 @@ def test_an_interrupted_commit_leaves_the_table_as_it_was(seeded: tuple[S3Side, 
     (done,) = asyncio.run(export(side, tmp_path, topics="orders"))
     assert done.error is None and done.exported == sum(expected.count("orders").values()) - len(rows)
     assert_table_equals(side, tmp_path, expected, ("orders",))
+
+
+# ------------------------------------------------------------------------------------------ run
+
+
+async def test_run_with_export_follows_the_replica_and_serves_sql_and_metrics(
+        seeded: tuple[S3Side, Expected], tmp_path: Path) -> None:
+    import httpx
+
+    from tests.http_fixtures import running
+
+    side, expected = seeded
+    config = tmp_path / "shadowreplica.toml"
+    config.write_text(f"""
+[run]
+dest = "{side.url}"
+warehouse = "{side.url}/lake"
+with = ["export"]
+without = ["kafka"]
+
+[dest]
+endpoint_url = "{side.endpoint_url}"
+region = "{side.region}"
+
+[http]
+listen = "127.0.0.1:0"
+
+[cache]
+directory = "{tmp_path / 'cache'}"
+manifest_refresh_interval = 0.2
+""")
+    want = {t: sum(expected.count(t).values()) for t in TOPICS}
+    async with running("--config", str(config), "run", "--catalog-file", str(tmp_path / "catalog.db")) as url, \
+            httpx.AsyncClient(base_url=url, timeout=30) as client:
+        q = "SELECT count(*) FROM orders"
+        deadline = time.monotonic() + 60
+        while True:
+            r = await client.get("/sql", params={"q": q})
+            if r.status_code == 200 and r.json()["rows"] == [[want["orders"]]]:
+                break
+            assert time.monotonic() < deadline, r.text
+            await asyncio.sleep(0.3)
+        await asyncio.to_thread(seed_sync, side, **{**SPEC, "total_bytes": 8 * 48 * 1024}, append=True)
+        grown = sum((await asyncio.to_thread(expected_records, side)).count("orders").values())
+        while (await client.get("/sql", params={"q": q})).json()["rows"] != [[grown]]:
+            assert time.monotonic() < deadline + 30, "export did not follow the appended segments"
+            await asyncio.sleep(0.3)
+        metrics = (await client.get("/metrics")).text
+    assert 'shadowreplica_export_lag_offsets{partition="0",topic="orders"} 0' in metrics
+    records = {line.split("{")[1].split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("shadowreplica_export_records_total{")}
+    assert records["orders"] == grown and records["payments"] >= want["payments"]
