@@ -30,6 +30,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate, repeat
 from typing import Any
 
 from app.catalog import Catalog, PartitionView, SegmentRef
@@ -40,11 +41,13 @@ from app.lake.schema import arrow_schema, new_table_metadata, schema_mismatch
 from app.lake.warehouse import LakeError, Warehouse
 from app.reader import PartitionReader, ServedBatch
 from segment_format.batch import BatchHeader
+from segment_format.records import Record
 
 log = logging.getLogger(__name__)
 keep_null_lists()  # pyiceberg would write a record without headers as [] instead of null (arrow_fix.py)
 
-__all__ = ["ExportMetrics", "Exporter", "PartitionState", "TableResult", "is_aborted", "progress_from_summary"]
+__all__ = ["ExportMetrics", "Exporter", "PartitionState", "TableResult", "append_hour_tables", "batches_to_hour_tables",
+           "is_aborted", "progress_from_summary"]
 
 NEXT_OFFSET = "shadowreplica.next-offset."
 SOURCE = "shadowreplica.source"
@@ -154,34 +157,113 @@ class _Chunk:
     error: dict[str, Any] | None = None
 
 
-def batches_to_arrow(partition_batches: Sequence[tuple[int, Sequence[ServedBatch]]]) -> Any:
-    """Decode batches into one Arrow table of Redpanda's key_value schema (CPU: run it in a thread)."""
-    import pyarrow as pa
+HOUR_US = 3_600_000_000
 
-    parts: list[int] = []
-    offsets: list[int] = []
-    stamps: list[int] = []
-    headers: list[list[dict[str, bytes | None]] | None] = []
-    keys: list[bytes | None] = []
-    values: list[bytes | None] = []
+
+class _HourColumns:
+    """Column lists of one hour's rows (the table's partition), headers as flat key/value lists + offsets."""
+
+    __slots__ = ("header_keys", "header_null", "header_offsets", "header_values", "keys", "offsets", "partitions",
+                 "stamps", "values")
+
+    def __init__(self) -> None:
+        self.partitions: list[int] = []
+        self.offsets: list[int] = []
+        self.stamps: list[int] = []
+        self.keys: list[bytes | None] = []
+        self.values: list[bytes | None] = []
+        self.header_offsets: list[int] = [0]
+        self.header_null: list[bool] = []
+        self.header_keys: list[bytes] = []
+        self.header_values: list[bytes | None] = []
+
+    def extend(self, partition: int, base_offset: int, records: Sequence[Record], stamps: list[int]) -> None:
+        self.partitions.extend(repeat(partition, len(records)))
+        self.offsets.extend([base_offset + r.offset_delta for r in records])
+        self.stamps.extend(stamps)
+        self.keys.extend([r.key for r in records])
+        self.values.extend([r.value for r in records])
+        self.header_null.extend([not r.headers for r in records])
+        if any(r.headers for r in records):
+            headers = [h for r in records for h in r.headers]
+            self.header_keys.extend([h.key.encode() for h in headers])
+            self.header_values.extend([h.value for h in headers])
+            self.header_offsets.extend(accumulate((len(r.headers) for r in records), initial=self.header_offsets[-1]))
+            del self.header_offsets[-len(records) - 1]  # accumulate repeats the starting value
+        else:
+            self.header_offsets.extend(repeat(self.header_offsets[-1], len(records)))
+
+    def to_arrow(self, schema: Any) -> Any:
+        import pyarrow as pa
+
+        rp_type = schema.field("redpanda").type
+        headers_type = rp_type.field("headers").type
+        element = headers_type.value_type
+        header_structs = pa.StructArray.from_arrays(
+            [pa.array(self.header_keys, element.field("key").type),
+             pa.array(self.header_values, element.field("value").type)], fields=list(element))
+        headers = pa.LargeListArray.from_arrays(pa.array(self.header_offsets, pa.int64()), header_structs,
+                                                type=headers_type, mask=pa.array(self.header_null, pa.bool_()))
+        redpanda = pa.StructArray.from_arrays(
+            [pa.array(self.partitions, pa.int32()), pa.array(self.offsets, pa.int64()),
+             pa.array(self.stamps, pa.timestamp("us")), headers, pa.array(self.keys, rp_type.field("key").type)],
+            fields=list(rp_type))
+        return pa.Table.from_arrays([redpanda, pa.array(self.values, schema.field("value").type)], schema=schema)
+
+
+def batches_to_hour_tables(partition_batches: Sequence[tuple[int, Sequence[ServedBatch]]]) -> dict[int, Any]:
+    """Decode batches into Arrow tables of Redpanda's key_value schema, one per hour since the epoch (the
+    ``hour(redpanda.timestamp)`` partition value), so no table-wide filter is needed to split them (CPU: run
+    it in a thread). An empty header list is null, as Redpanda writes it.
+
+    Columns grow a batch at a time (list comprehensions; a batch almost always lies within one hour), not a
+    record at a time: this loop is most of the export's CPU after the records' own decoding."""
+    hours: dict[int, _HourColumns] = {}
+
+    def columns(hour: int) -> _HourColumns:
+        cols = hours.get(hour)
+        if cols is None:
+            cols = hours[hour] = _HourColumns()
+        return cols
+
     for partition, batches in partition_batches:
         for batch in batches:
-            first_ts = batch.header.first_timestamp
-            for r in batch.decode():
-                parts.append(partition)
-                offsets.append(batch.kafka_offset + r.offset_delta)
-                stamps.append((first_ts + r.timestamp_delta) * 1000)  # Kafka ms → Iceberg µs
-                headers.append([{"key": h.key.encode(), "value": h.value} for h in r.headers] or None)
-                keys.append(r.key)
-                values.append(r.value)
+            records = batch.decode()
+            if not records:
+                continue
+            first_ms = batch.header.first_timestamp
+            stamps = [(first_ms + r.timestamp_delta) * 1000 for r in records]  # Kafka ms → Iceberg µs
+            first_hour, last_hour = min(stamps) // HOUR_US, max(stamps) // HOUR_US
+            if first_hour == last_hour:
+                columns(first_hour).extend(partition, batch.kafka_offset, records, stamps)
+            else:  # a batch across an hour boundary: split it
+                by_hour: dict[int, list[int]] = {}
+                for i, stamp in enumerate(stamps):
+                    by_hour.setdefault(stamp // HOUR_US, []).append(i)
+                for hour, picked in by_hour.items():
+                    columns(hour).extend(partition, batch.kafka_offset, [records[i] for i in picked],
+                                         [stamps[i] for i in picked])
     schema = arrow_schema()
-    rp_type = schema.field("redpanda").type
-    redpanda = pa.StructArray.from_arrays(
-        [pa.array(parts, pa.int32()), pa.array(offsets, pa.int64()), pa.array(stamps, pa.timestamp("us")),
-         pa.array(headers, rp_type.field("headers").type), pa.array(keys, rp_type.field("key").type)],
-        fields=list(rp_type),
-    )
-    return pa.Table.from_arrays([redpanda, pa.array(values, schema.field("value").type)], schema=schema)
+    return {hour: cols.to_arrow(schema) for hour, cols in hours.items()}
+
+
+def append_hour_tables(table: Any, hour_tables: dict[int, Any], snapshot_properties: dict[str, str]) -> None:
+    """One snapshot: a Parquet file per hour (pyiceberg's writer: field ids, zstd, column stats), committed
+    with the snapshot summary properties (blocking)."""
+    from pyiceberg.io.pyarrow import write_file
+    from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
+    from pyiceberg.table import WriteTask
+
+    with table.transaction() as tx, tx.update_snapshot(snapshot_properties=snapshot_properties).merge_append() \
+            as append:
+        spec, schema = tx.table_metadata.spec(), tx.table_metadata.schema()
+        (hour_field,) = spec.fields
+        tasks = (WriteTask(write_uuid=append.commit_uuid, task_id=i, schema=schema,
+                           record_batches=data.to_batches(),
+                           partition_key=PartitionKey([PartitionFieldValue(hour_field, hour)], spec, schema))
+                 for i, (hour, data) in enumerate(sorted(hour_tables.items())))
+        for data_file in write_file(table.io, tx.table_metadata, tasks):
+            append.append_data_file(data_file)
 
 
 class Exporter:
@@ -304,37 +386,18 @@ class Exporter:
         self._update_metrics(topic, states)
         sem = asyncio.Semaphore(max(1, self.settings.partition_concurrency))
 
-        async def read(p: int) -> _Chunk:
-            st = states[p]
-            budget = max(1, self.settings.commit_bytes // max(1, len(active)))  # a read returns one batch at least
+        async def read(p: int, start: int, share: int) -> _Chunk:
             async with sem:
-                return await self._read_chunk(views[p], st.next_offset, st.high_watermark, budget)
+                return await self._read_chunk(views[p], start, states[p].high_watermark, share)
 
-        while True:
-            active = [p for p, st in states.items()
-                      if p in views and st.error is None and st.next_offset < st.high_watermark]
-            if not active:
-                break
-            chunks = await asyncio.gather(*(read(p) for p in active))
-            moved = False
-            for c in chunks:
-                if c.error is not None:
-                    states[c.partition].error = c.error
-                    self.metrics.errors[(topic, c.partition)] = c.error["message"]
-                    log.error("%s/%d: export stopped at offset %d: %s (object %s, byte %s)", topic, c.partition,
-                              c.error["offset"], c.error["message"], c.error["key"], c.error["position"])
-                if c.next_offset > states[c.partition].next_offset:
-                    moved = True
-            if not moved:
-                break  # nothing readable left below the high watermarks (trailing non-data batches, damage)
-            new_offsets = {p: st.next_offset for p, st in states.items()}
-            for c in chunks:
-                new_offsets[c.partition] = c.next_offset
-            records, table = await self._commit(table, chunks, new_offsets)
+        async def commit(chunks: list[_Chunk], hour_tables: dict[int, Any], new_offsets: dict[int, int]) -> None:
+            props = {SOURCE: self.source, **{f"{NEXT_OFFSET}{p}": str(o) for p, o in sorted(new_offsets.items())}}
+            await asyncio.to_thread(self._append, table, hour_tables, props)
+            records = sum(t.num_rows for t in hour_tables.values())
             stored = sum(c.stored_bytes for c in chunks)
             for c in chunks:
                 st = states[c.partition]
-                st.records += sum(len_records(b) for b in c.batches)
+                st.records += sum(b.header.record_count for b in c.batches)
                 st.next_offset = c.next_offset
             result.exported += records
             result.commits += 1
@@ -344,6 +407,43 @@ class Exporter:
             self._update_metrics(topic, states)
             if self.on_progress is not None:
                 self.on_progress(stored, records)
+
+        # Rounds are pipelined: round k+1 is read and decoded while round k's files are written and committed
+        # (commits stay in order, one at a time; at most two rounds in memory).
+        read_pos = {p: st.next_offset for p, st in states.items()}
+        committing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                active = [p for p, st in states.items()
+                          if p in views and st.error is None and read_pos[p] < st.high_watermark]
+                if not active:
+                    break
+                share = max(1, self.settings.commit_bytes // len(active))  # a read returns one batch at least
+                chunks = await asyncio.gather(*(read(p, read_pos[p], share) for p in active))
+                moved = False
+                for c in chunks:
+                    if c.error is not None:
+                        states[c.partition].error = c.error
+                        self.metrics.errors[(topic, c.partition)] = c.error["message"]
+                        log.error("%s/%d: export stopped at offset %d: %s (object %s, byte %s)", topic,
+                                  c.partition, c.error["offset"], c.error["message"], c.error["key"],
+                                  c.error["position"])
+                    if c.next_offset > read_pos[c.partition]:
+                        moved = True
+                        read_pos[c.partition] = c.next_offset
+                if not moved:
+                    break  # nothing readable left below the high watermarks (trailing non-data batches, damage)
+                hour_tables = await asyncio.to_thread(batches_to_hour_tables,
+                                                      [(c.partition, c.batches) for c in chunks])
+                if committing is not None:
+                    await committing
+                committing = asyncio.create_task(commit(list(chunks), hour_tables, dict(read_pos)))
+            if committing is not None:
+                await committing
+        finally:
+            if committing is not None and not committing.done():
+                committing.cancel()
+                await asyncio.gather(committing, return_exceptions=True)
         final = self._result(table, name)
         result.metadata_location, result.records, result.snapshot_id = (
             final.metadata_location, final.records, final.snapshot_id)
@@ -352,21 +452,15 @@ class Exporter:
             result.error = "; ".join(f"partition {st.partition}: {st.error['message']}" for st in errors if st.error)
         return result
 
-    async def _commit(self, table: Any, chunks: list[_Chunk], new_offsets: dict[int, int]) -> tuple[int, Any]:
-        """Decode and append in a worker thread; the snapshot summary carries every partition's progress."""
-        props = {SOURCE: self.source, **{f"{NEXT_OFFSET}{p}": str(o) for p, o in sorted(new_offsets.items())}}
-
-        def work() -> tuple[int, Any]:
-            data = batches_to_arrow([(c.partition, c.batches) for c in chunks])
-            try:
-                table.append(data, snapshot_properties=props)
-            except Exception as e:  # pyarrow OSError, pyiceberg CommitFailedException, SQLAlchemy errors, ...
-                raise LakeError(f"commit to table {'.'.join(table.name())} failed ({type(e).__name__}: {e}); "
-                                f"nothing was committed: the next run exports the same records again",
-                                table=".".join(table.name())) from e
-            return data.num_rows, table
-
-        return await asyncio.to_thread(work)
+    @staticmethod
+    def _append(table: Any, hour_tables: dict[int, Any], props: dict[str, str]) -> None:
+        """Write and commit one round (blocking); any failure is one :class:`LakeError`."""
+        try:
+            append_hour_tables(table, hour_tables, props)
+        except Exception as e:  # pyarrow OSError, pyiceberg CommitFailedException, SQLAlchemy errors, ...
+            raise LakeError(f"commit to table {'.'.join(table.name())} failed ({type(e).__name__}: {e}); "
+                            f"nothing was committed: the next run exports the same records again",
+                            table=".".join(table.name())) from e
 
     def _update_metrics(self, topic: str, states: dict[int, PartitionState]) -> None:
         for p, st in states.items():
@@ -392,7 +486,4 @@ class Exporter:
                 task.cancel()
             await asyncio.gather(waiter, stopper, return_exceptions=True)
 
-
-def len_records(batch: ServedBatch) -> int:
-    return batch.header.record_count
 
