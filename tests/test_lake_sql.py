@@ -10,11 +10,8 @@ import asyncio
 import csv
 import io
 import json
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -207,17 +204,18 @@ async def test_http_sql_route(lake: tuple[S3Side, Expected, Warehouse]) -> None:
 # ------------------------------------------------------------------------------------------- CLI
 
 
-def test_sql_command_json_and_csv(lake: tuple[S3Side, Expected, Warehouse]) -> None:
+def test_sql_command_json_and_csv(lake: tuple[S3Side, Expected, Warehouse], capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
     side, expected, wh = lake
     assert side.endpoint_url is not None
-    cli = [str(Path(sys.executable).parent / "shadowreplica"), "sql", "--warehouse", wh.location,
-           "--warehouse-endpoint-url", side.endpoint_url, "--warehouse-region", side.region]
+    cli = ["sql", "--warehouse", wh.location, "--warehouse-endpoint-url", side.endpoint_url,
+           "--warehouse-region", side.region]
     q = "SELECT redpanda.partition AS p, count(*) AS n FROM clickstream GROUP BY 1 ORDER BY 1"
-    out = subprocess.run([*cli, q, "--json"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert {p: n for p, n in json.loads(out.stdout)["rows"]} == expected.count("clickstream")
-    out = subprocess.run([*cli, q, "--csv"], capture_output=True, text=True, timeout=60)
-    rows = list(csv.reader(io.StringIO(out.stdout)))
+    assert main([*cli, q, "--json"]) == 0
+    assert {p: n for p, n in json.loads(capsys.readouterr().out)["rows"]} == expected.count("clickstream")
+    assert main([*cli, q, "--csv"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows[0] == ["p", "n"] and {int(p): int(n) for p, n in rows[1:]} == expected.count("clickstream")
-    out = subprocess.run([*cli, "DROP VIEW clickstream"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1 and out.stderr.strip().startswith("error: only SELECT is allowed")
+    assert main([*cli, "DROP VIEW clickstream"]) == 1
+    assert capsys.readouterr().err.strip().startswith("error: only SELECT is allowed")
