@@ -145,7 +145,8 @@ class CountingProxy(FaultProxy):
 async def query_bench(side: S3Side, lake: Warehouse, metadata_location: str) -> None:
     assert side.endpoint_url is not None
     host, _, port = side.endpoint_url.split("://", 1)[1].rpartition(":")
-    proxy = await CountingProxy(host, int(port)).start()
+    proxy = CountingProxy(host, int(port))
+    await proxy.start()
     try:
         via_proxy = Warehouse(s3_side(str(lake.url), side="dest", environ=ENV, region="eu-west-1",
                                       endpoint_url=proxy.endpoint))

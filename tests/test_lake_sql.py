@@ -159,7 +159,6 @@ def test_bad_sql_says_why(lake: tuple[S3Side, Expected, Warehouse]) -> None:
 
 
 async def _client(lake: tuple[S3Side, Expected, Warehouse]) -> httpx.AsyncClient:
-    from app.cache import ChunkCache  # noqa: F401 - the app needs a reader; this test uses only /sql
     from app.catalog import Catalog
     from app.http.app import create_app
     from app.store import ObjectStore
@@ -174,6 +173,17 @@ async def _client(lake: tuple[S3Side, Expected, Warehouse]) -> httpx.AsyncClient
     app = create_app(HttpSettings(token=TOKEN), catalog, None,  # type: ignore[arg-type]
                      sql=WarehouseQueries(wh, SqlSettings(max_rows=1000, timeout=10), locate))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def test_http_sql_route_off_without_a_warehouse(lake: tuple[S3Side, Expected, Warehouse]) -> None:
+    from app.catalog import Catalog
+    from app.http.app import create_app
+    from app.store import ObjectStore
+
+    app = create_app(HttpSettings(), Catalog(ObjectStore(lake[0])), None)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        r = await client.get("/sql", params={"q": "SELECT 1"})
+    assert r.status_code == 404 and "--warehouse" in r.json()["message"]
 
 
 async def test_http_sql_route(lake: tuple[S3Side, Expected, Warehouse]) -> None:
