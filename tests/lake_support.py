@@ -26,14 +26,18 @@ from app.config import S3Side
 
 RP_HEADER = struct.Struct("<IiqbIhiqqqhii")
 KAFKA_HEADER = struct.Struct(">qiibIhiqqqhii")
-# raft::offset_translator_batch_types: batches that take Redpanda offsets but no Kafka offsets
-TRANSLATED_AWAY = {2, 19, 23, 28, 29, 31}  # raft_configuration, archival_metadata, version_fence, ...
+# model::offset_translator_batch_types() (src/v/model/record_batch_types.h): batches that take Redpanda offsets
+# but no Kafka offsets: raft_configuration, archival_metadata, version_fence, prefix_truncate,
+# partition_properties_update, datalake_translation_state
+TRANSLATED_AWAY = {2, 19, 23, 25, 34, 38}
 RAFT_DATA = 1
 CONTROL = 0x20
 TRANSACTIONAL = 0x10
 LOG_APPEND_TIME = 0x08
 EPOCH = datetime.datetime(1970, 1, 1)
-SEGMENT = re.compile(r"^[0-9a-f]{8}/(?P<ns>[^/]+)/(?P<topic>[^/]+)/(?P<p>\d+)_\d+/(?P<base>\d+)-(?P<last>\d+)-[^/]*\.log(\.\d+)?$")
+# both layouts: hash-prefixed ({xxh32:08x}/ns/topic/p_rev/...) and labeled ({cluster uuid}/ns/topic/p_rev/...)
+SEGMENT = re.compile(r"^(?:[0-9a-f]{8}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/(?P<ns>[^/]+)/"
+                     r"(?P<topic>[^/]+)/(?P<p>\d+)_\d+/(?P<base>\d+)-[^/]*\.log(\.\d+)?$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -457,3 +458,18 @@ manifest_refresh_interval = 0.2
     records = {line.split("{")[1].split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                if line.startswith("shadowreplica_export_records_total{")}
     assert records["orders"] == grown and records["payments"] >= want["payments"]
+
+
+def test_export_of_labeled_and_prefixed_topics_with_spillover_manifests(buckets: BucketPair, tmp_path: Path) -> None:
+    """Current buckets: labeled topics ({cluster uuid}/...) beside hash-prefixed ones, older segments moved to
+    spillover manifests; the export reads them through the catalog like any other."""
+    side = buckets.dest
+    seed_sync(side, **{**SPEC, "topics": 2, "layout": "mixed", "spillover": 1})
+    expected = expected_records(side)
+    keys = list_keys(side)
+    assert any(k[8] == "-" for k in keys) and any(k[8] == "/" for k in keys)  # both layouts in the bucket
+    assert any(re.search(r"/manifest\.bin\.\d+\.", k) for k in keys)  # spillover manifests
+    results = asyncio.run(export(side, tmp_path))
+    assert [r.error for r in results] == [None, None]
+    assert assert_table_equals(side, tmp_path, expected, ("orders", "payments")) == \
+        sum(len(rows) for rows in expected.rows.values())
