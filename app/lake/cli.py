@@ -23,11 +23,12 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from app.cli import add_s3_flags, command, side_from_args
+from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
 from app.config import CacheSettings, ExportSettings, S3Side, SqlSettings, load_file, section
 from app.errors import ConfigError
 from app.lake.warehouse import Warehouse, default_catalog_file, find_tables, open_catalog, register_missing
 from app.metrics import Metrics
+from segment_format.keys import is_cluster_uuid
 
 __all__ = ["LakeOptions", "add_lake_flags", "lake_from_args", "open_lake", "topic_filter"]
 
@@ -103,6 +104,7 @@ def topic_filter(spec: str | None) -> Callable[[str], bool] | None:
 
 def _export_args(p: argparse.ArgumentParser) -> None:
     add_s3_flags(p, url_flag="bucket")
+    add_cluster_flag(p)
     add_lake_flags(p)
     p.add_argument("--topics", default=None, help="comma-separated topics or fnmatch patterns (default: all)")
     mode = p.add_mutually_exclusive_group()
@@ -128,7 +130,10 @@ async def export_command(args: argparse.Namespace) -> int:
     from app.run import open_read_path
 
     file_cfg = load_file(args.config)
-    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE", directory=args.cache_dir)
+    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE", directory=args.cache_dir,
+                    cluster_uuid=args.cluster_uuid)
+    if cache.cluster_uuid and not is_cluster_uuid(cache.cluster_uuid):
+        raise ConfigError(f"--cluster-uuid {cache.cluster_uuid!r} is not a cluster UUID")
     settings = export_settings(args, file_cfg)
     side = side_from_args(args, args.bucket, "dest")
     opts = lake_from_args(args, base=side, cache_dir=cache.directory)
