@@ -12,6 +12,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -229,3 +230,51 @@ def test_sql_command_json_and_csv(lake: tuple[S3Side, Expected, Warehouse], caps
     assert rows[0] == ["p", "n"] and {int(p): int(n) for p, n in rows[1:]} == expected.count("clickstream")
     assert main([*cli, "DROP VIEW clickstream"]) == 1
     assert capsys.readouterr().err.strip().startswith("error: only SELECT is allowed")
+
+
+# ---------------------------------------------------------------------------------------- browser
+
+
+async def test_page_sql_view_in_a_browser(lake: tuple[S3Side, Expected, Warehouse], tmp_path: Path) -> None:
+    """The page's SQL view in Debian's Chromium: type a query, run it, the results table shows what the
+    independent decode says; bad SQL shows the API's error."""
+    import os
+
+    from playwright.async_api import async_playwright, expect
+
+    from tests.http_fixtures import running
+    from tests.test_http_browser import CHROMIUM, CHROMIUM_FLAGS, OUTPUT
+
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: run tests/browser/install.sh", pytrace=False)
+    side, expected, wh = lake
+    assert side.endpoint_url is not None
+    args = ["http", "--bucket", str(side.url), "--region", side.region, "--endpoint-url", side.endpoint_url,
+            "--warehouse", wh.location, "--listen", "127.0.0.1:0", "--cache-dir", str(tmp_path)]
+    async with running(*args, env={"SHADOWREPLICA_HTTP_TOKEN": TOKEN}) as url, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS,
+                                           env={**os.environ, "HOME": str(tmp_path)})
+        page = await browser.new_page(viewport={"width": 1200, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            await page.goto(url + "/#/sql")
+            await expect(page.locator("#sql-input")).to_be_visible()
+            await page.fill("#sql-input", "SELECT redpanda.partition AS p, count(*) AS n FROM orders GROUP BY 1 ORDER BY 1")
+            await page.click("#sql-run")
+            await expect(page.locator("#token-dialog")).to_be_visible()  # /sql needs the token
+            await page.fill("#token-input", TOKEN)
+            await page.click("#token-dialog button[type=submit]")
+            rows = page.locator("#sql-table tbody tr")
+            await expect(rows).to_have_count(len(expected.count("orders")))
+            shown = {int(await r.locator("td").nth(0).inner_text()): int(await r.locator("td").nth(1).inner_text())
+                     for r in await rows.all()}
+            assert shown == expected.count("orders")
+            OUTPUT.mkdir(exist_ok=True)
+            await page.screenshot(path=str(OUTPUT / "lake_sql_view.png"), full_page=True)
+            await page.fill("#sql-input", "DROP VIEW orders")
+            await page.click("#sql-run")
+            await expect(page.locator("#sql-results .error")).to_contain_text("only SELECT is allowed")
+            assert errors == []
+        finally:
+            await browser.close()

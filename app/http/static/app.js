@@ -289,7 +289,7 @@ async function sqlView(serial) {
   box.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) run(); });
   $view.replaceChildren(
     h("h1", {}, "SQL over the exported tables"),
-    h("p", {class: "muted"}, "One read-only SELECT (DuckDB) over the Iceberg tables that `shadowreplica export` wrote: each topic is a table by its name and as redpanda.<topic>. Ctrl+Enter runs it."),
+    h("p", {class: "muted"}, "One read-only SELECT (DuckDB) over the Iceberg tables that shadowreplica export wrote: each topic is a table by its name and as redpanda.<topic>. Ctrl+Enter runs it."),
     h("section", {class: "card"}, box, h("menu", {}, h("button", {id: "sql-run", type: "button", onclick: run}, "Run"))),
     results);
   if (!params().get("q")) return;
