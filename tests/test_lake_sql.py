@@ -184,7 +184,9 @@ async def test_http_sql_route_off_without_a_warehouse(lake: tuple[S3Side, Expect
     app = create_app(HttpSettings(), Catalog(ObjectStore(lake[0])), None)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         r = await client.get("/sql", params={"q": "SELECT 1"})
+        listing = (await client.get("/sql")).json()
     assert r.status_code == 404 and "--warehouse" in r.json()["message"]
+    assert listing["enabled"] is False and listing["tables"] == []
 
 
 async def test_http_sql_route(lake: tuple[S3Side, Expected, Warehouse]) -> None:
@@ -202,6 +204,9 @@ async def test_http_sql_route(lake: tuple[S3Side, Expected, Warehouse]) -> None:
         r = await client.get("/sql", params={"q": "SELECT value FROM orders WHERE value IS NOT NULL LIMIT 1"},
                              headers=auth)
         assert json.loads(r.json()["rows"][0][0])["currency"]  # a UTF-8 BLOB comes back as text
+        listing = (await client.get("/sql", headers=auth)).json()
+        assert listing["enabled"] and {t["table"] for t in listing["tables"]} == {
+            "redpanda.orders", "redpanda.payments", "redpanda.clickstream", "redpanda.sensor-readings"}
         r = await client.get("/sql", params={"q": "SELEKT 1"}, headers=auth)
         assert r.status_code == 400 and r.json()["error"] == "InvalidRequest" and "SELEKT" in r.json()["message"]
         r = await client.get("/sql", params={"q": "DROP VIEW orders"}, headers=auth)
