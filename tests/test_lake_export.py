@@ -473,3 +473,29 @@ def test_export_of_labeled_and_prefixed_topics_with_spillover_manifests(buckets:
     assert [r.error for r in results] == [None, None]
     assert assert_table_equals(side, tmp_path, expected, ("orders", "payments")) == \
         sum(len(rows) for rows in expected.rows.values())
+
+
+def test_a_catalog_by_uri(seeded: tuple[S3Side, Expected], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--catalog URI`` goes to pyiceberg's ``load_catalog`` (here a SQL catalog by its SQLAlchemy URI; REST and
+    Glue catalogs take the same path but need their services); ``sql --catalog`` asks it for the tables."""
+    from app.cli import main
+
+    side, expected = seeded
+    assert side.endpoint_url is not None
+    uri = f"sqlite:///{tmp_path / 'by-uri.db'}"
+    wh = Warehouse(warehouse_side(side))
+
+    async def run() -> list[TableResult]:
+        cache = CacheSettings(directory=tmp_path / "cache")
+        async with open_read_path(side, cache, metrics=Metrics()) as replica:
+            assert replica.reader is not None
+            lake = await open_lake(LakeOptions(wh, uri, {}, tmp_path / "unused.db"))
+            return await Exporter(replica.catalog, replica.reader, lake, wh, source=str(side.url),
+                                  topics=topic_filter("orders")).export_once()
+
+    (result,) = asyncio.run(run())
+    assert result.records == sum(expected.count("orders").values())
+    assert not (tmp_path / "unused.db").exists()
+    assert main(["sql", "--warehouse", wh.location, "--warehouse-endpoint-url", side.endpoint_url, "--catalog", uri,
+                 "SELECT count(*) FROM orders", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == [[result.records]]
