@@ -161,12 +161,44 @@ def table_rows(arrow_table: Any) -> dict[tuple[int, int], Row]:
     return out
 
 
-def seed_sync(side: S3Side, **spec: Any) -> None:
-    from app.seed import seed_bucket
-    from app.seedgen import SeedSpec
+_GENERATED: dict[tuple[tuple[str, Any], ...], list[tuple[str, bytes]]] = {}
+_EXPECTED: dict[tuple[str, tuple[tuple[str, Any], ...]], Expected] = {}
 
-    append = spec.pop("append", False)
-    asyncio.run(seed_bucket(side, SeedSpec(**spec), append=append, progress=False, workers=1))
+
+def seed_sync(side: S3Side, **spec: Any) -> None:
+    """Write a seeded bucket: ``seed``'s generator (pure, in process, generated once per spec and kept), then
+    parallel PUTs; ``append=True`` goes through ``seed_bucket`` (it continues the manifests in the bucket)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.seedgen import SeedSpec, generate_partition, topic_manifest_object
+
+    if spec.pop("append", False):
+        from app.seed import seed_bucket
+
+        asyncio.run(seed_bucket(side, SeedSpec(**spec), append=True, progress=False, workers=1))
+        return
+    key = tuple(sorted(spec.items()))
+    objects = _GENERATED.get(key)
+    if objects is None:
+        seed = SeedSpec(**spec)
+        objects = []
+        for t in range(seed.topics):
+            for p in range(seed.partitions):
+                objects.extend((o.key, o.body) for o in generate_partition(seed, t, p))
+            objects.append((topic_manifest_object(seed, t).key, topic_manifest_object(seed, t).body))
+        _GENERATED[key] = objects
+    s3 = s3_client(side)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda kb: s3.put_object(Bucket=side.url.bucket, Key=kb[0], Body=kb[1]), objects))
+
+
+def expected_for(side: S3Side, **spec: Any) -> Expected:
+    """:func:`expected_records` of a bucket :func:`seed_sync` just wrote with ``spec`` (decoded once per spec:
+    the generator is deterministic)."""
+    key = (side.url.prefix, tuple(sorted(spec.items())))
+    if key not in _EXPECTED:
+        _EXPECTED[key] = expected_records(side)
+    return _EXPECTED[key]
 
 
 def cache_dir(tmp: Path) -> Path:

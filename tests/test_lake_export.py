@@ -33,6 +33,7 @@ from tests.conftest import BucketPair, Fault, make_side
 from tests.lake_support import (
     SEGMENT,
     Expected,
+    expected_for,
     expected_records,
     list_keys,
     s3_client,
@@ -91,7 +92,7 @@ def assert_table_equals(side: S3Side, tmp: Path, expected: Expected, topics: tup
 @pytest.fixture
 def seeded(buckets: BucketPair) -> tuple[S3Side, Expected]:
     seed_sync(buckets.dest, **SPEC)
-    return buckets.dest, expected_records(buckets.dest)
+    return buckets.dest, expected_for(buckets.dest, **SPEC)
 
 
 # ------------------------------------------------------------------------------------------- records

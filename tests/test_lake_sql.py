@@ -24,7 +24,7 @@ from app.lake.sql import SqlEngine, WarehouseQueries
 from app.lake.warehouse import Warehouse, find_tables
 from app.store import ensure_bucket
 from tests.conftest import make_side, unique_bucket
-from tests.lake_support import Expected, expected_records, seed_sync
+from tests.lake_support import Expected, expected_for, seed_sync
 from tests.test_lake_export import SPEC, export, warehouse_side
 
 TOKEN = "sql-test-token"
@@ -38,7 +38,7 @@ def lake(s3_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
     tmp = tmp_path_factory.mktemp("lake")
     results = asyncio.run(export(side, tmp))
     assert all(r.error is None for r in results)
-    yield side, expected_records(side), Warehouse(warehouse_side(side))
+    yield side, expected_for(side, **SPEC), Warehouse(warehouse_side(side))
 
 
 def engine(wh: Warehouse, **settings: Any) -> SqlEngine:
