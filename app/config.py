@@ -162,7 +162,9 @@ class ExportSettings:
     """``shadowreplica export`` (section ``[export]``, env ``SHADOWREPLICA_EXPORT_*``)."""
 
     namespace: str = "redpanda"  # Iceberg namespace of the tables (Redpanda's own default)
-    commit_bytes: int = 128 * MiB  # stored batch bytes per table commit, all partitions together (memory bound)
+    # stored batch bytes per table commit, all partitions together: the memory bound (two rounds are in flight,
+    # each decoded into Python objects and Arrow columns, several times its stored size)
+    commit_bytes: int = 32 * MiB
     read_bytes: int = 4 * MiB  # bytes per read of one partition
     partition_concurrency: int = 4  # partitions of a table read at once
     follow_interval: float = 10.0  # --follow: seconds between rounds when no manifest changed
