@@ -23,12 +23,12 @@ import pytest
 
 from app.config import CacheSettings, ExportSettings, S3Side, SqlSettings
 from app.lake.cli import LakeOptions, open_lake, topic_filter
-from app.lake.export import Exporter, TableResult, is_aborted, progress_from_summary
+from app.lake.export import Exporter, TableResult, progress_from_summary
 from app.lake.sql import SqlEngine
 from app.lake.warehouse import LakeError, Warehouse, open_catalog
 from app.metrics import Metrics
 from app.run import open_read_path
-from segment_format.batch import Attributes, BatchHeader
+from tests.bucket_oracle import read_bucket_s3
 from tests.conftest import BucketPair, Fault, make_side
 from tests.lake_support import (
     SEGMENT,
@@ -106,6 +106,14 @@ def test_export_equals_independent_decode_read_back_by_pyiceberg_and_duckdb(
     assert expected.codecs == {0, 1, 2, 3, 4} and expected.log_append_time_batches > 0
     assert len(segment_terms(side)) >= 3
 
+    # the expected rows (aborts from the segments' .tx ranges) agree with tests/bucket_oracle.py, which applies
+    # Kafka's read_committed rule to the control batches in the log instead
+    assert side.endpoint_url is not None
+    oracle = read_bucket_s3(side.endpoint_url, side.url.bucket, side.region)
+    assert {(t, p): {r.offset: (r.key, r.value) for r in part.committed} for (_, t, p), part in oracle.items()} == \
+        {tp: {o: (row.key, row.value) for o, row in rows.items()} for tp, rows in expected.rows.items()}
+    assert sum(len(part.aborted) for part in oracle.values()) == expected.aborted_records
+
     results = asyncio.run(export(side, tmp_path, commit_bytes=256 * 1024))
     by_table = {r.table: r for r in results}
     assert sorted(by_table) == sorted(f"redpanda.{t}" for t in TOPICS)
@@ -181,19 +189,6 @@ def test_schema_and_partition_spec_field_ids_in_the_metadata_and_parquet_files(
         hour = k.split("/redpanda_timestamp_hour=", 1)[1].split("/", 1)[0]  # e.g. 2026-01-01-02
         stamps = f.read().column("redpanda").combine_chunks().field("timestamp").to_pylist()
         assert {t.strftime("%Y-%m-%d-%H") for t in stamps} == {hour}  # the file holds exactly its hour
-
-
-def test_is_aborted_matches_producer_and_range() -> None:
-    def header(attrs: int, pid: int, base: int) -> BatchHeader:
-        return BatchHeader(header_crc=0, size_bytes=61, base_offset=base, type=1, crc=0, attrs=attrs,
-                           last_offset_delta=0, first_timestamp=0, max_timestamp=0, producer_id=pid, record_count=1)
-
-    ranges = [(7, 100, 110)]
-    assert is_aborted(header(Attributes.TRANSACTIONAL, 7, 105), ranges)
-    assert is_aborted(header(Attributes.TRANSACTIONAL, 7, 110), ranges)
-    assert not is_aborted(header(Attributes.TRANSACTIONAL, 7, 111), ranges)
-    assert not is_aborted(header(Attributes.TRANSACTIONAL, 8, 105), ranges)
-    assert not is_aborted(header(0, 7, 105), ranges)  # not transactional: never aborted
 
 
 # ------------------------------------------------------------------------------------- incremental

@@ -3,9 +3,9 @@
 Theory of operation
 -------------------
 * **Records** are what a read_committed Kafka consumer sees: the reader's data batches (the one read path:
-  catalog → ``.index`` → cache → ranged GETs), minus control batches and minus transactional batches of
-  aborted transactions (:func:`is_aborted`, against the segment's ``.tx`` ranges); each (partition, offset)
-  once, in offset order.
+  catalog → ``.index`` → cache → ranged GETs), minus control batches and minus the batches the reader marks
+  as aborted (``read(..., with_aborted=True).aborted_batches``: its ``AbortedMatcher`` over the segments'
+  ``.tx`` ranges, the same one Kafka Fetch and HTTP use); each (partition, offset) once, in offset order.
 * **The table is the state.** Every commit (one Iceberg append snapshot) carries, in its snapshot summary,
   ``shadowreplica.next-offset.<partition>`` for *every* partition of the topic, plus the source bucket. A
   run reads the current snapshot's summary and continues from there. Data files are written before the
@@ -28,41 +28,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, repeat
 from typing import Any
 
-from app.catalog import Catalog, PartitionView, SegmentRef
+from app.catalog import Catalog, PartitionView
 from app.config import ExportSettings
 from app.errors import CorruptData, OffsetOutOfRange, StorageError
 from app.lake.arrow_fix import keep_null_lists
 from app.lake.schema import arrow_schema, new_table_metadata, schema_mismatch
 from app.lake.warehouse import LakeError, Warehouse
 from app.reader import PartitionReader, ServedBatch
-from segment_format.batch import BatchHeader
 from segment_format.records import Record
 
 log = logging.getLogger(__name__)
 keep_null_lists()  # pyiceberg would write a record without headers as [] instead of null (arrow_fix.py)
 
 __all__ = ["ExportMetrics", "Exporter", "PartitionState", "TableResult", "append_hour_tables", "batches_to_hour_tables",
-           "is_aborted", "progress_from_summary"]
+           "progress_from_summary"]
 
 NEXT_OFFSET = "shadowreplica.next-offset."
 SOURCE = "shadowreplica.source"
-
-
-def is_aborted(header: BatchHeader, aborted_ranges: Iterable[tuple[int, int, int]]) -> bool:
-    """A transactional batch inside an aborted range of its producer: ``(producer_id, first, last)`` in
-    Redpanda offsets, as the segment's ``.tx`` lists them (``PartitionReader.aborted_ranges``).
-
-    TODO(lead): route through the reader's shared aborted-range helper once it lands; this is the same test
-    the read_committed Fetch path makes (producer id + the batch's base offset within the range)."""
-    if not header.is_transactional:
-        return False
-    return any(pid == header.producer_id and first <= header.base_offset <= last
-               for pid, first, last in aborted_ranges)
 
 
 def progress_from_summary(summary: dict[str, str] | None) -> dict[int, int]:
@@ -322,12 +309,11 @@ class Exporter:
     # ------------------------------------------------------------------ reading
     async def _read_chunk(self, view: PartitionView, start: int, target: int, budget: int) -> _Chunk:
         """Kept batches of one partition from ``start``, up to ``budget`` stored bytes or ``target``."""
-        segments: dict[str, SegmentRef] = {s.key: s for s in view.segments}
         chunk = _Chunk(view.partition, [], start, 0)
         offset = start
         while offset < target and chunk.stored_bytes < budget:
             try:
-                got = await self.reader.read(view.topic, view.partition, offset,
+                got = await self.reader.read(view.topic, view.partition, offset, with_aborted=True,
                                              max_bytes=min(self.settings.read_bytes, budget - chunk.stored_bytes))
             except CorruptData as e:
                 chunk.error = {"message": e.message, "key": e.key, "position": e.position, "offset": offset}
@@ -336,11 +322,8 @@ class Exporter:
                 break  # only non-data batches (a trailing tx fence) until the high watermark
             for batch in got.batches:
                 chunk.stored_bytes += batch.size
-                if batch.kafka_last_offset < offset or batch.header.is_control:
-                    continue
-                seg = segments.get(batch.segment_key)
-                ranges = await self.reader.aborted_ranges(seg) if seg is not None else []
-                if is_aborted(batch.header, ranges):
+                if batch.kafka_last_offset < offset or batch.header.is_control or \
+                        batch.kafka_offset in got.aborted_batches:  # the reader's AbortedMatcher (.tx ranges)
                     continue
                 chunk.batches.append(batch)
             assert got.next_offset is not None
