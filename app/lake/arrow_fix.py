@@ -37,4 +37,4 @@ def keep_null_lists() -> None:
         return result
 
     setattr(list_with_nulls, _MARK, True)
-    visitor.list = list_with_nulls
+    visitor.list = list_with_nulls  # type: ignore[method-assign]

@@ -90,20 +90,20 @@ def arrow_schema() -> Any:
 
 def new_table_metadata(location: str, *, properties: dict[str, str] | None = None) -> TableMetadataV2:
     """Version-2 metadata of an empty table with Redpanda's schema and spec, ids exactly as above."""
-    return TableMetadataV2(
-        location=location,
-        table_uuid=uuid.uuid4(),
-        last_updated_ms=int(time.time() * 1000),
-        last_column_id=LAST_COLUMN_ID,
-        schemas=[REDPANDA_SCHEMA],
-        current_schema_id=REDPANDA_SCHEMA.schema_id,
-        partition_specs=[REDPANDA_PARTITION_SPEC],
-        default_spec_id=REDPANDA_PARTITION_SPEC.spec_id,
-        last_partition_id=LAST_PARTITION_ID,
-        properties={**TABLE_PROPERTIES, **(properties or {})},
-        sort_orders=[UNSORTED_SORT_ORDER],
-        default_sort_order_id=UNSORTED_SORT_ORDER.order_id,
-    )
+    return TableMetadataV2.model_validate({
+        "location": location,
+        "table-uuid": uuid.uuid4(),
+        "last-updated-ms": int(time.time() * 1000),
+        "last-column-id": LAST_COLUMN_ID,
+        "schemas": [REDPANDA_SCHEMA],
+        "current-schema-id": REDPANDA_SCHEMA.schema_id,
+        "partition-specs": [REDPANDA_PARTITION_SPEC],
+        "default-spec-id": REDPANDA_PARTITION_SPEC.spec_id,
+        "last-partition-id": LAST_PARTITION_ID,
+        "properties": {**TABLE_PROPERTIES, **(properties or {})},
+        "sort-orders": [UNSORTED_SORT_ORDER],
+        "default-sort-order-id": UNSORTED_SORT_ORDER.order_id,
+    })
 
 
 def _fields(schema: Schema) -> list[tuple[str, int, str, bool]]:

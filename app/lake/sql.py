@@ -151,10 +151,10 @@ class SqlEngine:
             raise InvalidRequest(f"SQL does not parse: {e}", sql=sql) from None
         if len(statements) != 1:
             raise InvalidRequest(f"one SELECT statement per query, not {len(statements)}", sql=sql)
-        kind = statements[0].type
-        if kind != duckdb.StatementType.SELECT:
-            raise InvalidRequest(f"only SELECT is allowed (this is {kind.name}): the tables are read-only",
-                                 sql=sql, statement=kind.name)
+        kind = statements[0].type.name
+        if kind != "SELECT":
+            raise InvalidRequest(f"only SELECT is allowed (this is {kind}): the tables are read-only",
+                                 sql=sql, statement=kind)
 
     def query(self, sql: str) -> SqlResult:
         """Run one SELECT (blocking; :meth:`run` is the asyncio form with the time limit)."""
