@@ -36,6 +36,7 @@ from segment_format import keys
 from segment_format.errors import ManifestError, ObjectKeyError
 
 __all__ = [
+    "Disabled",
     "PartitionManifest",
     "SegmentMeta",
     "TopicManifest",
@@ -560,8 +561,9 @@ _COMPACTION = {"offset", "timestamp", "header"}
 _TS_TYPE = {"CreateTime", "LogAppendTime"}
 
 
-class _Disabled:
-    """The "absent key" state of a tristate (a disabled ``tristate<T>``)."""
+class Disabled:
+    """The "absent key" state of a tristate (a disabled ``tristate<T>``); its one instance is
+    :data:`TopicManifest.DISABLED`."""
 
     __slots__ = ()
 
@@ -569,7 +571,7 @@ class _Disabled:
         return "TopicManifest.DISABLED"
 
 
-_ABSENT: Any = _Disabled()
+_ABSENT: Any = Disabled()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

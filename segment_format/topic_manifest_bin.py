@@ -1,116 +1,238 @@
-"""``topic_manifest.bin``: the serde topic manifest current Redpanda writes (labeled and prefixed layouts).
+"""The binary topic manifest ``topic_manifest.bin`` (serde ``topic_manifest_state``), decode and encode.
 
-Layout (``src/v/cloud_storage/topic_manifest.cc``: ``topic_manifest_state``; ``src/v/cluster/
-topic_configuration.{h,cc}``; ``src/v/cluster/topic_properties.h``); envelopes are ``u8 version, u8
-compat_version, u32 LE body size``, integers little-endian, enums int32, ``optional`` a bool flag then the
-value, ``tristate`` an int8 state (-1 disabled, 0 empty, 1 value) then the value, strings and vectors a u32
-count::
+Theory of operation (``src/v/cloud_storage/topic_manifest.{h,cc}``, ``src/v/cluster/topic_configuration.{h,cc}``,
+``src/v/cluster/topic_properties.h``, ``src/v/cluster/remote_topic_properties.h``,
+``src/v/cloud_storage/remote_label.h``, ``src/v/config/leaders_preference.h``, ``src/v/utils/xid.cc``,
+``src/v/serde/rw/{tristate_rw,chrono,enum,uuid,array}.h``)::
 
-    topic_manifest_state  envelope v0/c0 { cfg: topic_configuration, initial_revision: i64 }
-    topic_configuration   envelope v2/c0 { ns: string, topic: string, partition_count: i32,
-                                           replication_factor: i16, properties: topic_properties,
-                                           is_migrated: bool (v2) }
-    topic_properties      envelope v10/c0 { the fields of TopicProperties below, in that order }
-    remote_label          envelope v0/c0 { cluster_uuid: 16 raw bytes }
-    remote_topic_properties envelope v0/c0 { remote_revision: i64, remote_partition_count: i32 }
-    leaders_preference    envelope v0/c0 { type: enum, racks: vector<string> }
+    topic_manifest_state      envelope(0, 0)
+      cfg                     topic_configuration  envelope(2, 0), custom serde_read:
+                                sstring ns | sstring topic | i32 partition_count | i16 replication_factor |
+                                topic_properties | bool is_migrated (only read when version >= 2)
+      initial_revision        i64
+    topic_properties          envelope(10, 0): 38 fields, see _PROPERTY_FIELDS (serde_fields order, which is
+                              not the constructor's order: remote_topic_namespace_override comes 33rd)
+    remote_topic_properties   envelope(0, 0): i64 remote_revision | i32 remote_partition_count
+    remote_label              envelope(0, 0): uuid (16 raw bytes, no length)
+    leaders_preference        envelope(0, 0): enum type (int32) | vector<sstring> racks
 
-A reader stops at the end of each envelope's body: fields an older writer did not have keep their defaults
-and bytes a newer writer added after the known fields are kept (``trailer``) and written back, so a decode
-→ encode round trip is byte-exact for any version. :meth:`TopicManifestBin.to_topic_manifest` gives the
-common :class:`~segment_format.manifest.TopicManifest` (what ``topic_manifest.json`` holds, plus the label).
+    optional<T>    bool present | [T]
+    tristate<T>    i8 flag: -1 disabled, 0 enabled and empty, 1 followed by T
+    duration       i64 **nanoseconds** (``checked_duration_cast_to_nanoseconds``, clamped on overflow);
+                   a reader truncates towards zero to milliseconds
+    enum           int32, refused by the reader when above the underlying type's maximum
+    xid            std::array<uint8_t, 12>: u32 count (must be 12) | 12 bytes
+
+Durations are kept here as the serialized nanoseconds (the ``*_ns`` names) so that decode → encode is
+byte-exact; enums are kept as the serialized int32.
+
+Evolution, as ``tag_invoke(read_tag, envelope)`` applies it: a ``serde_fields`` envelope is read field by
+field *while its body has bytes*, so an older writer's shorter body leaves the later fields at their C++
+defaults, and a newer writer's extra fields are skipped. Here both cases are recorded in an
+:class:`EnvelopeInfo` (how many known fields the body held, and the unknown bytes after them) so that
+the re-encoding is byte-exact; ``envelope=None`` means "as current Redpanda writes it". The envelope
+version and compat_version are recorded too; an envelope whose compat_version is newer than the version
+known here is refused, as Redpanda refuses it.
+
+:func:`state_to_topic_manifest` gives the :class:`~segment_format.manifest.TopicManifest` that parsing the
+``topic_manifest.json`` written by ``topic_manifest::serialize_v1_json`` for the same state would give,
+plus the ``remote_label``; :func:`topic_manifest_to_state` builds the state current Redpanda serializes for
+such a topic (every other property at its ``topic_properties{}`` default).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final
 
 from segment_format.errors import ManifestError, SerdeError
-from segment_format.manifest import TopicManifest
+from segment_format.manifest import Disabled, TopicManifest, parse_topic_manifest
 from segment_format.serde import SerdeReader, SerdeWriter
 
 __all__ = [
+    "CLEANUP_POLICY_NAMES",
+    "COMPACTION_STRATEGY_NAMES",
+    "COMPRESSION_NAMES",
     "DISABLED",
+    "TIMESTAMP_TYPE_NAMES",
+    "EnvelopeInfo",
     "LeadersPreference",
+    "RemoteLabel",
     "RemoteTopicProperties",
-    "TopicManifestBin",
+    "TopicConfiguration",
+    "TopicManifestState",
+    "TopicNamespace",
     "TopicProperties",
+    "decode_topic_manifest",
     "decode_topic_manifest_bin",
+    "encode_topic_manifest",
     "encode_topic_manifest_bin",
+    "ms_to_ns",
+    "ns_to_ms",
+    "state_to_topic_manifest",
+    "topic_manifest_to_state",
+    "xid_from_string",
+    "xid_to_string",
 ]
 
-DISABLED: Any = TopicManifest.DISABLED
-"""A disabled ``tristate`` (state -1); ``None`` is an empty one (state 0); a number is set."""
+INT64_MIN: Final = -(1 << 63)
+INT64_MAX: Final = (1 << 63) - 1
+DISABLED: Final[Disabled] = TopicManifest.DISABLED
+"""A disabled ``tristate<T>`` (flag -1); ``None`` is the enabled-but-empty state (flag 0)."""
 
-COMPRESSION = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd", 255: "producer"}
-CLEANUP_POLICY = {0: "none", 1: "delete", 2: "compact", 3: "compact,delete"}
-COMPACTION_STRATEGY = {0: "offset", 1: "timestamp", 2: "header"}
-TIMESTAMP_TYPE = {0: "CreateTime", 1: "LogAppendTime"}
+Tristate = int | None | Disabled
+
+COMPRESSION_NAMES: Final = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd", 255: "producer"}
+"""``model::compression`` (uint8) → ``operator<<`` text."""
+CLEANUP_POLICY_NAMES: Final = {0: "none", 1: "delete", 2: "compact", 3: "compact,delete"}
+"""``model::cleanup_policy_bitflags`` (uint8) → ``operator<<`` text."""
+COMPACTION_STRATEGY_NAMES: Final = {0: "offset", 1: "timestamp", 2: "header"}
+"""``model::compaction_strategy`` (int8) → ``operator<<`` text."""
+TIMESTAMP_TYPE_NAMES: Final = {0: "CreateTime", 1: "LogAppendTime"}
+"""``model::timestamp_type`` (uint8) → ``operator<<`` text."""
+
+_XID_SIZE = 12
+_NS_PER_MS = 1_000_000
 
 
-_ALIASES = {"delete,compact": "compact,delete", "uncompressed": "none"}
+# ---------------------------------------------------------------------------------------------------
+# small conversions
 
 
-def _xid_text(data: bytes) -> str:
-    """An xid as Redpanda prints it (``utils/xid.h``, after rs/xid): base32hex, lower case, 20 characters."""
-    return base64.b32hexencode(data).decode().lower().rstrip("=")
+def ns_to_ms(ns: int) -> int:
+    """``duration_cast<milliseconds>(nanoseconds{ns})``: truncation towards zero."""
+    q = abs(ns) // _NS_PER_MS
+    return q if ns >= 0 else -q
 
 
-def _xid_bytes(text: str) -> bytes:
-    try:
-        data = base64.b32hexdecode(text.upper() + "=" * (-len(text) % 8))
-    except ValueError:
-        raise ManifestError(f"topic manifest: virtual_cluster_id {text!r} is not an xid") from None
-    if len(data) != 12:
-        raise ManifestError(f"topic manifest: virtual_cluster_id {text!r} is not an xid (12 bytes)")
+def ms_to_ns(ms: int) -> int:
+    """``checked_duration_cast_to_nanoseconds``: ms → ns, clamped to the int64 range on overflow."""
+    ns = ms * _NS_PER_MS
+    return max(INT64_MIN, min(INT64_MAX, ns))
+
+
+def xid_to_string(data: bytes) -> str:
+    """The 20-character form ``fmt::formatter<xid>`` prints (base32hex, lowercase, unpadded)."""
+    if len(data) != _XID_SIZE:
+        raise ValueError(f"an xid has {_XID_SIZE} bytes, got {len(data)}")
+    return base64.b32hexencode(data).decode("ascii").rstrip("=").lower()
+
+
+def xid_from_string(text: str) -> bytes:
+    """``xid::from_string``: 20 characters of ``0-9a-v`` whose unused trailing bits are zero."""
+    if len(text) != 20 or any(c not in "0123456789abcdefghijklmnopqrstuv" for c in text):
+        raise ValueError(f"{text!r} is not a valid xid")
+    data = base64.b32hexdecode(text.upper() + "====")
+    if xid_to_string(data) != text:
+        raise ValueError(f"{text!r} is not a valid xid (bad last character)")
     return data
 
 
+def _canonical_uuid(text: str) -> str:
+    try:
+        canonical = str(uuid.UUID(text))
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError(f"{text!r} is not a UUID") from None
+    if canonical != text:
+        raise ValueError(f"{text!r} is not a UUID in canonical lowercase form ({canonical!r})")
+    return canonical
+
+
+# ---------------------------------------------------------------------------------------------------
+# data model
+
+
 @dataclass(frozen=True, slots=True)
+class EnvelopeInfo:
+    """How an envelope was written, kept only when it differs from what current Redpanda writes."""
+
+    version: int
+    compat_version: int
+    fields_present: int
+    """How many of the known fields the body held (an older writer stops early)."""
+    unknown_trailer: bytes = b""
+    """Body bytes after the known fields: a newer writer's fields, re-emitted unchanged."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RemoteTopicProperties:
-    remote_revision: int
-    remote_partition_count: int
-    trailer: bytes = b""
+    """``cluster::remote_topic_properties``: the source revision and partition count of a recovered or
+    read-replica topic."""
+
+    VERSION: ClassVar[int] = 0
+    COMPAT_VERSION: ClassVar[int] = 0
+
+    remote_revision: int = INT64_MIN
+    remote_partition_count: int = 0
+    envelope: EnvelopeInfo | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteLabel:
+    """``cloud_storage::remote_label``: the cluster UUID that prefixes a labeled topic's object keys."""
+
+    VERSION: ClassVar[int] = 0
+    COMPAT_VERSION: ClassVar[int] = 0
+
+    cluster_uuid: str = "00000000-0000-0000-0000-000000000000"
+    """Canonical lowercase form (``ss::sstring(uuid_t)``), as it appears in object keys."""
+    envelope: EnvelopeInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
+class TopicNamespace:
+    """``model::topic_namespace`` (two strings, no envelope)."""
+
+    ns: str
+    topic: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LeadersPreference:
-    type: int  # 0 none, 1 racks
+    """``config::leaders_preference``: ``type`` 0 none, 1 racks."""
+
+    VERSION: ClassVar[int] = 0
+    COMPAT_VERSION: ClassVar[int] = 0
+
+    type: int = 0
     racks: tuple[str, ...] = ()
-    trailer: bytes = b""
-
-
-# field kinds: how each TopicProperties field is (de)serialized
-_OPT_ENUM, _OPT_U64, _TRI, _OPT_BOOL, _OPT_STR, _OPT_U32, _BOOL, _OPT_I64, _ENUM = range(9)
-_OPT_REMOTE_PROPS, _OPT_VCLUSTER, _OPT_LABEL, _OPT_TP_NS, _OPT_LEADERS = range(9, 14)
+    envelope: EnvelopeInfo | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TopicProperties:
-    """``cluster::topic_properties`` (serde version 10), every field in serialization order."""
+    """``cluster::topic_properties`` (version 10), defaults as ``topic_properties{}``.
+
+    Optionals are ``None`` when absent; tristates are :data:`DISABLED`, ``None`` (enabled, empty) or a
+    value; ``*_ns`` durations are the serialized nanoseconds; enums are raw int32 values.
+    """
+
+    VERSION: ClassVar[int] = 10
+    COMPAT_VERSION: ClassVar[int] = 0
 
     compression: int | None = None
     cleanup_policy_bitflags: int | None = None
     compaction_strategy: int | None = None
     timestamp_type: int | None = None
     segment_size: int | None = None
-    retention_bytes: Any = None
-    retention_duration: Any = None  # ms
+    retention_bytes: Tristate = None
+    retention_duration_ns: Tristate = None
     recovery: bool | None = None
     shadow_indexing: int | None = None
-    read_replica: bool | None = None  # v1
+    read_replica: bool | None = None
     read_replica_bucket: str | None = None
     remote_topic_properties: RemoteTopicProperties | None = None
-    batch_max_bytes: int | None = None  # v2
-    retention_local_target_bytes: Any = None  # v3
-    retention_local_target_ms: Any = None
+    batch_max_bytes: int | None = None
+    retention_local_target_bytes: Tristate = None
+    retention_local_target_ms_ns: Tristate = None
     remote_delete: bool = True
-    segment_ms: Any = None  # v4
-    record_key_schema_id_validation: bool | None = None  # v5
+    segment_ms_ns: Tristate = None
+    record_key_schema_id_validation: bool | None = None
     record_key_schema_id_validation_compat: bool | None = None
     record_key_subject_name_strategy: int | None = None
     record_key_subject_name_strategy_compat: int | None = None
@@ -118,301 +240,461 @@ class TopicProperties:
     record_value_schema_id_validation_compat: bool | None = None
     record_value_subject_name_strategy: int | None = None
     record_value_subject_name_strategy_compat: int | None = None
-    initial_retention_local_target_bytes: Any = None  # v6
-    initial_retention_local_target_ms: Any = None
-    mpx_virtual_cluster_id: bytes | None = None  # v7
-    write_caching: int | None = None  # v8
-    flush_ms: int | None = None
+    initial_retention_local_target_bytes: Tristate = None
+    initial_retention_local_target_ms_ns: Tristate = None
+    mpx_virtual_cluster_id: bytes | None = None
+    """The 12 bytes of an xid (see :func:`xid_to_string`)."""
+    write_caching: int | None = None
+    flush_ms_ns: int | None = None
     flush_bytes: int | None = None
-    remote_label: str | None = None  # v9: the cluster UUID of a labeled topic's keys
-    remote_topic_namespace_override: tuple[str, str] | None = None
-    iceberg_mode: int = 0  # v10
+    remote_label: RemoteLabel | None = None
+    remote_topic_namespace_override: TopicNamespace | None = None
+    iceberg_mode: int = 0
     leaders_preference: LeadersPreference | None = None
     cloud_topic_enabled: bool = False
-    delete_retention_ms: Any = DISABLED
+    delete_retention_ms_ns: Tristate = DISABLED
     iceberg_delete: bool | None = None
-    fields_present: int = 0
-    """How many fields the body carried (0: all known, when built by hand)."""
-    trailer: bytes = b""
-    """Bytes a newer writer put after the known fields, written back unchanged."""
-
-    KINDS: ClassVar[tuple[int, ...]] = (
-        _OPT_ENUM, _OPT_ENUM, _OPT_ENUM, _OPT_ENUM, _OPT_U64, _TRI, _TRI, _OPT_BOOL, _OPT_ENUM,
-        _OPT_BOOL, _OPT_STR, _OPT_REMOTE_PROPS,
-        _OPT_U32,
-        _TRI, _TRI, _BOOL,
-        _TRI,
-        _OPT_BOOL, _OPT_BOOL, _OPT_ENUM, _OPT_ENUM, _OPT_BOOL, _OPT_BOOL, _OPT_ENUM, _OPT_ENUM,
-        _TRI, _TRI,
-        _OPT_VCLUSTER,
-        _OPT_ENUM, _OPT_I64, _OPT_U64,
-        _OPT_LABEL, _OPT_TP_NS,
-        _ENUM, _OPT_LEADERS, _BOOL, _TRI, _OPT_BOOL,
-    )
-
-
-_PROPERTY_NAMES = tuple(f.name for f in fields(TopicProperties))[: len(TopicProperties.KINDS)]
-PROPERTIES_VERSION = 10
-CONFIG_VERSION = 2
+    envelope: EnvelopeInfo | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TopicManifestBin:
-    """``topic_manifest_state``: a topic's configuration and its initial revision."""
+class TopicConfiguration:
+    """``cluster::topic_configuration`` (version 2)."""
 
-    namespace: str
-    topic: str
-    partition_count: int
-    replication_factor: int
+    VERSION: ClassVar[int] = 2
+    COMPAT_VERSION: ClassVar[int] = 0
+
+    namespace: str = ""
+    topic: str = ""
+    partition_count: int = 0
+    replication_factor: int = 0
     properties: TopicProperties = field(default_factory=TopicProperties)
     is_migrated: bool = False
-    initial_revision: int = 0
-    state_version: int = 0
-    config_version: int = CONFIG_VERSION
-    properties_version: int = PROPERTIES_VERSION
-    config_trailer: bytes = b""
-    state_trailer: bytes = b""
+    envelope: EnvelopeInfo | None = None
+
+    @property
+    def effective_remote_delete(self) -> bool:
+        """``serde_read`` forces ``remote_delete`` to false for a version-0 configuration (legacy
+        tiered-storage topics keep their data on deletion)."""
+        version = self.envelope.version if self.envelope is not None else self.VERSION
+        return False if version < 1 else self.properties.remote_delete
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicManifestState:
+    """``topic_manifest_state``: the whole ``topic_manifest.bin`` object."""
+
+    VERSION: ClassVar[int] = 0
+    COMPAT_VERSION: ClassVar[int] = 0
+
+    cfg: TopicConfiguration = field(default_factory=TopicConfiguration)
+    initial_revision: int = INT64_MIN
+    envelope: EnvelopeInfo | None = None
 
     def to_topic_manifest(self) -> TopicManifest:
-        """The common model (``topic_manifest.json``'s fields) with the topic's remote label."""
-        p = self.properties
-        return TopicManifest(
-            namespace=self.namespace,
-            topic=self.topic,
-            partition_count=self.partition_count,
-            replication_factor=self.replication_factor,
-            revision_id=self.initial_revision,
-            compression=COMPRESSION.get(p.compression, str(p.compression)) if p.compression is not None else None,
-            cleanup_policy_bitflags=(CLEANUP_POLICY.get(p.cleanup_policy_bitflags, str(p.cleanup_policy_bitflags))
-                                     if p.cleanup_policy_bitflags is not None else None),
-            compaction_strategy=(COMPACTION_STRATEGY.get(p.compaction_strategy, str(p.compaction_strategy))
-                                 if p.compaction_strategy is not None else None),
-            timestamp_type=(TIMESTAMP_TYPE.get(p.timestamp_type, str(p.timestamp_type))
-                            if p.timestamp_type is not None else None),
-            segment_size=p.segment_size,
-            retention_bytes=p.retention_bytes,
-            retention_duration=p.retention_duration,
-            virtual_cluster_id=_xid_text(p.mpx_virtual_cluster_id) if p.mpx_virtual_cluster_id is not None else None,
-            remote_label=p.remote_label,
-        )
-
-    @classmethod
-    def from_topic_manifest(cls, tm: TopicManifest) -> TopicManifestBin:
-        """What Redpanda would write for ``tm`` (remote deletes on, as for every new topic)."""
-
-        def enum(table: dict[int, str], value: str | None, name: str) -> int | None:
-            if value is None:
-                return None
-            try:
-                return {v: k for k, v in table.items()}[_ALIASES.get(value, value)]
-            except KeyError:
-                raise ManifestError(f"topic manifest: unknown {name} {value!r}") from None
-
-        props = TopicProperties(
-            compression=enum(COMPRESSION, tm.compression, "compression"),
-            cleanup_policy_bitflags=enum(CLEANUP_POLICY, tm.cleanup_policy_bitflags, "cleanup policy"),
-            compaction_strategy=enum(COMPACTION_STRATEGY, tm.compaction_strategy, "compaction strategy"),
-            timestamp_type=enum(TIMESTAMP_TYPE, tm.timestamp_type, "timestamp type"),
-            segment_size=tm.segment_size,
-            retention_bytes=tm.retention_bytes,
-            retention_duration=tm.retention_duration,
-            mpx_virtual_cluster_id=_xid_bytes(tm.virtual_cluster_id) if tm.virtual_cluster_id else None,
-            remote_label=tm.remote_label,
-        )
-        return cls(namespace=tm.namespace, topic=tm.topic, partition_count=tm.partition_count,
-                   replication_factor=tm.replication_factor, properties=props, initial_revision=tm.revision_id)
+        """:func:`state_to_topic_manifest` of this state."""
+        return state_to_topic_manifest(self)
 
 
-# ----------------------------------------------------------------------------------------------- reading
+# ---------------------------------------------------------------------------------------------------
+# primitive readers/writers
+
+_Reader = Callable[[SerdeReader], Any]
+_Writer = Callable[[SerdeWriter, Any], None]
 
 
-def _read_tristate(r: SerdeReader, read: Callable[[SerdeReader], int]) -> Any:
-    state = r.read_i8()
-    if state == -1:
-        return DISABLED
-    if state == 0:
-        return None
-    if state != 1:
-        raise SerdeError(f"tristate state {state} (expected -1, 0 or 1)", position=r.position - 1)
-    return read(r)
+def _enum_reader(max_value: int) -> _Reader:
+    """``serde`` enum: int32, refused when greater than the underlying type's maximum."""
+
+    def read(r: SerdeReader) -> int:
+        start = r.position
+        v = r.read_enum()
+        if v > max_value:
+            raise SerdeError(f"enum value {v} too large for its type (max {max_value})", position=start)
+        return v
+
+    return read
+
+
+_U8_ENUM = _enum_reader(0xFF)
+_I8_ENUM = _enum_reader(0x7F)
+_INT_ENUM = _enum_reader(0x7FFF_FFFF)
+
+
+def _opt(read: _Reader, write: _Writer) -> tuple[_Reader, _Writer]:
+    return (lambda r: r.read_optional(read)), (lambda w, v: w.write_optional(v, write))
+
+
+def _read_tristate(read: _Reader) -> _Reader:
+    def go(r: SerdeReader) -> Any:
+        start = r.position
+        flag = r.read_i8()
+        if flag == -1:
+            return DISABLED
+        if flag == 0:
+            return None
+        if flag == 1:
+            return read(r)
+        raise SerdeError(f"tristate flag {flag}: expected -1, 0 or 1", position=start)
+
+    return go
+
+
+def _write_tristate(write: _Writer) -> _Writer:
+    def go(w: SerdeWriter, v: Any) -> None:
+        if v is DISABLED:
+            w.write_i8(-1)
+        elif v is None:
+            w.write_i8(0)
+        else:
+            w.write_i8(1)
+            write(w, v)
+
+    return go
+
+
+def _tri(read: _Reader, write: _Writer) -> tuple[_Reader, _Writer]:
+    return _read_tristate(read), _write_tristate(write)
+
+
+def _read_xid(r: SerdeReader) -> bytes:
+    return bytes(r.read_array(_XID_SIZE, SerdeReader.read_u8))
+
+
+def _write_xid(w: SerdeWriter, v: bytes) -> None:
+    w.write_array(_XID_SIZE, v, SerdeWriter.write_u8)
 
 
 def _read_uuid(r: SerdeReader) -> str:
     return str(uuid.UUID(bytes=bytes(r.read_raw(16))))
 
 
-def _read_label(r: SerdeReader) -> str:
-    with r.envelope(0, 0, "remote_label"):
-        label = _read_uuid(r)
-        if r.remaining():
-            r.read_raw(r.remaining())  # a newer remote_label's fields: the UUID is what names keys
-    return label
+def _write_uuid(w: SerdeWriter, v: str) -> None:
+    w.write_raw(uuid.UUID(_canonical_uuid(v)).bytes)
 
 
-def _read_remote_props(r: SerdeReader) -> RemoteTopicProperties:
-    with r.envelope(0, 0, "remote_topic_properties"):
-        rev = r.read_i64()
-        count = r.read_i32()
-        trailer = bytes(r.read_raw(r.remaining()))
-    return RemoteTopicProperties(rev, count, trailer)
+def _read_topic_namespace(r: SerdeReader) -> TopicNamespace:
+    return TopicNamespace(r.read_string(), r.read_string())
 
 
-def _read_leaders(r: SerdeReader) -> LeadersPreference:
-    with r.envelope(0, 0, "leaders_preference"):
-        kind = r.read_enum()
-        racks = tuple(r.read_vector(SerdeReader.read_string))
-        trailer = bytes(r.read_raw(r.remaining()))
-    return LeadersPreference(kind, racks, trailer)
+def _write_topic_namespace(w: SerdeWriter, v: TopicNamespace) -> None:
+    w.write_string(v.ns)
+    w.write_string(v.topic)
 
 
-def _read_tp_ns(r: SerdeReader) -> tuple[str, str]:
-    return r.read_string(), r.read_string()
+_I64 = (SerdeReader.read_i64, SerdeWriter.write_i64)
+_U64 = (SerdeReader.read_u64, SerdeWriter.write_u64)
+_BOOL = (SerdeReader.read_bool, SerdeWriter.write_bool)
 
 
-_READERS: dict[int, Callable[[SerdeReader], Any]] = {
-    _OPT_ENUM: lambda r: r.read_optional(SerdeReader.read_enum),
-    _OPT_U64: lambda r: r.read_optional(SerdeReader.read_u64),
-    _TRI: lambda r: _read_tristate(r, SerdeReader.read_i64),
-    _OPT_BOOL: lambda r: r.read_optional(SerdeReader.read_bool),
-    _OPT_STR: lambda r: r.read_optional(SerdeReader.read_string),
-    _OPT_U32: lambda r: r.read_optional(SerdeReader.read_u32),
-    _BOOL: SerdeReader.read_bool,
-    _OPT_I64: lambda r: r.read_optional(SerdeReader.read_i64),
-    _ENUM: SerdeReader.read_enum,
-    _OPT_REMOTE_PROPS: lambda r: r.read_optional(_read_remote_props),
-    _OPT_VCLUSTER: lambda r: r.read_optional(lambda x: bytes(x.read_u8() for _ in range(x.read_size()))),
-    _OPT_LABEL: lambda r: r.read_optional(_read_label),
-    _OPT_TP_NS: lambda r: r.read_optional(_read_tp_ns),
-    _OPT_LEADERS: lambda r: r.read_optional(_read_leaders),
-}
+# ---------------------------------------------------------------------------------------------------
+# envelopes
 
 
-def _read_properties(r: SerdeReader) -> tuple[TopicProperties, int]:
+_Field = tuple[str, _Reader, _Writer]
+
+
+def _read_envelope(r: SerdeReader, cls: Any, fields: Sequence[_Field], what: str) -> Any:
+    """Read a ``serde_fields`` envelope of ``cls``: fields while the body has bytes, the rest kept."""
     values: dict[str, Any] = {}
-    with r.envelope(PROPERTIES_VERSION, 0, "topic_properties") as hdr:
+    with r.envelope(cls.VERSION, cls.COMPAT_VERSION, what) as hdr:
         present = 0
-        for name, kind in zip(_PROPERTY_NAMES, TopicProperties.KINDS, strict=True):
+        for name, read, _ in fields:
             if not r.remaining():
                 break
-            values[name] = _READERS[kind](r)
+            values[name] = read(r)
             present += 1
         trailer = bytes(r.read_raw(r.remaining()))
-    if hdr.version < 3:
-        values.setdefault("remote_delete", False)  # topic_configuration::serde_read: legacy topics
-    return TopicProperties(**values, fields_present=present, trailer=trailer), hdr.version
+    info = EnvelopeInfo(hdr.version, hdr.compat_version, present, trailer)
+    if info == EnvelopeInfo(cls.VERSION, cls.COMPAT_VERSION, len(fields)):
+        return cls(**values)
+    return cls(**values, envelope=info)
 
 
-def decode_topic_manifest_bin(data: bytes | bytearray | memoryview) -> TopicManifestBin:
-    """Decode ``topic_manifest.bin``; raises :class:`ManifestError` naming what is wrong."""
+def _write_envelope(w: SerdeWriter, obj: Any, fields: Sequence[_Field]) -> None:
+    info: EnvelopeInfo | None = obj.envelope
+    if info is None:
+        info = EnvelopeInfo(obj.VERSION, obj.COMPAT_VERSION, len(fields))
+    if not 0 <= info.fields_present <= len(fields):
+        raise ValueError(f"{type(obj).__name__}: fields_present must be 0..{len(fields)}")
+    if info.unknown_trailer and info.fields_present != len(fields):
+        raise ValueError(f"{type(obj).__name__}: unknown trailing fields can only follow all known fields")
+    with w.envelope(info.version, info.compat_version):
+        for name, _, write in fields[: info.fields_present]:
+            write(w, getattr(obj, name))
+        w.write_raw(info.unknown_trailer)
+
+
+_REMOTE_TOPIC_PROPERTIES_FIELDS: list[_Field] = [
+    ("remote_revision", *_I64),
+    ("remote_partition_count", SerdeReader.read_i32, SerdeWriter.write_i32),
+]
+_REMOTE_LABEL_FIELDS: list[_Field] = [("cluster_uuid", _read_uuid, _write_uuid)]
+_LEADERS_PREFERENCE_FIELDS: list[_Field] = [
+    ("type", _INT_ENUM, SerdeWriter.write_enum),
+    (
+        "racks",
+        lambda r: tuple(r.read_vector(SerdeReader.read_string)),
+        lambda w, v: w.write_vector(v, SerdeWriter.write_string),
+    ),
+]
+
+
+def _read_remote_topic_properties(r: SerdeReader) -> RemoteTopicProperties:
+    res: RemoteTopicProperties = _read_envelope(
+        r, RemoteTopicProperties, _REMOTE_TOPIC_PROPERTIES_FIELDS, "remote_topic_properties"
+    )
+    return res
+
+
+def _read_remote_label(r: SerdeReader) -> RemoteLabel:
+    res: RemoteLabel = _read_envelope(r, RemoteLabel, _REMOTE_LABEL_FIELDS, "remote_label")
+    return res
+
+
+def _read_leaders_preference(r: SerdeReader) -> LeadersPreference:
+    res: LeadersPreference = _read_envelope(
+        r, LeadersPreference, _LEADERS_PREFERENCE_FIELDS, "leaders_preference"
+    )
+    return res
+
+
+def _envelope_writer(fields: Sequence[_Field]) -> _Writer:
+    return lambda w, v: _write_envelope(w, v, fields)
+
+
+_OPT_U8_ENUM = _opt(_U8_ENUM, SerdeWriter.write_enum)
+_OPT_BOOL = _opt(*_BOOL)
+_TRI_U64 = _tri(*_U64)
+_TRI_NS = _tri(*_I64)
+
+_PROPERTY_FIELDS: list[_Field] = [
+    ("compression", *_OPT_U8_ENUM),
+    ("cleanup_policy_bitflags", *_OPT_U8_ENUM),
+    ("compaction_strategy", *_opt(_I8_ENUM, SerdeWriter.write_enum)),
+    ("timestamp_type", *_OPT_U8_ENUM),
+    ("segment_size", *_opt(*_U64)),
+    ("retention_bytes", *_TRI_U64),
+    ("retention_duration_ns", *_TRI_NS),
+    ("recovery", *_OPT_BOOL),
+    ("shadow_indexing", *_OPT_U8_ENUM),
+    ("read_replica", *_OPT_BOOL),
+    ("read_replica_bucket", *_opt(SerdeReader.read_string, SerdeWriter.write_string)),
+    (
+        "remote_topic_properties",
+        *_opt(_read_remote_topic_properties, _envelope_writer(_REMOTE_TOPIC_PROPERTIES_FIELDS)),
+    ),
+    ("batch_max_bytes", *_opt(SerdeReader.read_u32, SerdeWriter.write_u32)),
+    ("retention_local_target_bytes", *_TRI_U64),
+    ("retention_local_target_ms_ns", *_TRI_NS),
+    ("remote_delete", *_BOOL),
+    ("segment_ms_ns", *_TRI_NS),
+    ("record_key_schema_id_validation", *_OPT_BOOL),
+    ("record_key_schema_id_validation_compat", *_OPT_BOOL),
+    ("record_key_subject_name_strategy", *_OPT_U8_ENUM),
+    ("record_key_subject_name_strategy_compat", *_OPT_U8_ENUM),
+    ("record_value_schema_id_validation", *_OPT_BOOL),
+    ("record_value_schema_id_validation_compat", *_OPT_BOOL),
+    ("record_value_subject_name_strategy", *_OPT_U8_ENUM),
+    ("record_value_subject_name_strategy_compat", *_OPT_U8_ENUM),
+    ("initial_retention_local_target_bytes", *_TRI_U64),
+    ("initial_retention_local_target_ms_ns", *_TRI_NS),
+    ("mpx_virtual_cluster_id", *_opt(_read_xid, _write_xid)),
+    ("write_caching", *_OPT_U8_ENUM),
+    ("flush_ms_ns", *_opt(*_I64)),
+    ("flush_bytes", *_opt(*_U64)),
+    ("remote_label", *_opt(_read_remote_label, _envelope_writer(_REMOTE_LABEL_FIELDS))),
+    ("remote_topic_namespace_override", *_opt(_read_topic_namespace, _write_topic_namespace)),
+    ("iceberg_mode", _U8_ENUM, SerdeWriter.write_enum),
+    ("leaders_preference", *_opt(_read_leaders_preference, _envelope_writer(_LEADERS_PREFERENCE_FIELDS))),
+    ("cloud_topic_enabled", *_BOOL),
+    ("delete_retention_ms_ns", *_TRI_NS),
+    ("iceberg_delete", *_OPT_BOOL),
+]
+"""``topic_properties::serde_fields()``, in order."""
+
+
+def _read_properties(r: SerdeReader) -> TopicProperties:
+    res: TopicProperties = _read_envelope(r, TopicProperties, _PROPERTY_FIELDS, "topic_properties")
+    return res
+
+
+def _read_configuration(r: SerdeReader) -> TopicConfiguration:
+    """``topic_configuration::serde_read``: four fields always, ``is_migrated`` from version 2 on."""
+    cls = TopicConfiguration
+    with r.envelope(cls.VERSION, cls.COMPAT_VERSION, "topic_configuration") as hdr:
+        ns = r.read_string()
+        topic = r.read_string()
+        partition_count = r.read_i32()
+        replication_factor = r.read_i16()
+        properties = _read_properties(r)
+        is_migrated = r.read_bool() if hdr.version >= 2 else False
+        trailer = bytes(r.read_raw(r.remaining()))
+    info = EnvelopeInfo(hdr.version, hdr.compat_version, 5 if hdr.version >= 2 else 4, trailer)
+    return TopicConfiguration(
+        namespace=ns,
+        topic=topic,
+        partition_count=partition_count,
+        replication_factor=replication_factor,
+        properties=properties,
+        is_migrated=is_migrated,
+        envelope=None if info == EnvelopeInfo(cls.VERSION, cls.COMPAT_VERSION, 5) else info,
+    )
+
+
+def _write_configuration(w: SerdeWriter, cfg: TopicConfiguration) -> None:
+    """``topic_configuration::serde_write``; an older envelope (``cfg.envelope``) writes fewer fields."""
+    info = cfg.envelope or EnvelopeInfo(cfg.VERSION, cfg.COMPAT_VERSION, 5)
+    if not 0 <= info.fields_present <= 5:
+        raise ValueError("TopicConfiguration: fields_present must be 0..5")
+    if info.unknown_trailer and info.fields_present != 5:
+        raise ValueError("TopicConfiguration: unknown trailing fields can only follow all known fields")
+
+    def tp_ns() -> None:
+        w.write_string(cfg.namespace)
+        w.write_string(cfg.topic)
+
+    writers: list[Callable[[], None]] = [
+        tp_ns,
+        lambda: w.write_i32(cfg.partition_count),
+        lambda: w.write_i16(cfg.replication_factor),
+        lambda: _write_envelope(w, cfg.properties, _PROPERTY_FIELDS),
+        lambda: w.write_bool(cfg.is_migrated),
+    ]
+    with w.envelope(info.version, info.compat_version):
+        for write in writers[: info.fields_present]:
+            write()
+        w.write_raw(info.unknown_trailer)
+
+
+_STATE_FIELDS: list[_Field] = [
+    ("cfg", _read_configuration, _write_configuration),
+    ("initial_revision", *_I64),
+]
+
+
+def decode_topic_manifest_bin(data: bytes | bytearray | memoryview) -> TopicManifestState:
+    """Decode ``topic_manifest.bin`` keeping every serialized detail; raises :class:`SerdeError`."""
     r = SerdeReader(data)
-    try:
-        with r.envelope(0, 0, "topic_manifest_state") as state:
-            with r.envelope(CONFIG_VERSION, 0, "topic_configuration") as cfg:
-                ns = r.read_string()
-                topic = r.read_string()
-                partitions = r.read_i32()
-                replication = r.read_i16()
-                props, props_version = _read_properties(r)
-                migrated = r.read_bool() if cfg.version >= 2 and r.remaining() else False
-                config_trailer = bytes(r.read_raw(r.remaining()))
-            revision = r.read_i64()
-            state_trailer = bytes(r.read_raw(r.remaining()))
-        r.expect_end("topic manifest")
-    except SerdeError as e:
-        raise ManifestError(f"topic_manifest.bin: {e}") from e
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ManifestError(f"topic_manifest.bin: {e}") from e
-    if partitions <= 0:
-        raise ManifestError(f"topic_manifest.bin {ns}/{topic}: partition_count must be positive, got {partitions}")
-    return TopicManifestBin(namespace=ns, topic=topic, partition_count=partitions, replication_factor=replication,
-                            properties=props, is_migrated=migrated, initial_revision=revision,
-                            state_version=state.version, config_version=cfg.version,
-                            properties_version=props_version,
-                            config_trailer=config_trailer, state_trailer=state_trailer)
+    state: TopicManifestState = _read_envelope(r, TopicManifestState, _STATE_FIELDS, "topic_manifest_state")
+    r.expect_end("topic manifest")
+    return state
 
 
-# ----------------------------------------------------------------------------------------------- writing
-
-
-def _write_tristate(w: SerdeWriter, value: Any) -> None:
-    if value is DISABLED:
-        w.write_i8(-1)
-    elif value is None:
-        w.write_i8(0)
-    else:
-        w.write_i8(1)
-        w.write_i64(value)
-
-
-def _write_label(w: SerdeWriter, label: str) -> None:
-    with w.envelope(0, 0):
-        w.write_raw(uuid.UUID(label).bytes)
-
-
-def _write_remote_props(w: SerdeWriter, p: RemoteTopicProperties) -> None:
-    with w.envelope(0, 0):
-        w.write_i64(p.remote_revision)
-        w.write_i32(p.remote_partition_count)
-        w.write_raw(p.trailer)
-
-
-def _write_leaders(w: SerdeWriter, p: LeadersPreference) -> None:
-    with w.envelope(0, 0):
-        w.write_enum(p.type)
-        w.write_vector(p.racks, SerdeWriter.write_string)
-        w.write_raw(p.trailer)
-
-
-def _write_vcluster(w: SerdeWriter, v: bytes) -> None:
-    w.write_size(len(v))
-    w.write_raw(v)
-
-
-def _write_tp_ns(w: SerdeWriter, v: tuple[str, str]) -> None:
-    w.write_string(v[0])
-    w.write_string(v[1])
-
-
-_WRITERS: dict[int, Callable[[SerdeWriter, Any], None]] = {
-    _OPT_ENUM: lambda w, v: w.write_optional(v, SerdeWriter.write_enum),
-    _OPT_U64: lambda w, v: w.write_optional(v, SerdeWriter.write_u64),
-    _TRI: _write_tristate,
-    _OPT_BOOL: lambda w, v: w.write_optional(v, SerdeWriter.write_bool),
-    _OPT_STR: lambda w, v: w.write_optional(v, SerdeWriter.write_string),
-    _OPT_U32: lambda w, v: w.write_optional(v, SerdeWriter.write_u32),
-    _BOOL: SerdeWriter.write_bool,
-    _OPT_I64: lambda w, v: w.write_optional(v, SerdeWriter.write_i64),
-    _ENUM: SerdeWriter.write_enum,
-    _OPT_REMOTE_PROPS: lambda w, v: w.write_optional(v, _write_remote_props),
-    _OPT_VCLUSTER: lambda w, v: w.write_optional(v, _write_vcluster),
-    _OPT_LABEL: lambda w, v: w.write_optional(v, _write_label),
-    _OPT_TP_NS: lambda w, v: w.write_optional(v, _write_tp_ns),
-    _OPT_LEADERS: lambda w, v: w.write_optional(v, _write_leaders),
-}
-
-
-def encode_topic_manifest_bin(m: TopicManifestBin | TopicManifest) -> bytes:
-    """Serialize a topic manifest as Redpanda does (a :class:`TopicManifest` is converted first)."""
-    if isinstance(m, TopicManifest):
-        m = TopicManifestBin.from_topic_manifest(m)
-    p = m.properties
-    count = p.fields_present or len(_PROPERTY_NAMES)
-    if p.trailer and count != len(_PROPERTY_NAMES):
-        raise ValueError("unknown trailing properties can only follow all known properties")
+def encode_topic_manifest_bin(state: TopicManifestState | TopicManifest) -> bytes:
+    """Serialize ``state`` (``serde::to_iobuf(topic_manifest_state)``); a :class:`TopicManifest` is first
+    converted with :func:`topic_manifest_to_state`. ``ValueError`` if a value does not fit its serde type."""
+    if isinstance(state, TopicManifest):
+        state = topic_manifest_to_state(state)
     w = SerdeWriter()
-    with w.envelope(m.state_version, 0):
-        with w.envelope(m.config_version, 0):
-            w.write_string(m.namespace)
-            w.write_string(m.topic)
-            w.write_i32(m.partition_count)
-            w.write_i16(m.replication_factor)
-            with w.envelope(m.properties_version, 0):
-                for name, kind in list(zip(_PROPERTY_NAMES, TopicProperties.KINDS, strict=True))[:count]:
-                    _WRITERS[kind](w, getattr(p, name))
-                w.write_raw(p.trailer)
-            if m.config_version >= 2:
-                w.write_bool(m.is_migrated)
-            w.write_raw(m.config_trailer)
-        w.write_i64(m.initial_revision)
-        w.write_raw(m.state_trailer)
+    _write_envelope(w, state, _STATE_FIELDS)
     return w.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------------
+# TopicManifest (the JSON model)
+
+
+def _enum_name(names: dict[int, str], raw: int, bits: int, signed: bool, what: str) -> str:
+    """``operator<<`` of ``static_cast<E>(raw)`` where E has a ``bits``-wide underlying type."""
+    v = raw & ((1 << bits) - 1)
+    if signed and v >= 1 << (bits - 1):
+        v -= 1 << bits
+    if v not in names:
+        raise ManifestError(f"topic manifest: unknown {what} value {raw}")
+    return names[v]
+
+
+def _opt_name(names: dict[int, str], raw: int | None, bits: int, signed: bool, what: str) -> str | None:
+    return None if raw is None else _enum_name(names, raw, bits, signed, what)
+
+
+def state_to_topic_manifest(state: TopicManifestState) -> TopicManifest:
+    """The TopicManifest of ``state``: what ``serialize_v1_json`` writes for it, parsed back as Redpanda's
+    JSON reader does (negative sizes and durations read as unset/disabled), plus the remote label.
+    Raises :class:`ManifestError` when the state is not a valid topic manifest (names, partition count,
+    enum values that have no text form)."""
+    cfg = state.cfg
+    p = cfg.properties
+    doc: dict[str, Any] = {
+        "version": 1,
+        "namespace": cfg.namespace,
+        "topic": cfg.topic,
+        "partition_count": cfg.partition_count,
+        "replication_factor": cfg.replication_factor,
+        "revision_id": state.initial_revision,
+        "compression": _opt_name(COMPRESSION_NAMES, p.compression, 8, False, "compression"),
+        "cleanup_policy_bitflags": _opt_name(
+            CLEANUP_POLICY_NAMES, p.cleanup_policy_bitflags, 8, False, "cleanup_policy_bitflags"
+        ),
+        "compaction_strategy": _opt_name(
+            COMPACTION_STRATEGY_NAMES, p.compaction_strategy, 8, True, "compaction_strategy"
+        ),
+        "timestamp_type": _opt_name(TIMESTAMP_TYPE_NAMES, p.timestamp_type, 8, False, "timestamp_type"),
+        "segment_size": p.segment_size,
+    }
+    if p.retention_bytes is not DISABLED:
+        doc["retention_bytes"] = p.retention_bytes
+    ns = p.retention_duration_ns
+    if not isinstance(ns, Disabled):
+        doc["retention_duration"] = None if ns is None else ns_to_ms(ns)
+    if p.mpx_virtual_cluster_id is not None:
+        doc["virtual_cluster_id"] = xid_to_string(p.mpx_virtual_cluster_id)
+    m = parse_topic_manifest(json.dumps(doc))
+    label = p.remote_label.cluster_uuid if p.remote_label is not None else None
+    return dataclasses.replace(m, remote_label=label)
+
+
+def _code(
+    names: dict[int, str], text: str | None, what: str, aliases: dict[str, int] | None = None
+) -> int | None:
+    if text is None:
+        return None
+    codes = {v: k for k, v in names.items()} | (aliases or {})
+    if text not in codes:
+        raise ValueError(f"unknown {what} {text!r}")
+    return codes[text]
+
+
+def topic_manifest_to_state(m: TopicManifest) -> TopicManifestState:
+    """The ``topic_manifest_state`` current Redpanda serializes for a topic described by ``m``: the
+    JSON fields mapped back (``operator>>`` spellings, milliseconds → nanoseconds), ``m.remote_label``
+    as the label, every other property as ``topic_properties{}`` has it. ``ValueError`` on values
+    Redpanda could not hold."""
+    rd = m.retention_duration
+    props = TopicProperties(
+        compression=_code(COMPRESSION_NAMES, m.compression, "compression", {"uncompressed": 0}),
+        cleanup_policy_bitflags=_code(
+            CLEANUP_POLICY_NAMES, m.cleanup_policy_bitflags, "cleanup_policy_bitflags", {"delete,compact": 3}
+        ),
+        compaction_strategy=_code(COMPACTION_STRATEGY_NAMES, m.compaction_strategy, "compaction_strategy"),
+        timestamp_type=_code(TIMESTAMP_TYPE_NAMES, m.timestamp_type, "timestamp_type"),
+        segment_size=m.segment_size,
+        retention_bytes=m.retention_bytes,
+        retention_duration_ns=rd if rd is None or isinstance(rd, Disabled) else ms_to_ns(int(rd)),
+        mpx_virtual_cluster_id=(
+            None if m.virtual_cluster_id is None else xid_from_string(m.virtual_cluster_id)
+        ),
+        remote_label=None
+        if m.remote_label is None
+        else RemoteLabel(cluster_uuid=_canonical_uuid(m.remote_label)),
+    )
+    cfg = TopicConfiguration(
+        namespace=m.namespace,
+        topic=m.topic,
+        partition_count=m.partition_count,
+        replication_factor=m.replication_factor,
+        properties=props,
+    )
+    return TopicManifestState(cfg=cfg, initial_revision=m.revision_id)
+
+
+def decode_topic_manifest(data: bytes | bytearray | memoryview) -> TopicManifest:
+    """``topic_manifest.bin`` → :class:`TopicManifest`; every failure is a
+    :class:`~segment_format.errors.FormatError` (``SerdeError`` or ``ManifestError``)."""
+    return state_to_topic_manifest(decode_topic_manifest_bin(data))
+
+
+def encode_topic_manifest(m: TopicManifest) -> bytes:
+    """:class:`TopicManifest` (+ its ``remote_label``) → ``topic_manifest.bin`` as current Redpanda writes it."""
+    return encode_topic_manifest_bin(topic_manifest_to_state(m))
