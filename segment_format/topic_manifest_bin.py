@@ -547,7 +547,7 @@ def _write_configuration(w: SerdeWriter, cfg: TopicConfiguration) -> None:
     info = cfg.envelope or EnvelopeInfo(cfg.VERSION, cfg.COMPAT_VERSION, 5)
     if not 0 <= info.fields_present <= 5:
         raise ValueError("TopicConfiguration: fields_present must be 0..5")
-    if info.unknown_trailer and info.fields_present != 5:
+    if info.unknown_trailer and info.fields_present != (5 if info.version >= 2 else 4):
         raise ValueError("TopicConfiguration: unknown trailing fields can only follow all known fields")
 
     def tp_ns() -> None:
