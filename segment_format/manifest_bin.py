@@ -59,6 +59,12 @@ Two levels of API:
   segments is flushed into an empty store in one go; for all four fixtures it reproduces the stored
   columns *and* hints exactly, so a manifest built from plain values re-encodes to the fixture bytes.
 
+* :func:`encode_partition_manifest` goes the other way, from the JSON model
+  (:class:`~segment_format.manifest.PartitionManifest`, main or spillover manifest) to the
+  ``manifest.bin`` current Redpanda writes (version 4, all 19 fields), for buckets written without
+  ``manifest.json``. For each of the four fixtures, fixture → PartitionManifest → ``manifest.bin`` gives a
+  body that starts with the fixture's whole body byte for byte and appends the later fields unset.
+
 Divergences from the C++ reader, on purpose:
 
 * a body that stops before ``_spillover_manifests_serialized`` (all four fixtures do) decodes to an empty
@@ -76,6 +82,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from segment_format import manifest as pm
 from segment_format.deltafor import (
     ROW_WIDTH,
     DeltaAlgorithm,
@@ -87,8 +94,6 @@ from segment_format.deltafor import (
     write_encoder_envelope,
 )
 from segment_format.errors import ManifestError, SerdeError
-from segment_format.manifest import PartitionManifest
-from segment_format.manifest import SegmentMeta as ManifestSegmentMeta
 from segment_format.serde import SerdeReader, SerdeWriter
 
 __all__ = [
@@ -111,6 +116,7 @@ __all__ = [
     "encode_partition_manifest_bin",
     "encode_segment_meta_cstore",
     "manifest_to_json_dict",
+    "partition_manifest_to_bin",
 ]
 
 INT64_MIN = -(1 << 63)
@@ -791,60 +797,86 @@ def decode_partition_manifest(data: bytes | bytearray | memoryview) -> dict[str,
     """Decode ``manifest.bin`` into the dict shape of the JSON partition manifest."""
     return manifest_to_json_dict(decode_partition_manifest_bin(data))
 
-
 # ---------------------------------------------------------------------------------------------------
-# from the JSON-shaped model
+# from the PartitionManifest model
 
 
-def _meta_bin(s: ManifestSegmentMeta, rev: int) -> SegmentMeta:
-    """A parsed entry back in serde form: the model's None is Redpanda's sentinel again."""
+def _unset(value: int | None, sentinel: int) -> int:
+    return sentinel if value is None else value
+
+
+def _meta_to_bin(s: pm.SegmentMeta, rev: int, *, spillover: bool = False) -> SegmentMeta:
+    """A model entry as ``partition_manifest_handler`` stores it: missing fields at Redpanda's sentinels,
+    a missing ``ntp_revision`` is the manifest's revision; spillover metas are never compacted, name v3
+    (``partition_manifest::make_manifest_metadata``)."""
     return SegmentMeta(
-        is_compacted=s.is_compacted,
+        is_compacted=False if spillover else s.is_compacted,
         size_bytes=s.size_bytes,
         base_offset=s.base_offset,
         committed_offset=s.committed_offset,
-        base_timestamp=TIMESTAMP_MISSING if s.base_timestamp is None else s.base_timestamp,
-        max_timestamp=TIMESTAMP_MISSING if s.max_timestamp is None else s.max_timestamp,
-        delta_offset=INT64_MIN if s.delta_offset is None else s.delta_offset,
-        ntp_revision=rev if s.ntp_revision is None else s.ntp_revision,
-        archiver_term=INT64_MIN if s.archiver_term is None else s.archiver_term,
+        base_timestamp=_unset(s.base_timestamp, TIMESTAMP_MISSING),
+        max_timestamp=_unset(s.max_timestamp, TIMESTAMP_MISSING),
+        delta_offset=_unset(s.delta_offset, INT64_MIN),
+        ntp_revision=_unset(s.ntp_revision, rev),
+        archiver_term=_unset(s.archiver_term, INT64_MIN),
         segment_term=s.segment_term,
-        delta_offset_end=INT64_MIN if s.delta_offset_end is None else s.delta_offset_end,
-        sname_format=s.sname_format,
+        delta_offset_end=_unset(s.delta_offset_end, INT64_MIN),
+        sname_format=3 if spillover else s.sname_format,
         metadata_size_hint=s.metadata_size_hint,
     )
 
 
-def encode_partition_manifest(m: PartitionManifest) -> bytes:
-    """``manifest.bin`` for a :class:`~segment_format.manifest.PartitionManifest` (main or spillover): the
-    inverse of ``parse_partition_manifest(decode_partition_manifest(data))``, so a ``.bin``-only bucket (the
-    labeled layout) can be written. Unset optional fields become Redpanda's sentinels."""
+def partition_manifest_to_bin(m: pm.PartitionManifest) -> PartitionManifestBin:
+    """The ``partition_manifest_serde`` current Redpanda writes for ``m`` (envelope version 4, all 19
+    fields; the segment and spillover stores built as one flush into an empty store; ``_applied_offset``
+    unset). ``m.extra`` (unknown JSON keys) and ``m.remote_label`` have no place in the binary form and
+    are dropped (Redpanda derives the label from the topic; its JSON reader refuses unknown keys).
 
-    def opt(value: int | None, unset: int = INT64_MIN) -> int:
-        return unset if value is None else value
-
+    What the two forms cannot both say: ``m.version`` (the JSON version) is not stored, and a value equal
+    to Redpanda's "unset" sentinel (INT64_MIN offsets, -1 for ``last_partition_scrub``) reads back as None.
+    """
     rev = m.revision
+    segments = [_meta_to_bin(s, rev) for s in m.segments]
+    spillover = [_meta_to_bin(s, rev, spillover=True) for s in sorted(m.spillover, key=lambda s: s.base_offset)]
     replaced = tuple(
-        LwSegmentMeta(ntp_revision=rev if s.ntp_revision is None else s.ntp_revision, base_offset=s.base_offset,
-                      committed_offset=s.committed_offset, archiver_term=opt(s.archiver_term),
-                      segment_term=s.segment_term, size_bytes=s.size_bytes, sname_format=s.sname_format)
-        for s in m.replaced)
-    return encode_partition_manifest_bin(PartitionManifestBin(
-        namespace=m.namespace, topic=m.topic, partition=m.partition, revision=rev,
-        segments=build_segment_meta_cstore([_meta_bin(s, rev) for s in m.segments]),
+        LwSegmentMeta(
+            ntp_revision=_unset(s.ntp_revision, rev),
+            base_offset=s.base_offset,
+            committed_offset=s.committed_offset,
+            archiver_term=_unset(s.archiver_term, INT64_MIN),
+            segment_term=s.segment_term,
+            size_bytes=s.size_bytes,
+            sname_format=s.sname_format,
+        )
+        for s in m.replaced
+    )
+    return PartitionManifestBin(
+        namespace=m.namespace,
+        topic=m.topic,
+        partition=m.partition,
+        revision=rev,
+        segments=build_segment_meta_cstore(segments),
         replaced=replaced,
         last_offset=m.last_offset,
-        start_offset=opt(m.start_offset),
-        last_uploaded_compacted_offset=opt(m.last_uploaded_compacted_offset),
-        insync_offset=opt(m.insync_offset),
+        start_offset=_unset(m.start_offset, INT64_MIN),
+        last_uploaded_compacted_offset=_unset(m.last_uploaded_compacted_offset, INT64_MIN),
+        insync_offset=_unset(m.insync_offset, INT64_MIN),
         cloud_log_size_bytes=m.cloud_log_size_bytes,
-        archive_start_offset=opt(m.archive_start_offset),
-        archive_start_offset_delta=opt(m.archive_start_offset_delta),
-        archive_clean_offset=opt(m.archive_clean_offset),
-        start_kafka_offset=opt(m.start_kafka_offset),
+        archive_start_offset=_unset(m.archive_start_offset, INT64_MIN),
+        archive_start_offset_delta=_unset(m.archive_start_offset_delta, INT64_MIN),
+        archive_clean_offset=_unset(m.archive_clean_offset, INT64_MIN),
+        start_kafka_offset=_unset(m.start_kafka_offset, INT64_MIN),
         archive_size_bytes=m.archive_size_bytes,
-        spillover=build_segment_meta_cstore([_meta_bin(s, rev) for s in m.spillover]),
-        last_partition_scrub=opt(m.last_partition_scrub, TIMESTAMP_MISSING),
+        spillover=build_segment_meta_cstore(spillover),
+        last_partition_scrub=_unset(m.last_partition_scrub, TIMESTAMP_MISSING),
         last_scrubbed_offset=m.last_scrubbed_offset,
-        highest_producer_id=opt(m.highest_producer_id),
-    ))
+        highest_producer_id=_unset(m.highest_producer_id, INT64_MIN),
+    )
+
+
+def encode_partition_manifest(m: pm.PartitionManifest) -> bytes:
+    """``manifest.bin`` for a :class:`~segment_format.manifest.PartitionManifest` (main or spillover
+    manifest), so that a bucket can be written without ``manifest.json``. Decoding it with
+    :func:`decode_partition_manifest` and parsing with ``parse_partition_manifest`` gives ``m`` back
+    (see :func:`partition_manifest_to_bin` for the two exceptions)."""
+    return encode_partition_manifest_bin(partition_manifest_to_bin(m))

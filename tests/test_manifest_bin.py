@@ -1,6 +1,8 @@
 """segment_format.manifest_bin: manifest.bin decode/encode, checked against Redpanda-written objects.
 
-Redpanda's fixture files are not copied here. Instead:
+The four ``manifest*.bin`` fixtures of ``tools/rp_storage_tool/resources/test`` are copied unchanged in
+``tests/data/redpanda`` (see its README for their hashes); they drive the PartitionManifest → manifest.bin
+tests at the end of this file. The older tests below do not read them:
 
 * two fixtures of ``tools/rp_storage_tool/resources/test`` are *rebuilt* from the values our decoder read
   out of them (segment tables below) and the encoding is compared with the fixture's SHA-256: equal
@@ -19,11 +21,13 @@ import itertools
 import random
 import struct
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from segment_format import manifest as pm
 from segment_format.deltafor import DeltaForStream
 from segment_format.errors import FormatError, ManifestError, SerdeError
 from segment_format.manifest_bin import (
@@ -40,9 +44,11 @@ from segment_format.manifest_bin import (
     decode_partition_manifest,
     decode_partition_manifest_bin,
     decode_segment_meta_cstore,
+    encode_partition_manifest,
     encode_partition_manifest_bin,
     encode_segment_meta_cstore,
     manifest_to_json_dict,
+    partition_manifest_to_bin,
 )
 
 MIN = -(2**63)
@@ -709,3 +715,204 @@ def test_corrupted_manifests_decode_or_format_error(m: PartitionManifestBin, dat
     cut = data.draw(st.integers(0, len(raw)))
     with contextlib.suppress(FormatError):
         decode_partition_manifest(bytes(raw[:cut]))
+
+
+# -- PartitionManifest → manifest.bin ----------------------------------------------------------------
+
+DATA = Path(__file__).parent / "data" / "redpanda"
+EMPTY_CSTORE = _env(_env(_column([]) * 13 + struct.pack("<I", 0)))  # 13 frame-less columns, no hints
+
+
+def _parse(data: bytes) -> pm.PartitionManifest:
+    return pm.parse_partition_manifest(decode_partition_manifest(data))
+
+
+# file, envelope version, fields the body holds, segments, replaced segments
+FIXTURES = [
+    ("manifest_23_2_binary.bin", 0, 13, 3654, 0),
+    ("manifest_23_2_binary_2.bin", 0, 13, 97, 0),
+    ("manifest_23_2_start_kafka_offset.bin", 2, 14, 4, 0),
+    ("manifest_with_replaced_segments.bin", 2, 13, 18, 2),
+]
+
+
+@pytest.mark.parametrize(("name", "version", "fields", "n_segments", "n_replaced"), FIXTURES)
+def test_fixture_to_partition_manifest_and_back(
+    name: str, version: int, fields: int, n_segments: int, n_replaced: int
+) -> None:
+    raw = (DATA / name).read_bytes()
+    assert (raw[0], raw[1]) == (version, 0)
+    m = _parse(raw)
+    assert (len(m.segments), len(m.replaced)) == (n_segments, n_replaced)
+    out = encode_partition_manifest(m)
+    assert _parse(out) == m
+    # what current Redpanda writes: envelope v4 c0 ...
+    assert out[:6] == struct.pack("<BBI", 4, 0, len(out) - 6)
+    # ... whose body starts with the fixture's body byte for byte (ntp, revision, the segment store with
+    # its frames and hints, replaced, offsets): nothing Redpanda wrote is lost or re-encoded differently
+    assert out[6 : len(raw)] == raw[6:]
+    # ... followed by the fields the fixture's writer did not have yet, at Redpanda's "unset" values
+    tail = [
+        struct.pack("<Q", 0),  # archive_size_bytes
+        _iobuf(EMPTY_CSTORE),  # _spillover_manifests_serialized
+        struct.pack("<q", -1),  # _last_partition_scrub: timestamp::missing()
+        b"\x00",  # _last_scrubbed_offset: nullopt
+        struct.pack("<q", MIN),  # _highest_producer_id
+        struct.pack("<q", MIN),  # _applied_offset
+    ]
+    assert out[len(raw) :] == b"".join(tail[fields - 13 :])
+
+
+def test_partition_manifest_golden() -> None:
+    # the manifest of test_golden_manifest_v4 as the JSON model holds it (no _applied_offset there)
+    m = _parse(
+        encode_partition_manifest_bin(
+            PartitionManifestBin(
+                namespace="kafka",
+                topic="orders",
+                partition=7,
+                revision=5,
+                segments=build_segment_meta_cstore([SEG_A, SEG_B]),
+                replaced=(LwSegmentMeta(4, 10, 20, 1, 1, 777, 3),),
+                last_offset=149,
+                start_offset=0,
+                insync_offset=160,
+                cloud_log_size_bytes=6144,
+                last_scrubbed_offset=140,
+                highest_producer_id=42,
+            )
+        )
+    )
+    assert m.segments[0].ntp_revision is None  # == revision: the model leaves it implicit
+    cstore = _env(
+        _env(
+            b"".join(
+                _column([_small_frame([a, b])])
+                for a, b in zip(SEG_A.column_values(), SEG_B.column_values(), strict=True)
+            )
+            + struct.pack("<Iq", 1, 0)
+            + b"\x00"
+        )
+    )
+    body = (
+        _str("kafka")
+        + _str("orders")
+        + struct.pack("<i", 7)
+        + struct.pack("<q", 5)
+        + _iobuf(cstore)  # ntp_revision column holds 5 (filled from the manifest revision) and 6
+        + struct.pack("<I", 1)
+        + _env(struct.pack("<qqqqqQi", 4, 10, 20, 1, 1, 777, 3))
+        + struct.pack("<qqqq", 149, 0, MIN, 160)
+        + struct.pack("<Q", 6144)
+        + struct.pack("<qqqq", MIN, MIN, MIN, MIN)
+        + struct.pack("<Q", 0)
+        + _iobuf(EMPTY_CSTORE)
+        + struct.pack("<q", -1)
+        + b"\x01"
+        + struct.pack("<q", 140)
+        + struct.pack("<q", 42)
+        + struct.pack("<q", MIN)  # _applied_offset: unset
+    )
+    assert encode_partition_manifest(m) == _env(body, version=4)
+
+
+def test_spillover_entries_are_written_as_redpanda_makes_them() -> None:
+    spill = pm.SegmentMeta(
+        base_offset=0,
+        committed_offset=999,
+        size_bytes=10_000,
+        segment_term=5,
+        is_compacted=True,  # make_manifest_metadata never sets it; the JSON reader drops it too
+        base_timestamp=1,
+        max_timestamp=2,
+        delta_offset=0,
+        archiver_term=4,
+        delta_offset_end=7,
+        sname_format=1,
+        metadata_size_hint=123,
+    )
+    m = pm.PartitionManifest(
+        namespace="kafka", topic="t", partition=1, revision=3, last_offset=1999, spillover=(spill,)
+    )
+    b = partition_manifest_to_bin(m)
+    assert b.spillover.segments() == [
+        SegmentMeta(False, 10_000, 0, 999, 1, 2, 0, 3, 4, 5, 7, 3, 123)  # sname v3, ntp_revision 3
+    ]
+    back = _parse(encode_partition_manifest(m))
+    assert back.spillover == (dataclasses.replace(spill, is_compacted=False, sname_format=3),)
+    assert back.spillover_key(back.spillover[0]) == m.manifest_prefix + "/manifest.bin.0.999.0.993.1.2"
+
+
+def test_fields_without_a_binary_form_are_dropped() -> None:
+    m = pm.PartitionManifest(namespace="kafka", topic="t", partition=0, revision=1, last_offset=0)
+    odd = dataclasses.replace(m, extra={"x": 1}, version=2, remote_label="deadbeef-0000-0000-0000-000000000000")
+    assert encode_partition_manifest(odd) == encode_partition_manifest(m)
+
+
+OFFSET = st.integers(0, 2**62)
+
+
+@st.composite
+def partition_manifests(draw: st.DrawFn) -> pm.PartitionManifest:
+    rev = draw(st.integers(0, 2**40))
+
+    def metas(n: int, kind: str) -> list[pm.SegmentMeta]:
+        out, base = [], draw(st.integers(0, 2**40))
+        for _ in range(n):
+            size = draw(st.integers(1, 2**30))
+            delta = draw(st.none() | st.integers(0, 2**20))
+            sname = draw(st.sampled_from([1, 2, 3]))
+            out.append(
+                pm.SegmentMeta(
+                    base_offset=base,
+                    committed_offset=base + size - 1,
+                    size_bytes=draw(st.integers(0, 2**40)),
+                    segment_term=draw(st.integers(0, 2**20)),
+                    is_compacted=draw(st.booleans()),
+                    base_timestamp=draw(st.none() | st.integers(0, 2**45)),
+                    max_timestamp=draw(st.none() | st.integers(0, 2**45)),
+                    delta_offset=delta,
+                    ntp_revision=draw(st.none() | st.integers(0, 2**40)),
+                    archiver_term=draw(st.none() | st.integers(0, 2**20)),
+                    delta_offset_end=None if delta is None else delta + draw(st.integers(0, 50)),
+                    sname_format=sname,
+                    metadata_size_hint=draw(st.integers(0, 2**20)),
+                )
+            )
+            base += size + draw(st.integers(0, 3))
+        return out
+
+    opt = st.none() | OFFSET
+    raw = pm.PartitionManifest(
+        namespace=draw(st.sampled_from(["kafka", "kafka_internal", "ns-1"])),
+        topic=draw(st.from_regex(r"[a-z0-9._\-]{2,12}", fullmatch=True)),
+        partition=draw(st.integers(0, 2**31 - 1)),
+        revision=rev,
+        last_offset=draw(OFFSET),
+        insync_offset=draw(opt),
+        start_offset=draw(opt),
+        last_uploaded_compacted_offset=draw(opt),
+        cloud_log_size_bytes=draw(st.integers(0, 2**50)),
+        archive_start_offset=draw(opt),
+        archive_start_offset_delta=draw(opt),
+        archive_clean_offset=draw(opt),
+        start_kafka_offset=draw(opt),
+        archive_size_bytes=draw(st.integers(0, 2**50)),
+        last_partition_scrub=draw(st.none() | st.integers(0, 2**45)),
+        last_scrubbed_offset=draw(opt),
+        highest_producer_id=draw(opt),
+        segments=tuple(metas(draw(st.integers(0, 40)), "segment")),
+        replaced=tuple(metas(draw(st.integers(0, 4)), "replaced")),
+        spillover=tuple(metas(draw(st.integers(0, 4)), "spillover")),
+    )
+    # the JSON form is the model's canonical form (replaced entries are lw_segment_meta, spillover
+    # entries v3 and not compacted)
+    return pm.parse_partition_manifest(raw.to_dict())
+
+
+@settings(max_examples=150, deadline=None)
+@given(partition_manifests())
+def test_partition_manifest_round_trip(m: pm.PartitionManifest) -> None:
+    data = encode_partition_manifest(m)
+    assert _parse(data) == m
+    assert encode_partition_manifest(_parse(data)) == data
