@@ -37,16 +37,21 @@ end, so such a body is rejected with :class:`~segment_format.errors.SerdeError` 
 The checksummed envelope variant (``checksum_envelope``: an extra u32 crc32c after ``size``) is not used
 by any format this package decodes and is not implemented.
 
+:func:`read_fields_envelope` / :func:`write_fields_envelope` apply those rules to a table of
+``serde_fields()`` members and record, in an :class:`EnvelopeInfo`, what a byte-exact re-encoding needs:
+the envelope's version and compat_version, how many known fields the body held, and the unknown bytes
+after them.
+
 All errors are :class:`~segment_format.errors.SerdeError` carrying the absolute byte ``position``.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from segment_format.errors import SerdeError
 
@@ -54,8 +59,12 @@ __all__ = [
     "ENVELOPE_HEADER_SIZE",
     "MAX_SERDE_SIZE",
     "EnvelopeHeader",
+    "EnvelopeInfo",
+    "FieldSpec",
     "SerdeReader",
     "SerdeWriter",
+    "read_fields_envelope",
+    "write_fields_envelope",
 ]
 
 T = TypeVar("T")
@@ -386,3 +395,67 @@ class SerdeWriter:
         if size > MAX_SERDE_SIZE:
             raise ValueError("envelope too big")
         _U32.pack_into(self._buf, header_at + 2, size)
+
+
+# ---------------------------------------------------------------------------------------------------
+# serde_fields() envelopes with their evolution kept
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeInfo:
+    """How an envelope was written, kept only when it differs from what current Redpanda writes."""
+
+    version: int
+    compat_version: int
+    fields_present: int
+    """How many of the known fields the body held (an older writer stops early)."""
+    unknown_trailer: bytes = b""
+    """Body bytes after the known fields: a newer writer's fields, re-emitted unchanged."""
+
+
+FieldSpec = tuple[str, Callable[[SerdeReader], Any], Callable[[SerdeWriter, Any], None]]
+"""One ``serde_fields()`` member: attribute name, reader, writer."""
+
+
+class _Enveloped(Protocol):
+    VERSION: ClassVar[int]
+    COMPAT_VERSION: ClassVar[int]
+
+    @property
+    def envelope(self) -> EnvelopeInfo | None: ...
+
+
+def read_fields_envelope(r: SerdeReader, cls: Any, fields: Sequence[FieldSpec], what: str) -> Any:
+    """Read a ``serde_fields()`` envelope into ``cls(**values, envelope=...)``.
+
+    Fields are read while the body has bytes (absent ones keep ``cls``'s defaults, which must be the C++
+    defaults); bytes after the last known field are kept. ``envelope`` is None when the object was
+    written exactly as ``cls.VERSION``/``cls.COMPAT_VERSION`` with every field and nothing more.
+    """
+    values: dict[str, Any] = {}
+    with r.envelope(cls.VERSION, cls.COMPAT_VERSION, what) as hdr:
+        present = 0
+        for name, read, _ in fields:
+            if not r.remaining():
+                break
+            values[name] = read(r)
+            present += 1
+        trailer = bytes(r.read_raw(r.remaining()))
+    info = EnvelopeInfo(hdr.version, hdr.compat_version, present, trailer)
+    if info == EnvelopeInfo(cls.VERSION, cls.COMPAT_VERSION, len(fields)):
+        return cls(**values)
+    return cls(**values, envelope=info)
+
+
+def write_fields_envelope(w: SerdeWriter, obj: _Enveloped, fields: Sequence[FieldSpec]) -> None:
+    """Write ``obj`` as :func:`read_fields_envelope` read it (its ``envelope``, or the current form)."""
+    info = obj.envelope or EnvelopeInfo(obj.VERSION, obj.COMPAT_VERSION, len(fields))
+    name = type(obj).__name__
+    if not 0 <= info.fields_present <= len(fields):
+        raise ValueError(f"{name}: fields_present must be 0..{len(fields)}")
+    if info.unknown_trailer and info.fields_present != len(fields):
+        raise ValueError(f"{name}: unknown trailing fields can only follow all known fields")
+    with w.envelope(info.version, info.compat_version):
+        for attr, _, write in fields[: info.fields_present]:
+            write(w, getattr(obj, attr))
+        w.write_raw(info.unknown_trailer)

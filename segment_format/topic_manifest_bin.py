@@ -52,7 +52,14 @@ from typing import Any, ClassVar, Final
 
 from segment_format.errors import ManifestError, SerdeError
 from segment_format.manifest import Disabled, TopicManifest, parse_topic_manifest
-from segment_format.serde import SerdeReader, SerdeWriter
+from segment_format.serde import (
+    EnvelopeInfo,
+    FieldSpec,
+    SerdeReader,
+    SerdeWriter,
+    read_fields_envelope,
+    write_fields_envelope,
+)
 
 __all__ = [
     "CLEANUP_POLICY_NAMES",
@@ -145,18 +152,6 @@ def _canonical_uuid(text: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------
 # data model
-
-
-@dataclass(frozen=True, slots=True)
-class EnvelopeInfo:
-    """How an envelope was written, kept only when it differs from what current Redpanda writes."""
-
-    version: int
-    compat_version: int
-    fields_present: int
-    """How many of the known fields the body held (an older writer stops early)."""
-    unknown_trailer: bytes = b""
-    """Body bytes after the known fields: a newer writer's fields, re-emitted unchanged."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -391,46 +386,12 @@ _BOOL = (SerdeReader.read_bool, SerdeWriter.write_bool)
 # envelopes
 
 
-_Field = tuple[str, _Reader, _Writer]
-
-
-def _read_envelope(r: SerdeReader, cls: Any, fields: Sequence[_Field], what: str) -> Any:
-    """Read a ``serde_fields`` envelope of ``cls``: fields while the body has bytes, the rest kept."""
-    values: dict[str, Any] = {}
-    with r.envelope(cls.VERSION, cls.COMPAT_VERSION, what) as hdr:
-        present = 0
-        for name, read, _ in fields:
-            if not r.remaining():
-                break
-            values[name] = read(r)
-            present += 1
-        trailer = bytes(r.read_raw(r.remaining()))
-    info = EnvelopeInfo(hdr.version, hdr.compat_version, present, trailer)
-    if info == EnvelopeInfo(cls.VERSION, cls.COMPAT_VERSION, len(fields)):
-        return cls(**values)
-    return cls(**values, envelope=info)
-
-
-def _write_envelope(w: SerdeWriter, obj: Any, fields: Sequence[_Field]) -> None:
-    info: EnvelopeInfo | None = obj.envelope
-    if info is None:
-        info = EnvelopeInfo(obj.VERSION, obj.COMPAT_VERSION, len(fields))
-    if not 0 <= info.fields_present <= len(fields):
-        raise ValueError(f"{type(obj).__name__}: fields_present must be 0..{len(fields)}")
-    if info.unknown_trailer and info.fields_present != len(fields):
-        raise ValueError(f"{type(obj).__name__}: unknown trailing fields can only follow all known fields")
-    with w.envelope(info.version, info.compat_version):
-        for name, _, write in fields[: info.fields_present]:
-            write(w, getattr(obj, name))
-        w.write_raw(info.unknown_trailer)
-
-
-_REMOTE_TOPIC_PROPERTIES_FIELDS: list[_Field] = [
+_REMOTE_TOPIC_PROPERTIES_FIELDS: list[FieldSpec] = [
     ("remote_revision", *_I64),
     ("remote_partition_count", SerdeReader.read_i32, SerdeWriter.write_i32),
 ]
-_REMOTE_LABEL_FIELDS: list[_Field] = [("cluster_uuid", _read_uuid, _write_uuid)]
-_LEADERS_PREFERENCE_FIELDS: list[_Field] = [
+_REMOTE_LABEL_FIELDS: list[FieldSpec] = [("cluster_uuid", _read_uuid, _write_uuid)]
+_LEADERS_PREFERENCE_FIELDS: list[FieldSpec] = [
     ("type", _INT_ENUM, SerdeWriter.write_enum),
     (
         "racks",
@@ -441,26 +402,26 @@ _LEADERS_PREFERENCE_FIELDS: list[_Field] = [
 
 
 def _read_remote_topic_properties(r: SerdeReader) -> RemoteTopicProperties:
-    res: RemoteTopicProperties = _read_envelope(
+    res: RemoteTopicProperties = read_fields_envelope(
         r, RemoteTopicProperties, _REMOTE_TOPIC_PROPERTIES_FIELDS, "remote_topic_properties"
     )
     return res
 
 
 def _read_remote_label(r: SerdeReader) -> RemoteLabel:
-    res: RemoteLabel = _read_envelope(r, RemoteLabel, _REMOTE_LABEL_FIELDS, "remote_label")
+    res: RemoteLabel = read_fields_envelope(r, RemoteLabel, _REMOTE_LABEL_FIELDS, "remote_label")
     return res
 
 
 def _read_leaders_preference(r: SerdeReader) -> LeadersPreference:
-    res: LeadersPreference = _read_envelope(
+    res: LeadersPreference = read_fields_envelope(
         r, LeadersPreference, _LEADERS_PREFERENCE_FIELDS, "leaders_preference"
     )
     return res
 
 
-def _envelope_writer(fields: Sequence[_Field]) -> _Writer:
-    return lambda w, v: _write_envelope(w, v, fields)
+def _envelope_writer(fields: Sequence[FieldSpec]) -> _Writer:
+    return lambda w, v: write_fields_envelope(w, v, fields)
 
 
 _OPT_U8_ENUM = _opt(_U8_ENUM, SerdeWriter.write_enum)
@@ -468,7 +429,7 @@ _OPT_BOOL = _opt(*_BOOL)
 _TRI_U64 = _tri(*_U64)
 _TRI_NS = _tri(*_I64)
 
-_PROPERTY_FIELDS: list[_Field] = [
+_PROPERTY_FIELDS: list[FieldSpec] = [
     ("compression", *_OPT_U8_ENUM),
     ("cleanup_policy_bitflags", *_OPT_U8_ENUM),
     ("compaction_strategy", *_opt(_I8_ENUM, SerdeWriter.write_enum)),
@@ -515,7 +476,7 @@ _PROPERTY_FIELDS: list[_Field] = [
 
 
 def _read_properties(r: SerdeReader) -> TopicProperties:
-    res: TopicProperties = _read_envelope(r, TopicProperties, _PROPERTY_FIELDS, "topic_properties")
+    res: TopicProperties = read_fields_envelope(r, TopicProperties, _PROPERTY_FIELDS, "topic_properties")
     return res
 
 
@@ -558,7 +519,7 @@ def _write_configuration(w: SerdeWriter, cfg: TopicConfiguration) -> None:
         tp_ns,
         lambda: w.write_i32(cfg.partition_count),
         lambda: w.write_i16(cfg.replication_factor),
-        lambda: _write_envelope(w, cfg.properties, _PROPERTY_FIELDS),
+        lambda: write_fields_envelope(w, cfg.properties, _PROPERTY_FIELDS),
         lambda: w.write_bool(cfg.is_migrated),
     ]
     with w.envelope(info.version, info.compat_version):
@@ -567,7 +528,7 @@ def _write_configuration(w: SerdeWriter, cfg: TopicConfiguration) -> None:
         w.write_raw(info.unknown_trailer)
 
 
-_STATE_FIELDS: list[_Field] = [
+_STATE_FIELDS: list[FieldSpec] = [
     ("cfg", _read_configuration, _write_configuration),
     ("initial_revision", *_I64),
 ]
@@ -576,7 +537,7 @@ _STATE_FIELDS: list[_Field] = [
 def decode_topic_manifest_bin(data: bytes | bytearray | memoryview) -> TopicManifestState:
     """Decode ``topic_manifest.bin`` keeping every serialized detail; raises :class:`SerdeError`."""
     r = SerdeReader(data)
-    state: TopicManifestState = _read_envelope(r, TopicManifestState, _STATE_FIELDS, "topic_manifest_state")
+    state: TopicManifestState = read_fields_envelope(r, TopicManifestState, _STATE_FIELDS, "topic_manifest_state")
     r.expect_end("topic manifest")
     return state
 
@@ -587,7 +548,7 @@ def encode_topic_manifest_bin(state: TopicManifestState | TopicManifest) -> byte
     if isinstance(state, TopicManifest):
         state = topic_manifest_to_state(state)
     w = SerdeWriter()
-    _write_envelope(w, state, _STATE_FIELDS)
+    write_fields_envelope(w, state, _STATE_FIELDS)
     return w.getvalue()
 
 
