@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -793,3 +794,26 @@ def test_corrupted_objects_decode_or_format_error(state: TopicManifestState, dat
     cut = data.draw(st.integers(0, len(raw)))
     with contextlib.suppress(FormatError):
         decode_topic_manifest(bytes(raw[:cut]))
+
+
+def test_real_topic_manifest_json_fixture() -> None:
+    # tools/rp_storage_tool/resources/test/topic_manifest.json; Redpanda's update(json) + serialize_buf()
+    raw = (Path(__file__).parent / "data" / "redpanda" / "topic_manifest.json").read_bytes()
+    m = parse_topic_manifest(raw)
+    props = _properties(
+        [
+            NONE,  # compression null
+            some(enum(3)),  # "compact,delete"
+            NONE,
+            NONE,
+            NONE,  # segment_size null
+            TRI_EMPTY,  # "retention_bytes": null → enabled, empty
+            tri(i64(3_600_000 * 1_000_000)),  # "retention_duration": 3600000 ms
+        ]
+    )
+    cfg = sstr("kafka") + sstr("acme-ticker-cd-s") + struct.pack("<ih", 16, 3) + env(props, 10) + b"\x00"
+    expected = env(env(cfg, 2) + i64(29), 0)
+    assert len(expected) == 6 + 6 + 9 + 20 + 6 + (6 + 19 + 34) + 1 + 8 == 115  # first 7 fields: 19 bytes
+    assert encode_topic_manifest(m) == expected
+    assert decode_topic_manifest(expected) == m
+    assert decode_topic_manifest(expected).to_json() == raw.strip()
