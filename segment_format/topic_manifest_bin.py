@@ -34,6 +34,12 @@ the re-encoding is byte-exact; ``envelope=None`` means "as current Redpanda writ
 version and compat_version are recorded too; an envelope whose compat_version is newer than the version
 known here is refused, as Redpanda refuses it.
 
+Divergences from the C++ reader, on purpose: every read inside an envelope is bounded by that
+envelope (see :mod:`segment_format.serde`; Redpanda's uuid reader ignores the bound); a version-0
+``topic_configuration`` keeps the ``remote_delete`` byte it carries (Redpanda overrides it with false, see
+:attr:`TopicConfiguration.effective_remote_delete`). ``tools/offline_log_viewer`` reads
+``leaders_preference.racks`` as an optional vector; C++ (and this module) has a plain vector.
+
 :func:`state_to_topic_manifest` gives the :class:`~segment_format.manifest.TopicManifest` that parsing the
 ``topic_manifest.json`` written by ``topic_manifest::serialize_v1_json`` for the same state would give,
 plus the ``remote_label``; :func:`topic_manifest_to_state` builds the state current Redpanda serializes for
@@ -337,7 +343,7 @@ def _read_tristate(read: _Reader) -> _Reader:
 
 def _write_tristate(write: _Writer) -> _Writer:
     def go(w: SerdeWriter, v: Any) -> None:
-        if v is DISABLED:
+        if isinstance(v, Disabled):
             w.write_i8(-1)
         elif v is None:
             w.write_i8(0)
