@@ -51,7 +51,8 @@ __all__ = [
 PREFIX = "cluster_metadata"
 _NO_OFFSET = -(2**63)  # model::offset{} (no controller snapshot)
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_MANIFEST_KEY = re.compile(rf"^{PREFIX}/({_UUID})/manifests/(-?[0-9]{{1,19}})/cluster_manifest\.json$")
+_MANIFEST_KEY = re.compile(rf"^{PREFIX}/({_UUID})/manifests/([0-9]+)/cluster_manifest\.json$")
+_INT64_MAX = 2**63 - 1
 
 
 def cluster_manifest_key(cluster_uuid: str, metadata_id: int) -> str:
@@ -67,9 +68,13 @@ def controller_snapshot_key(cluster_uuid: str, offset: int) -> str:
 
 
 def parse_cluster_manifest_key(key: str) -> tuple[str, int] | None:
-    """``(cluster_uuid, metadata_id)`` of a cluster manifest key, else None."""
+    """``(cluster_uuid, metadata_id)`` of a cluster manifest key, else None. As ``manifest_downloads.cc``
+    matches them: ``\\d+`` ids (no sign) that ``std::stol`` can hold; others are not manifests to it."""
     m = _MANIFEST_KEY.match(key)
-    return (m[1], int(m[2])) if m else None
+    digits = (m[2].lstrip("0") or "0") if m else ""
+    if not m or len(digits) > 19 or int(digits) > _INT64_MAX:  # (19 digits first: int() refuses 4301)
+        return None
+    return m[1], int(digits)
 
 
 def newest_manifests(keys: Iterable[str]) -> dict[str, str]:
@@ -106,7 +111,7 @@ class ClusterManifest:
                "controller_snapshot_offset": self.controller_snapshot_offset,
                "controller_snapshot_path": self.controller_snapshot_path,
                "offsets_snapshots_by_partition": [list(p) for p in self.offsets_snapshots_by_partition]}
-        return json.dumps(doc, separators=(",", ":")).encode()
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()  # rapidjson writes UTF-8
 
 
 def _int(doc: Mapping[str, Any], name: str, default: int | None = None) -> int:
