@@ -885,7 +885,7 @@ def partition_manifests(draw: st.DrawFn) -> pm.PartitionManifest:
     opt = st.none() | OFFSET
     raw = pm.PartitionManifest(
         namespace=draw(st.sampled_from(["kafka", "kafka_internal", "ns-1"])),
-        topic=draw(st.from_regex(r"[a-z0-9._\-]{2,12}", fullmatch=True)),
+        topic=draw(st.from_regex(r"[a-z0-9._\-]{2,12}", fullmatch=True).filter(lambda t: t not in (".", ".."))),
         partition=draw(st.integers(0, 2**31 - 1)),
         revision=rev,
         last_offset=draw(OFFSET),
