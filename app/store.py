@@ -63,7 +63,7 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -775,22 +775,8 @@ class ObjectStore:
                     resp = await self._client.upload_part_copy(**params)
                 etags[number] = _quoted(resp["CopyPartResult"]["ETag"])
 
-        try:
-            async with asyncio.TaskGroup() as tg:
-                for _ in range(min(concurrency, len(ranges))):
-                    tg.create_task(worker())
-            parts = [{"PartNumber": n, "ETag": etags[n]} for n, _, _ in ranges]
-            with self._call("CompleteMultipartUpload", key):
-                done = await self._client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=target, UploadId=upload_id, MultipartUpload={"Parts": parts})
-        except BaseException as exc:
-            await asyncio.shield(self._abort(target, upload_id, key))
-            if isinstance(exc, BaseExceptionGroup):
-                first = _first_domain_error(exc)
-                if first is not None:
-                    raise first from first.__cause__
-            raise
-        return normalize_etag(done.get("ETag"))
+        return await self._finish_upload(key, target, upload_id, [n for n, _, _ in ranges], etags,
+                                         [worker() for _ in range(min(concurrency, len(ranges)))])
 
     async def stream_from(self, source: ObjectStore, key: str, size: int, *, if_match_etag: str | None = None,
                           part_size: int = 64 * MiB, concurrency: int = 4) -> str:
@@ -840,20 +826,27 @@ class ObjectStore:
                     stats.bytes_out += len(data)
                 etags[number] = _quoted(resp["ETag"])
 
+        return await self._finish_upload(key, target, upload_id, [n for n, _, _ in ranges], etags,
+                                         [worker() for _ in range(min(concurrency, len(ranges)))])
+
+    async def _finish_upload(self, key: str, target: str, upload_id: str, numbers: builtins.list[int],
+                             etags: dict[int, str], workers: builtins.list[Coroutine[Any, Any, None]]) -> str:
+        """Run the part ``workers`` (they fill ``etags``), then CompleteMultipartUpload; on any failure abort the
+        upload and raise the first domain error. Shared by multipart copies and streamed uploads."""
         try:
             async with asyncio.TaskGroup() as tg:
-                for _ in range(min(concurrency, len(ranges))):
-                    tg.create_task(worker())
-            parts = [{"PartNumber": n, "ETag": etags[n]} for n, _, _ in ranges]
+                for w in workers:
+                    tg.create_task(w)
+            parts = [{"PartNumber": n, "ETag": etags[n]} for n in numbers]
             with self._call("CompleteMultipartUpload", key):
                 done = await self._client.complete_multipart_upload(
                     Bucket=self.bucket, Key=target, UploadId=upload_id, MultipartUpload={"Parts": parts})
         except BaseException as exc:
             await asyncio.shield(self._abort(target, upload_id, key))
             if isinstance(exc, BaseExceptionGroup):
-                first_error = _first_domain_error(exc)
-                if first_error is not None:
-                    raise first_error from first_error.__cause__
+                first = _first_domain_error(exc)
+                if first is not None:
+                    raise first from first.__cause__
             raise
         return normalize_etag(done.get("ETag"))
 

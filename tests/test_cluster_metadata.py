@@ -41,7 +41,7 @@ def vec(items: list[bytes]) -> bytes:
 
 
 def test_real_cluster_manifest_fixture() -> None:
-    m = parse_cluster_manifest((Path(__file__).parent / "data" / "cluster_manifest.json").read_bytes())
+    m = parse_cluster_manifest((Path(__file__).parent / "data" / "redpanda" / "cluster_manifest.json").read_bytes())
     assert (m.cluster_uuid, m.metadata_id, m.upload_time_since_epoch, m.controller_snapshot_offset) == (
         UUID, 3, 1668768681875, 380)
     assert m.controller_snapshot_path == f"cluster_metadata/{UUID}/380/controller.snapshot"
