@@ -131,7 +131,10 @@ async def run_sync(source: S3Side, dest: S3Side, config: SyncConfig, *, follow: 
             return 0, {"metrics": rep.metrics.snapshot()}
         report = await rep.run_once()
         bar.close()
-        out = {"report": dataclasses.asdict(report), "ok": report.ok, "metrics": rep.metrics.snapshot()}
+        reasons = {str(w.pid): w.lag.last_error for w in rep.workers.values()
+                   if str(w.pid) in report.failed and w.lag.last_error}
+        out = {"report": dataclasses.asdict(report), "ok": report.ok, "metrics": rep.metrics.snapshot(),
+               "errors": reasons}
         return (0 if report.ok else 1), out
 
 
@@ -161,7 +164,8 @@ def run_sync_command(args: argparse.Namespace) -> int:
                   f"deleted" + (f"; skipped topics with unreadable manifests: {', '.join(g['skipped_topics'])}"
                                 if g["skipped_topics"] else ""))
         for name in r["failed"]:
-            print(f"error: partition {name} is not up to date (see the log)", file=sys.stderr)
+            reason = out.get("errors", {}).get(name) or "see the log"
+            print(f"error: partition {name} is not up to date: {reason}", file=sys.stderr)
         for name in r["topics_failed"]:
             print(f"error: {name}: manifest not replicated (see the log)", file=sys.stderr)
     return code
