@@ -856,6 +856,24 @@ class ObjectStore:
             raise
         return normalize_etag(done.get("ETag"))
 
+    async def list_uploads(self, prefix: str = "") -> AsyncIterator[tuple[str, str, datetime]]:
+        """Multipart uploads in progress under ``prefix`` (what a killed multipart copy or stream leaves):
+        (relative key, upload id, initiated), every page retried on its own."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._url.key(prefix)}
+        while True:
+            page: dict[str, Any] = await self._request(
+                "ListMultipartUploads", prefix, _sending(self._client.list_multipart_uploads, dict(params)))
+            for upload in page.get("Uploads", ()):
+                yield self._url.relative(upload["Key"]), str(upload["UploadId"]), upload["Initiated"]
+            if not page.get("IsTruncated"):
+                return
+            params["KeyMarker"] = page.get("NextKeyMarker", "")
+            params["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload of ``key``'s upload (a failure is logged, not raised)."""
+        await self._abort(self._url.key(key), upload_id, key)
+
     async def _abort(self, target: str, upload_id: str, key: str) -> None:
         try:
             await self._request("AbortMultipartUpload", key, _sending(

@@ -161,7 +161,7 @@ def run_sync_command(args: argparse.Namespace) -> int:
         if r.get("gc") is not None:
             g = r["gc"]
             print(f"gc: {g['deleted']} orphan object(s) ({human_bytes(g['deleted_bytes'])}) no manifest named "
-                  f"deleted" + (f"; skipped topics with unreadable manifests: {', '.join(g['skipped_topics'])}"
+                  f"deleted, {g.get('uploads_aborted', 0)} unfinished multipart upload(s) aborted" + (f"; skipped topics with unreadable manifests: {', '.join(g['skipped_topics'])}"
                                 if g["skipped_topics"] else ""))
         for name in r["failed"]:
             reason = out.get("errors", {}).get(name) or "see the log"
