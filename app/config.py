@@ -79,7 +79,7 @@ class S3Side:
     max_pool_connections: int = 64
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
-    max_attempts: int = 5  # botocore retries (adaptive mode) before an error reaches us
+    max_attempts: int = 5  # attempts in a row of one S3 request (app.store retries each request on its own)
 
     def __repr__(self) -> str:  # never print secrets
         return f"S3Side(url={self.url}, region={self.region}, endpoint_url={self.endpoint_url})"

@@ -19,10 +19,16 @@ one mapping, used by every method) into the service's hierarchy (``app.errors``)
 Rule 2: keys are relative to the side's prefix (``s3://bucket/prefix``): callers pass and receive keys
 below the layout root, the store adds and strips the prefix (``BucketUrl.key`` / ``.relative``).
 
-Rule 3: bytes are never returned partially. ``get``/``get_range`` read the whole body and compare its length
-with Content-Length; a short body (or a connection dying inside it) is fetched again — botocore retries a
-failed request, not a body cut short — up to ``side.max_attempts`` in all, then raises ``StorageUnavailable``
-(so callers retry) instead of returning what arrived. ``open_stream`` yields chunks as they come and raises at the end if the total is short.
+Rule 3: every request is retried on its own (:meth:`ObjectStore._request`, :class:`RequestRetry`). A
+``StorageUnavailable`` — 5xx, SlowDown, a reset, a timeout, a body cut short — sends that one request again
+after a full-jitter exponential back-off, up to ``request_retry.attempts`` attempts in a row (default
+``side.max_attempts``); then the error names the request and the count. A listing retries the failed *page*,
+a multipart copy or a streamed upload the failed *part*, a ranged GET that range: an operation never restarts
+work that already succeeded. botocore itself sends each request once. ``request_retry.on_failure`` /
+``on_success`` let the replicator count failures and adapt its concurrency. Bytes are never returned
+partially: ``get``/``get_range`` compare the body with Content-Length, and a short body is a retriable
+failure of that GET. ``open_stream`` retries opening the stream; its body yields chunks as they come and
+raises at the end if the total is short.
 
 Rule 4: copies are server-side. ``copy_from`` (CopyObject) and ``multipart_copy_from`` (UploadPartCopy)
 are issued by the *destination* store's client and name the source bucket + full key in ``CopySource``;
@@ -63,12 +69,12 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 import aiohttp
 import botocore.loaders
@@ -116,12 +122,14 @@ __all__ = [
     "ObjectStore",
     "ObjectStream",
     "OpStats",
+    "RequestRetry",
     "StoreStats",
     "ensure_bucket",
     "normalize_etag",
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 KiB: Final = 1024
 MiB: Final = 1024 * KiB
@@ -202,7 +210,7 @@ class OpStats:
     not_modified: int = 0  # 304 answers to conditional GETs
     bytes_in: int = 0  # object body bytes received
     bytes_out: int = 0  # object body bytes sent
-    refetches: int = 0  # GETs sent again because a body arrived cut short
+    retries: int = 0  # requests sent again after a retriable failure (5xx, throttling, reset, short body)
 
     @property
     def error_count(self) -> int:
@@ -216,7 +224,7 @@ class OpStats:
             "not_modified": self.not_modified,
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
-            "refetches": self.refetches,
+            "retries": self.retries,
         }
 
 
@@ -277,31 +285,6 @@ class StoreStats:
 
 class _NotModifiedSignal(StorageError):
     """Internal: a 304 on the way from :func:`_translate` to ``get``, which turns it into :class:`NotModified`."""
-
-
-def _cut_short(error: StorageUnavailable) -> StorageUnavailable:
-    """Mark an error as "the body arrived short" (a GET worth sending again, see ``_body_attempts``)."""
-    error.cut_short = True  # type: ignore[attr-defined]
-    return error
-
-
-class _BodyAttempt:
-    """One attempt of :meth:`ObjectStore._body_attempts`: a context manager that swallows a cut-short body
-    unless it is the last attempt; ``ok`` says the attempt went through."""
-
-    def __init__(self, *, first: bool, last: bool) -> None:
-        self.first = first
-        self.last = last
-        self.ok = False
-
-    def __enter__(self) -> _BodyAttempt:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> bool:
-        if e is None:
-            self.ok = True
-            return False
-        return not self.last and isinstance(e, StorageUnavailable) and getattr(e, "cut_short", False)
 
 
 _MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
@@ -423,12 +406,12 @@ def _range_header(start: int, end: int | None) -> str:
 
 
 @dataclass(slots=True)
-class PageRetry:
-    """How each listing page is retried on :class:`StorageUnavailable` (on top of botocore's attempts, which
-    do not cover a listing body cut short): ``attempts`` in a row at most, a full-jitter exponential wait
-    (``uniform(0, min(cap, base * 2**n))``), and hooks the replicator uses to count and to slow down."""
+class RequestRetry:
+    """How every S3 request is retried on :class:`StorageUnavailable` (5xx, SlowDown, resets, timeouts, a body
+    cut short): ``attempts`` in a row at most, a full-jitter exponential wait (``uniform(0, min(cap, base *
+    2**n))``), and hooks the replicator uses to count each failure and to slow down (its limiter)."""
 
-    attempts: int = 8
+    attempts: int = 5
     base: float = 0.1
     cap: float = 5.0
     on_failure: Callable[[StorageUnavailable], None] | None = None
@@ -436,7 +419,6 @@ class PageRetry:
 
     def delay(self, failures: int) -> float:
         return random.uniform(0.0, min(self.cap, self.base * (2 ** failures)))
-
 
 
 class ObjectStore:
@@ -447,7 +429,7 @@ class ObjectStore:
     """
 
     def __init__(self, side: S3Side, *, list_page_size: int = DEFAULT_LIST_PAGE,
-                 stream_chunk_size: int = DEFAULT_STREAM_CHUNK, page_retry: PageRetry | None = None) -> None:
+                 stream_chunk_size: int = DEFAULT_STREAM_CHUNK, request_retry: RequestRetry | None = None) -> None:
         if not 1 <= list_page_size <= 1000:
             raise ValueError("list_page_size must be in 1..1000")
         self.side = side
@@ -455,7 +437,7 @@ class ObjectStore:
         self._url = side.url
         self._list_page_size = list_page_size
         self._stream_chunk_size = stream_chunk_size
-        self.page_retry = page_retry or PageRetry(attempts=max(3, side.max_attempts))
+        self.request_retry = request_retry or RequestRetry(attempts=max(1, side.max_attempts))
         self._stack: AsyncExitStack | None = None
         self._client_: AioBaseClient | None = None
 
@@ -469,10 +451,8 @@ class ObjectStore:
         config = AioConfig(
             region_name=side.region,
             s3={"addressing_style": "path"},
-            # first try included; with one attempt the caller retries and paces itself (the replicator's
-            # AIMD limiter), so botocore's adaptive client-side rate limiter must not add sleeps of its own
-            retries={"mode": "adaptive" if side.max_attempts > 1 else "standard",
-                     "total_max_attempts": side.max_attempts},
+            # botocore sends each request once: the store retries every request itself (``_request``)
+            retries={"mode": "standard", "total_max_attempts": 1},
             connect_timeout=side.connect_timeout,
             read_timeout=side.read_timeout,
             max_pool_connections=side.max_pool_connections,
@@ -547,13 +527,42 @@ class ObjectStore:
                 stats.errors[_kind(mapped)] += 1
             raise mapped from exc
 
+    async def _request(self, op: str, key: str | None, send: Callable[[OpStats], Awaitable[T]]) -> T:
+        """Send one S3 request (``send``), retrying it alone on ``StorageUnavailable`` (:class:`RequestRetry`):
+        a listing retries the failed page, a multipart copy or upload the failed part, a GET whose body was
+        cut short that GET; an operation never restarts work that already succeeded. Past the last attempt
+        the error names the request and how many times in a row it failed. Other errors raise at once."""
+        retry = self.request_retry
+        failures = 0
+        while True:
+            try:
+                with self._call(op, key, request=failures == 0) as stats:
+                    result = await send(stats)
+            except StorageUnavailable as error:
+                failures += 1
+                if retry.on_failure is not None:
+                    retry.on_failure(error)
+                if failures >= retry.attempts:
+                    if retry.attempts == 1:
+                        raise
+                    raise StorageUnavailable(f"{error.message} ({failures} attempts in a row)",
+                                             **{**error.details, "attempts": failures}) from error
+                self.stats.op(op).retries += 1
+                wait = retry.delay(failures)
+                log.info("%s: %s; retry %d in %.2f s", op, error.message, failures, wait)
+                await asyncio.sleep(wait)
+                continue
+            if retry.on_success is not None:
+                retry.on_success()
+            return result
+
     # -- reads --
 
     async def head(self, key: str) -> ObjectInfo | None:
         """Size, ETag and mtime of ``key``; ``None`` if it does not exist."""
         try:
-            with self._call("HeadObject", key):
-                resp = await self._client.head_object(Bucket=self.bucket, Key=self._url.key(key))
+            resp = await self._request("HeadObject", key, lambda _: self._client.head_object(
+                Bucket=self.bucket, Key=self._url.key(key)))
         except ObjectMissing:
             return None
         source_etag = (resp.get("Metadata") or {}).get(SOURCE_ETAG_META)
@@ -573,15 +582,14 @@ class ObjectStore:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._url.key(key)}
         if if_none_match:
             params["IfNoneMatch"] = _quoted(if_none_match)
-        for attempt in self._body_attempts(key):
-            try:
-                with attempt, self._call("GetObject", key, request=attempt.first) as stats:
-                    resp = await self._client.get_object(**params)
-                    data = await self._read_body(resp, stats, key)
-            except _NotModifiedSignal:
-                return NotModified(key=key, etag=normalize_etag(if_none_match))
-            if attempt.ok:
-                break
+        async def send(stats: OpStats) -> tuple[dict[str, Any], bytes]:
+            resp = await self._client.get_object(**params)
+            return resp, await self._read_body(resp, stats, key)
+
+        try:
+            resp, data = await self._request("GetObject", key, send)
+        except _NotModifiedSignal:
+            return NotModified(key=key, etag=normalize_etag(if_none_match))
         return GetResult(key=key, body=data, etag=normalize_etag(resp.get("ETag")), last_modified=resp["LastModified"],
                          content_type=resp.get("ContentType"))
 
@@ -596,40 +604,26 @@ class ObjectStore:
         if length == 0:
             return b""
         conditions = {"IfMatch": _quoted(if_match)} if if_match else {}
-        for attempt in self._body_attempts(key):
-            try:
-                with attempt, self._call("GetObject", key, request=attempt.first) as stats:
-                    resp = await self._client.get_object(Bucket=self.bucket, Key=self._url.key(key),
-                                                         Range=_range_header(start, start + length), **conditions)
-                    data = await self._read_body(resp, stats, key)
-                    content_range = resp.get("ContentRange")
-                    if not content_range:  # the server ignored Range and sent the whole object
-                        return data[start : start + length]
-                    m = _SIZE_IN_RANGE.search(content_range)
-                    if m is not None and len(data) != max(0, min(length, int(m.group(1)) - start)):
-                        raise _cut_short(StorageUnavailable(
-                            f"GetObject s3://{self.bucket}/{self._url.key(key)}: asked {start}+{length}, got "
-                            f"{len(data)} bytes ({content_range})", key=key))
-            except OffsetOutOfRange:
-                return b""
-            if attempt.ok:
-                break
-        return data
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._url.key(key),
+                                  "Range": _range_header(start, start + length), **conditions}
 
-    def _body_attempts(self, key: str) -> Iterator[_BodyAttempt]:
-        """Attempts of one GET whose body may arrive cut short: botocore retries a failed *request*, not a
-        body that ends early (a reset or a truncating middlebox after the headers), so such a GET is sent
-        again, up to ``side.max_attempts`` in all (the replicator sets 1 and retries itself). The bytes of a
-        short attempt are dropped, never returned; each re-fetch is counted in ``stats[op].refetches``."""
-        total = max(1, self.side.max_attempts)
-        for n in range(total):
-            attempt = _BodyAttempt(first=n == 0, last=n + 1 == total)
-            yield attempt
-            if attempt.ok:
-                return
-            self.stats.op("GetObject").refetches += 1
-            log.info("GetObject s3://%s/%s: body cut short, fetching it again (%d of %d)", self.bucket,
-                     self._url.key(key), n + 2, total)
+        async def send(stats: OpStats) -> bytes:
+            resp = await self._client.get_object(**params)
+            data = await self._read_body(resp, stats, key)
+            content_range = resp.get("ContentRange")
+            if not content_range:  # the server ignored Range and sent the whole object
+                return data[start : start + length]
+            m = _SIZE_IN_RANGE.search(content_range)
+            if m is not None and len(data) != max(0, min(length, int(m.group(1)) - start)):
+                raise StorageUnavailable(
+                    f"GetObject s3://{self.bucket}/{self._url.key(key)}: asked {start}+{length}, got "
+                    f"{len(data)} bytes ({content_range})", key=key)
+            return data
+
+        try:
+            return await self._request("GetObject", key, send)
+        except OffsetOutOfRange:
+            return b""
 
     async def _read_body(self, resp: dict[str, Any], stats: OpStats, key: str) -> bytes:
         body = resp["Body"]
@@ -637,17 +631,15 @@ class ObjectStore:
             data: bytes = await body.read()
         except Exception as exc:  # the connection died inside the body (reset, cut short): a retriable read
             mapped = _translate(exc, op="GetObject", bucket=self.bucket, key=key, full_key=self._url.key(key))
-            if isinstance(mapped, StorageUnavailable):
-                raise _cut_short(mapped) from exc
             raise mapped from exc
         finally:
             body.close()
         stats.bytes_in += len(data)
         expected = resp.get("ContentLength")
         if expected is not None and len(data) != int(expected):
-            raise _cut_short(StorageUnavailable(
+            raise StorageUnavailable(
                 f"GetObject s3://{self.bucket}/{self._url.key(key)}: body cut short, got {len(data)} of "
-                f"{expected} bytes", key=key))
+                f"{expected} bytes", key=key)
         return data
 
     async def open_stream(self, key: str, start: int | None = None, end: int | None = None, *,
@@ -668,8 +660,7 @@ class ObjectStore:
             raise ValueError(f"bad byte range [{start}, {end})")
         if start is not None or end is not None:
             params["Range"] = _range_header(start or 0, end)
-        with self._call("GetObject", key):
-            resp = await self._client.get_object(**params)
+        resp = await self._request("GetObject", key, lambda _: self._client.get_object(**params))
         length = int(resp["ContentLength"])
         first, total = 0, length
         content_range = resp.get("ContentRange")
@@ -688,7 +679,8 @@ class ObjectStore:
     # -- writes --
 
     async def put(self, key: str, body: bytes, *, if_match: str | None = None, if_none_match: bool = False,
-                  content_type: str = "application/octet-stream") -> str:
+                  content_type: str = "application/octet-stream", content_md5: str | None = None,
+                  metadata: dict[str, str] | None = None) -> str:
         """Write ``body`` to ``key``; returns the new ETag.
 
         ``if_match=etag``: only if the object still has that ETag; ``if_none_match=True``: only if it does
@@ -702,9 +694,17 @@ class ObjectStore:
             params["IfMatch"] = _quoted(if_match)
         if if_none_match:
             params["IfNoneMatch"] = "*"
-        with self._call("PutObject", key) as stats:
-            resp = await self._client.put_object(**params)
+        if content_md5:
+            params["ContentMD5"] = content_md5  # the server refuses a body that does not hash to it
+        if metadata:
+            params["Metadata"] = metadata
+
+        async def send(stats: OpStats) -> dict[str, Any]:
+            sent: dict[str, Any] = await self._client.put_object(**params)
             stats.bytes_out += len(body)
+            return sent
+
+        resp = await self._request("PutObject", key, send)
         return normalize_etag(resp.get("ETag"))
 
     async def copy_from(self, source: ObjectStore, key: str, *, dest_key: str | None = None,
@@ -727,8 +727,7 @@ class ObjectStore:
             params["CopySourceIfMatch"] = _quoted(if_match_etag)
         if if_unmodified_since is not None:
             params["CopySourceIfUnmodifiedSince"] = if_unmodified_since
-        with self._call("CopyObject", key):
-            resp = await self._client.copy_object(**params)
+        resp = await self._request("CopyObject", key, lambda _: self._client.copy_object(**params))
         return normalize_etag(resp.get("CopyObjectResult", {}).get("ETag"))
 
     async def multipart_copy_from(self, source: ObjectStore, key: str, size: int, *, dest_key: str | None = None,
@@ -754,10 +753,10 @@ class ObjectStore:
             raise ValueError("concurrency must be >= 1")
         target = self._url.key(dest_key if dest_key is not None else key)
         copy_source = {"Bucket": source.bucket, "Key": source._url.key(key)}
-        with self._call("CreateMultipartUpload", key):
-            created = await self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=target,
-                Metadata={SOURCE_ETAG_META: if_match_etag} if if_match_etag else {})
+        created = await self._request("CreateMultipartUpload", key, _sending(
+            self._client.create_multipart_upload,
+            {"Bucket": self.bucket, "Key": target,
+             "Metadata": {SOURCE_ETAG_META: if_match_etag} if if_match_etag else {}}))
         upload_id: str = created["UploadId"]
         ranges = [(n, offset, min(offset + part_size, size) - 1)
                   for n, offset in enumerate(range(0, size, part_size), start=1)]
@@ -771,8 +770,7 @@ class ObjectStore:
                                           "CopySourceRange": f"bytes={first}-{last}"}
                 if if_match_etag:
                     params["CopySourceIfMatch"] = _quoted(if_match_etag)
-                with self._call("UploadPartCopy", key):
-                    resp = await self._client.upload_part_copy(**params)
+                resp = await self._request("UploadPartCopy", key, _sending(self._client.upload_part_copy, params))
                 etags[number] = _quoted(resp["CopyPartResult"]["ETag"])
 
         return await self._finish_upload(key, target, upload_id, [n for n, _, _ in ranges], etags,
@@ -801,15 +799,11 @@ class ObjectStore:
             body = await source.get_range(key, 0, size, if_match=if_match_etag) if size else b""
             if len(body) != size:
                 raise PreconditionFailed(f"{key}: the source has {len(body)} bytes, expected {size}", key=key)
-            with self._call("PutObject", key) as stats:
-                resp = await self._client.put_object(Bucket=self.bucket, Key=target, Body=body,
-                                                     ContentMD5=_md5_b64(body), Metadata=metadata)
-                stats.bytes_out += len(body)
-            return normalize_etag(resp.get("ETag"))
+            return await self.put(key, body, content_md5=_md5_b64(body), metadata=metadata)
         if math.ceil(size / part_size) > MAX_PARTS:
             raise ValueError(f"{size} bytes in {part_size}-byte parts is more than {MAX_PARTS} parts")
-        with self._call("CreateMultipartUpload", key):
-            created = await self._client.create_multipart_upload(Bucket=self.bucket, Key=target, Metadata=metadata)
+        created = await self._request("CreateMultipartUpload", key, _sending(
+            self._client.create_multipart_upload, {"Bucket": self.bucket, "Key": target, "Metadata": metadata}))
         upload_id: str = created["UploadId"]
         ranges = [(n, offset, min(offset + part_size, size)) for n, offset in enumerate(range(0, size, part_size), 1)]
         etags: dict[int, str] = {}
@@ -820,10 +814,15 @@ class ObjectStore:
                 data = await source.get_range(key, first, end - first, if_match=if_match_etag)
                 if len(data) != end - first:
                     raise PreconditionFailed(f"{key}: the source ends before byte {end} (changed?)", key=key)
-                with self._call("UploadPart", key) as stats:
-                    resp = await self._client.upload_part(Bucket=self.bucket, Key=target, UploadId=upload_id,
-                                                          PartNumber=number, Body=data, ContentMD5=_md5_b64(data))
-                    stats.bytes_out += len(data)
+                part = {"Bucket": self.bucket, "Key": target, "UploadId": upload_id, "PartNumber": number,
+                        "Body": data, "ContentMD5": _md5_b64(data)}
+
+                async def send(stats: OpStats, part: dict[str, Any] = part) -> dict[str, Any]:
+                    sent: dict[str, Any] = await self._client.upload_part(**part)
+                    stats.bytes_out += len(part["Body"])
+                    return sent
+
+                resp = await self._request("UploadPart", key, send)
                 etags[number] = _quoted(resp["ETag"])
 
         return await self._finish_upload(key, target, upload_id, [n for n, _, _ in ranges], etags,
@@ -838,9 +837,9 @@ class ObjectStore:
                 for w in workers:
                     tg.create_task(w)
             parts = [{"PartNumber": n, "ETag": etags[n]} for n in numbers]
-            with self._call("CompleteMultipartUpload", key):
-                done = await self._client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=target, UploadId=upload_id, MultipartUpload={"Parts": parts})
+            done = await self._request("CompleteMultipartUpload", key, _sending(
+                self._client.complete_multipart_upload,
+                {"Bucket": self.bucket, "Key": target, "UploadId": upload_id, "MultipartUpload": {"Parts": parts}}))
         except BaseException as exc:
             await asyncio.shield(self._abort(target, upload_id, key))
             if isinstance(exc, BaseExceptionGroup):
@@ -850,10 +849,28 @@ class ObjectStore:
             raise
         return normalize_etag(done.get("ETag"))
 
+    async def list_uploads(self, prefix: str = "") -> AsyncIterator[tuple[str, str, datetime]]:
+        """Multipart uploads in progress under ``prefix`` (what a killed multipart copy or stream leaves):
+        (relative key, upload id, initiated), every page retried on its own."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._url.key(prefix)}
+        while True:
+            page: dict[str, Any] = await self._request(
+                "ListMultipartUploads", prefix, _sending(self._client.list_multipart_uploads, dict(params)))
+            for upload in page.get("Uploads", ()):
+                yield self._url.relative(upload["Key"]), str(upload["UploadId"]), upload["Initiated"]
+            if not page.get("IsTruncated"):
+                return
+            params["KeyMarker"] = page.get("NextKeyMarker", "")
+            params["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload of ``key``'s upload (a failure is logged, not raised)."""
+        await self._abort(self._url.key(key), upload_id, key)
+
     async def _abort(self, target: str, upload_id: str, key: str) -> None:
         try:
-            with self._call("AbortMultipartUpload", key):
-                await self._client.abort_multipart_upload(Bucket=self.bucket, Key=target, UploadId=upload_id)
+            await self._request("AbortMultipartUpload", key, _sending(
+                self._client.abort_multipart_upload, {"Bucket": self.bucket, "Key": target, "UploadId": upload_id}))
         except ShadowReplicaError as e:  # the original failure matters more; a lifecycle rule cleans up
             log.warning("could not abort multipart upload %s of s3://%s/%s: %s", upload_id, self.bucket, target, e)
 
@@ -875,8 +892,8 @@ class ObjectStore:
         return count
 
     async def _delete_batch(self, keys: builtins.list[str]) -> int:
-        with self._call("DeleteObjects", None):
-            resp = await self._client.delete_objects(
+        async def send(_: OpStats) -> dict[str, Any]:
+            resp: dict[str, Any] = await self._client.delete_objects(
                 Bucket=self.bucket, Delete={"Objects": [{"Key": self._url.key(k)} for k in keys], "Quiet": True})
             failures = resp.get("Errors") or []
             if failures:
@@ -886,6 +903,9 @@ class ObjectStore:
                            f"({', '.join(sorted(codes))}), e.g. {listed[0]['key']}")
                 cls = StorageUnavailable if codes <= _UNAVAILABLE_CODES else StorageError
                 raise cls(message, bucket=self.bucket, failures=listed[:20], code=next(iter(codes)))
+            return resp
+
+        await self._request("DeleteObjects", None, send)
         return len(keys)
 
     # -- listing --
@@ -926,27 +946,11 @@ class ObjectStore:
             params.pop("StartAfter", None)
 
     async def _list_page(self, prefix: str, params: dict[str, Any]) -> dict[str, Any]:
-        """One ListObjectsV2 page, retried on its own (:class:`PageRetry`): a fault in page n of one listing
-        neither restarts the listing nor the other listings of a discovery."""
-        retry = self.page_retry
-        failures = 0
-        while True:
-            try:
-                with self._call("ListObjectsV2", prefix, request=failures == 0):
-                    page: dict[str, Any] = await self._client.list_objects_v2(**params)
-                if failures and retry.on_success is not None:
-                    retry.on_success()
-                return page
-            except StorageUnavailable as e:
-                failures += 1
-                if retry.on_failure is not None:
-                    retry.on_failure(e)
-                if failures >= retry.attempts:
-                    raise StorageUnavailable(f"{e.message} ({failures} attempts in a row)", **e.details) from e
-                wait = retry.delay(failures)
-                log.info("ListObjectsV2 s3://%s/%s: %s; retry %d in %.2f s", self.bucket, self._url.key(prefix),
-                         e.message, failures, wait)
-                await asyncio.sleep(wait)
+        """One ListObjectsV2 page, retried on its own: a fault in page n of one listing neither restarts the
+        listing nor the other listings of a discovery."""
+        page: dict[str, Any] = await self._request("ListObjectsV2", prefix,
+                                                   _sending(self._client.list_objects_v2, dict(params)))
+        return page
 
     # -- buckets --
 
@@ -954,8 +958,7 @@ class ObjectStore:
         """Create this side's bucket if it is missing (LocationConstraint = the side's region outside
         us-east-1). Returns True if it was created."""
         try:
-            with self._call("HeadBucket", None):
-                await self._client.head_bucket(Bucket=self.bucket)
+            await self._request("HeadBucket", None, lambda _: self._client.head_bucket(Bucket=self.bucket))
             return False
         except BucketMissing:
             pass
@@ -963,8 +966,7 @@ class ObjectStore:
         if self.side.region != "us-east-1":
             params["CreateBucketConfiguration"] = {"LocationConstraint": self.side.region}
         try:
-            with self._call("CreateBucket", None):
-                await self._client.create_bucket(**params)
+            await self._request("CreateBucket", None, lambda _: self._client.create_bucket(**params))
         except StorageError as e:
             if e.details.get("code") in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 return False  # created by someone else meanwhile; (AlreadyExists: ours on some servers)
@@ -1031,6 +1033,11 @@ class ObjectStream:
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def _sending(method: Callable[..., Awaitable[Any]], params: dict[str, Any]) -> Callable[[OpStats], Awaitable[Any]]:
+    """A ``send`` for :meth:`ObjectStore._request`: one client call with these parameters (bound now)."""
+    return lambda _: method(**params)
 
 
 def _first_domain_error(group: BaseExceptionGroup[Any]) -> ShadowReplicaError | None:

@@ -8,7 +8,6 @@ and after, and the source store's counters show only reads.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -292,12 +291,14 @@ async def test_throttling_backs_off_and_converges(buckets: BucketPair, s3_server
     proxy = await s3_fault_proxy(s3_server)
     # CopyObject is a PUT carrying x-amz-copy-source; answer 10 of them with 503 SlowDown
     proxy.faults.append(Fault(method="PUT", target=".log", status=503, code="SlowDown", times=10))
-    # botocore makes one attempt, as in `shadowreplica sync`: the replicator must see throttling to adapt
-    throttled = BucketPair(buckets.source, dataclasses.replace(
-        make_side(proxy.endpoint, buckets.dest.url.bucket, "eu-west-1", side="dest"), max_attempts=1))
-    run = await sync_once(throttled, config(concurrency=8, max_retries=8))
+    # the store retries each throttled CopyObject on its own, as in `shadowreplica sync`; the limiter hears it
+    throttled = BucketPair(buckets.source,
+                           make_side(proxy.endpoint, buckets.dest.url.bucket, "eu-west-1", side="dest"))
+    run = await sync_once(throttled, config(concurrency=8, max_retries=8, copy_mode="server"))
     assert run.report.ok
-    assert run.metrics.errors["throttled"] == 10 and run.metrics.retries >= 10
+    # exactly one retry per injected fault, each of the failed request alone: nothing that succeeded was redone
+    assert run.metrics.errors["throttled"] == 10 and run.metrics.retries == 10
+    assert {op: s.retries for op, s in run.replicator.dest.stats.ops.items() if s.retries} == {"CopyObject": 10}
     assert run.replicator.limiter.cuts >= 1
     assert await contents(buckets.dest) == await contents(buckets.source)
 

@@ -276,6 +276,12 @@ async def test_delete_many_raises_on_refused_keys(buckets: BucketPair, s3_fault_
             await store.delete_many(["a", "b"])
         assert not isinstance(e.value, StorageUnavailable)
         assert e.value.details["failures"][0]["key"] == "a"
+        # a throttled refusal is retriable: the store sends that batch again (and succeeds here)
+        proxy.faults.append(Fault(method="POST", target="delete", replace_body=refused.replace(b"{code}", b"SlowDown"),
+                                  times=1))
+        assert await store.delete_many(["a"]) == 1
+        assert store.stats["DeleteObjects"].retries == 1
+    async with ObjectStore(replace(side, max_attempts=1)) as store:
         proxy.faults.append(Fault(method="POST", target="delete", replace_body=refused.replace(b"{code}", b"SlowDown"),
                                   times=1))
         with pytest.raises(StorageUnavailable):
@@ -366,9 +372,12 @@ async def test_s3_error_answers_are_mapped(
         assert type(e.value) is expected
         assert e.value.__cause__ is not None  # the SDK error is chained, not leaked
         stats = store.stats["GetObject"]
-        assert stats.requests == 1 and stats.errors == {kind: 1}
-        retried = expected is StorageUnavailable  # botocore retries 5xx/throttling, nothing else
+        retried = expected is StorageUnavailable  # the store retries 5xx/throttling, nothing else
+        assert stats.requests == 1 and stats.errors == {kind: 2 if retried else 1}
         assert stats.attempts == len(proxy.seen) == (2 if retried else 1)
+        assert stats.retries == (1 if retried else 0)
+        if retried:
+            assert "2 attempts in a row" in e.value.message and "GetObject s3://" in e.value.message
         if code == "AccessDenied":
             assert "credentials" in str(e.value) and "403" not in type(e.value).__name__
 

@@ -46,10 +46,9 @@ def _sides(args: argparse.Namespace, *, need_source: bool) -> tuple[S3Side | Non
 
 
 def _client_side(side: S3Side, concurrency: int) -> S3Side:
-    """The replicator retries and backs off itself (it must see throttling to adapt), so botocore makes one
-    attempt; the connection pool fits the concurrency."""
-    return dataclasses.replace(side, max_attempts=1, max_pool_connections=max(side.max_pool_connections,
-                                                                              2 * concurrency))
+    """The connection pool fits the concurrency. (Each S3 request is retried on its own by the store, with
+    the replicator's ``--max-retries`` and back-off, which the replicator sets on its stores.)"""
+    return dataclasses.replace(side, max_pool_connections=max(side.max_pool_connections, 2 * concurrency))
 
 
 # ---------------------------------------------------------------------------------------------------- sync
@@ -80,7 +79,8 @@ def _sync_args(p: argparse.ArgumentParser) -> None:
                    help="auto: HEAD after a copy only when the key does not pin the size; head: always")
     p.add_argument("--discovery-interval", type=float, default=None, help="seconds between listings (default 10)")
     p.add_argument("--commit-interval", type=float, default=None, help="longest wait for a manifest commit (5)")
-    p.add_argument("--max-retries", type=int, default=None, help="attempts per S3 call (default 8)")
+    p.add_argument("--max-retries", type=int, default=None,
+                   help="attempts in a row per S3 request before sync fails naming it (default 8)")
     p.add_argument("--copy-mode", choices=("auto", "server", "stream"), default=None,
                    help="server: server-side copies only; stream: through this process (another provider, or a "
                         "destination that may not read the source); auto (default): server-side when possible")
@@ -131,7 +131,10 @@ async def run_sync(source: S3Side, dest: S3Side, config: SyncConfig, *, follow: 
             return 0, {"metrics": rep.metrics.snapshot()}
         report = await rep.run_once()
         bar.close()
-        out = {"report": dataclasses.asdict(report), "ok": report.ok, "metrics": rep.metrics.snapshot()}
+        reasons = {str(w.pid): w.lag.last_error for w in rep.workers.values()
+                   if str(w.pid) in report.failed and w.lag.last_error}
+        out = {"report": dataclasses.asdict(report), "ok": report.ok, "metrics": rep.metrics.snapshot(),
+               "errors": reasons}
         return (0 if report.ok else 1), out
 
 
@@ -158,10 +161,11 @@ def run_sync_command(args: argparse.Namespace) -> int:
         if r.get("gc") is not None:
             g = r["gc"]
             print(f"gc: {g['deleted']} orphan object(s) ({human_bytes(g['deleted_bytes'])}) no manifest named "
-                  f"deleted" + (f"; skipped topics with unreadable manifests: {', '.join(g['skipped_topics'])}"
+                  f"deleted, {g.get('uploads_aborted', 0)} unfinished multipart upload(s) aborted" + (f"; skipped topics with unreadable manifests: {', '.join(g['skipped_topics'])}"
                                 if g["skipped_topics"] else ""))
         for name in r["failed"]:
-            print(f"error: partition {name} is not up to date (see the log)", file=sys.stderr)
+            reason = out.get("errors", {}).get(name) or "see the log"
+            print(f"error: partition {name} is not up to date: {reason}", file=sys.stderr)
         for name in r["topics_failed"]:
             print(f"error: {name}: manifest not replicated (see the log)", file=sys.stderr)
     return code

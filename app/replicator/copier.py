@@ -52,7 +52,7 @@ from app.errors import (
     StorageError,
     StorageUnavailable,
 )
-from app.replicator.limiter import AdaptiveLimiter, RetryPolicy, retrying
+from app.replicator.limiter import AdaptiveLimiter, limited
 from app.replicator.metrics import ReplicatorMetrics
 from app.replicator.plan import ObjectCopy
 from app.store import MAX_PARTS, MIN_PART_SIZE, ObjectInfo, ObjectStore, normalize_etag
@@ -79,7 +79,7 @@ class CopyOutcome(enum.Enum):
 
 
 class Copier:
-    """Copies objects from ``source`` to ``dest`` under one limiter and retry policy."""
+    """Copies objects from ``source`` to ``dest`` under one limiter (the stores retry each request)."""
 
     def __init__(
         self,
@@ -87,7 +87,6 @@ class Copier:
         dest: ObjectStore,
         *,
         limiter: AdaptiveLimiter,
-        policy: RetryPolicy,
         metrics: ReplicatorMetrics,
         multipart_threshold: int,
         part_size: int,
@@ -103,7 +102,6 @@ class Copier:
         self.source = source
         self.dest = dest
         self.limiter = limiter
-        self.policy = policy
         self.metrics = metrics
         self.multipart_threshold = multipart_threshold
         self.part_size = max(part_size, MIN_PART_SIZE)
@@ -131,7 +129,7 @@ class Copier:
 
     async def _stream(self, key: str, size: int, etag: str | None, slots: int = 1) -> str:
         if etag is None:  # every ranged GET is If-Match: we need the version the manifest describes
-            info = await self._retry(lambda: self.source.head(key), f"HEAD source {key}")
+            info = await self._limited(lambda: self.source.head(key))
             if info is None:
                 raise ObjectMissing(f"{key}: not at the source", key=key)
             if info.size != size:
@@ -140,15 +138,14 @@ class Copier:
                                     key=key, reason="size")
             etag = info.etag
         known = etag
-        result = await self._retry(
+        result = await self._limited(
             lambda: self.dest.stream_from(self.source, key, size, if_match_etag=known,
-                                          part_size=self.stream_part_size, concurrency=self.stream_concurrency),
-            f"stream copy {key}", slots=slots)
+                                          part_size=self.stream_part_size, concurrency=self.stream_concurrency), slots=slots)
         self.metrics.streamed_bytes += size
         return result
-    async def _retry(self, call: Callable[[], Awaitable[T]], what: str, *, slots: int = 1) -> T:
-        return await retrying(call, limiter=self.limiter, policy=self.policy, metrics=self.metrics, slots=slots,
-                              what=what)
+    async def _limited(self, call: Callable[[], Awaitable[T]], *, slots: int = 1) -> T:
+        """``call`` under the limiter, once (each S3 request in it is retried on its own by the store)."""
+        return await limited(call, limiter=self.limiter, slots=slots)
 
     def _part_size(self, size: int) -> int:
         return max(self.part_size, math.ceil(size / MAX_PARTS))
@@ -165,13 +162,13 @@ class Copier:
         """Copy ``obj`` (see the module doc). Raises :class:`SourceChanged` when the source moved on."""
         key = obj.key
         if probe:
-            there = await self._retry(lambda: self.dest.head(key), f"HEAD dest {key}")
+            there = await self._limited(lambda: self.dest.head(key))
             if there is not None and (obj.size is None or there.size == obj.size):
                 return CopyOutcome.PRESENT
         etag: str | None = None
         size = obj.size
         if strict or (size is not None and size >= self.multipart_threshold):
-            info = await self._retry(lambda: self.source.head(key), f"HEAD source {key}")
+            info = await self._limited(lambda: self.source.head(key))
             if info is None:
                 return self._missing(obj)
             if size is not None and info.size != size:
@@ -189,16 +186,14 @@ class Copier:
                 parts = math.ceil(size / part)
                 conc = max(1, min(parts, 8, int(self.limiter.limit) // 2 or 1))
                 known_size, known_etag = size, etag
-                result = await self._retry(
+                result = await self._limited(
                     lambda: self.dest.multipart_copy_from(self.source, key, known_size, part_size=part,
-                                                          concurrency=conc, if_match_etag=known_etag),
-                    f"multipart copy {key}", slots=conc)
+                                                          concurrency=conc, if_match_etag=known_etag), slots=conc)
             else:
                 since = None if etag else unmodified_since
                 known = etag
-                result = await self._retry(
-                    lambda: self.dest.copy_from(self.source, key, if_match_etag=known, if_unmodified_since=since),
-                    f"copy {key}")
+                result = await self._limited(
+                    lambda: self.dest.copy_from(self.source, key, if_match_etag=known, if_unmodified_since=since))
         except ObjectMissing:
             return self._missing(obj)
         except PreconditionFailed as e:
@@ -213,7 +208,7 @@ class Copier:
             self.metrics.error("verify_mismatch")
             raise SourceChanged(f"{key}: copy has ETag {result}, the source had {etag}", key=key, reason="etag")
         if self.verify == "head" or (obj.role == "segment" and etag is None and not obj.size_in_key):
-            there = await self._retry(lambda: self.dest.head(key), f"HEAD dest {key}")
+            there = await self._limited(lambda: self.dest.head(key))
             if there is None or (obj.size is not None and there.size != obj.size):
                 self.metrics.error("verify_mismatch")
                 got = "missing" if there is None else f"{there.size} bytes"
@@ -226,7 +221,7 @@ class Copier:
         """The stream path of :meth:`copy`: same conditions, the copy's size checked (HEAD when unknown)."""
         key = obj.key
         if size is None:
-            info = await self._retry(lambda: self.source.head(key), f"HEAD source {key}")
+            info = await self._limited(lambda: self.source.head(key))
             if info is None:
                 return self._missing(obj)
             size, etag = info.size, info.etag
@@ -239,7 +234,7 @@ class Copier:
             raise SourceChanged(f"{key}: changed at the source while it was streamed ({e.message})", key=key,
                                 reason="precondition") from e
         if self.verify == "head" or (obj.size is not None and obj.size != size):
-            there = await self._retry(lambda: self.dest.head(key), f"HEAD dest {key}")
+            there = await self._limited(lambda: self.dest.head(key))
             if there is None or there.size != size:
                 self.metrics.error("verify_mismatch")
                 raise SourceChanged(f"{key}: destination copy is not {size} bytes", key=key, reason="verify")
@@ -264,19 +259,17 @@ class Copier:
             if multipart:
                 part = self._part_size(info.size)
                 conc = max(1, min(math.ceil(info.size / part), 8))
-                result = await self._retry(
+                result = await self._limited(
                     lambda: self.dest.multipart_copy_from(self.source, key, info.size, part_size=part,
-                                                          concurrency=conc, if_match_etag=info.etag),
-                    f"multipart copy {key}", slots=conc)
+                                                          concurrency=conc, if_match_etag=info.etag), slots=conc)
             else:
-                result = await self._retry(lambda: self.dest.copy_from(self.source, key, if_match_etag=info.etag),
-                                           f"copy {key}")
+                result = await self._limited(lambda: self.dest.copy_from(self.source, key, if_match_etag=info.etag))
         except (ObjectMissing, PreconditionFailed) as e:
             self.metrics.error("source_changed")
             raise SourceChanged(f"{key}: changed at the source since it was listed", key=key,
                                 reason="listing") from e
         if multipart or "-" in info.etag:
-            there = await self._retry(lambda: self.dest.head(key), f"HEAD dest {key}")
+            there = await self._limited(lambda: self.dest.head(key))
             ok = there is not None and there.size == info.size
         else:
             ok = normalize_etag(result) == info.etag

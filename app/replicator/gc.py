@@ -5,7 +5,8 @@ copies a killed sync made beyond its last commit and that the source has dropped
 manifest names: harmless to a restore, but paid for. :func:`find_orphans` lists them; ``verify`` reports
 them (count, bytes), never as violations; ``sync --gc`` (and, with ``--gc-interval``, a periodic pass in
 ``--follow``) deletes those older than a grace period, so copies a running sync has not committed yet are
-never touched.
+never touched. The same pass aborts multipart uploads started before the grace period (a kill during a
+multipart copy or a streamed upload leaves one: invisible to listings, stored and billed).
 
 Only keys that parse as a segment or companion (``.index``/``.tx``) key of either layout are candidates:
 manifests, topic manifests, cluster metadata, group offsets and keys of layouts we do not know are never
@@ -34,6 +35,7 @@ class OrphanReport:
     orphans: list[ObjectInfo] = field(default_factory=list)
     deleted: int = 0
     deleted_bytes: int = 0
+    uploads_aborted: int = 0  # unfinished multipart uploads older than the grace (a killed copy or stream)
     unreadable_topics: set[tuple[str, str, str]] = field(default_factory=set)
 
     @property
@@ -42,7 +44,7 @@ class OrphanReport:
 
     def as_dict(self) -> dict[str, object]:
         return {"orphans": len(self.orphans), "orphan_bytes": self.bytes, "deleted": self.deleted,
-                "deleted_bytes": self.deleted_bytes,
+                "deleted_bytes": self.deleted_bytes, "uploads_aborted": self.uploads_aborted,
                 "skipped_topics": sorted("/".join(t) for t in self.unreadable_topics)}
 
 
@@ -119,7 +121,6 @@ async def collect_orphans(store: ObjectStore, *, grace_seconds: float, delete: b
     objects = {i.key: i async for i in store.list("")}
     if cluster_uuids:
         objects = {k: i for k, i in objects.items() if k.split("/", 1)[0] in cluster_uuids}
-    objects = {i.key: i async for i in store.list("")}
     named, unreadable = await named_objects(store, listing)
     cutoff = datetime.now(UTC).timestamp() - grace_seconds
     report = OrphanReport(unreadable_topics=unreadable)
@@ -128,4 +129,9 @@ async def collect_orphans(store: ObjectStore, *, grace_seconds: float, delete: b
     if delete and report.orphans:
         report.deleted = await store.delete_many([i.key for i in report.orphans])
         report.deleted_bytes = report.bytes
+    if delete:  # a kill during a multipart copy or streamed upload leaves the upload: stored and billed
+        async for key, upload_id, initiated in store.list_uploads():
+            if initiated.timestamp() < cutoff:
+                await store.abort_upload(key, upload_id)
+                report.uploads_aborted += 1
     return report

@@ -5,10 +5,10 @@
 throttling codes, 5xx, timeouts, connection resets), then grows back by one slot per ``limit`` successes
 (AIMD, as TCP does). A request may take several slots (a multipart copy runs parts in parallel).
 
-:class:`RetryPolicy` says how long to wait before attempt ``n``: exponential with *full jitter*
-(``uniform(0, min(cap, base * 2**n))``) so throttled workers do not retry in lock-step, and how many
-attempts to make. :func:`retrying` runs one call under both, counting retries and errors by kind in the
-replicator's metrics.
+Retries are not here: every S3 request is retried on its own by the store (``app.store.RequestRetry``,
+``--max-retries`` attempts in a row, full-jitter back-off); the replicator's hooks count each failure by
+kind and cut this limit. :func:`limited` runs an operation under the limiter, once. :class:`RetryPolicy`
+paces the re-plans of a partition pass whose source changed under it (not S3 retries).
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from app.errors import StorageUnavailable
-from app.replicator.metrics import ReplicatorMetrics
 
-__all__ = ["AdaptiveLimiter", "RetryPolicy", "error_kind", "retrying"]
+__all__ = ["AdaptiveLimiter", "RetryPolicy", "error_kind", "limited"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -135,37 +134,8 @@ class RetryPolicy:
         return self.rng.uniform(0.0, min(self.cap, self.base * (2 ** retry)))
 
 
-async def retrying(
-    call: Callable[[], Awaitable[T]],
-    *,
-    limiter: AdaptiveLimiter,
-    policy: RetryPolicy,
-    metrics: ReplicatorMetrics,
-    slots: int = 1,
-    what: str = "",
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> T:
-    """Run ``call`` holding ``slots`` limiter slots; on ``StorageUnavailable`` cut the limit, wait a jittered
-    back-off and try again, up to ``policy.attempts`` tries. Other errors propagate at once."""
-    retry = 0
-    while True:
-        try:
-            async with limiter.slot(slots):
-                result = await call()
-        except StorageUnavailable as e:
-            kind = error_kind(e)
-            metrics.error(kind)
-            limiter.on_throttle()
-            metrics.concurrency_limit = limiter.limit
-            retry += 1
-            if retry >= policy.attempts:
-                raise
-            metrics.retries += 1
-            wait = policy.delay(retry)
-            log.info("%s: %s (%s); retry %d in %.2f s, concurrency limit %.1f", what, e.message, kind, retry, wait,
-                     limiter.limit)
-            await sleep(wait)
-            continue
-        limiter.on_success()
-        metrics.concurrency_limit = limiter.limit
-        return result
+async def limited(call: Callable[[], Awaitable[T]], *, limiter: AdaptiveLimiter, slots: int = 1) -> T:
+    """Run ``call`` holding ``slots`` limiter slots, once: every S3 request inside it is retried on its own by
+    the store (``app.store.RequestRetry``), whose failures cut the limit through the replicator's hooks."""
+    async with limiter.slot(slots):
+        return await call()

@@ -67,11 +67,11 @@ from app.progress import Progress
 from app.replicator.checkpoint import Checkpoint, CheckpointEntry
 from app.replicator.copier import Copier, CopyOutcome, SourceChanged
 from app.replicator.gc import OrphanReport, collect_orphans
-from app.replicator.limiter import AdaptiveLimiter, RetryPolicy, error_kind, retrying
+from app.replicator.limiter import AdaptiveLimiter, RetryPolicy, error_kind, limited
 from app.replicator.metrics import PartitionLag, ReplicatorMetrics
 from app.replicator.options import SyncConfig
 from app.replicator.plan import PartitionPlan, Unit, plan_partition, restorable
-from app.store import GetResult, NotModified, ObjectInfo, ObjectStore, PageRetry
+from app.store import GetResult, NotModified, ObjectInfo, ObjectStore, RequestRetry
 from segment_format.errors import FormatError
 from segment_format.manifest import PartitionManifest, SegmentMeta
 
@@ -690,7 +690,7 @@ class ClusterMetadataWorker:
     async def _list(self, store: ObjectStore) -> dict[str, ObjectInfo]:
         out: dict[str, ObjectInfo] = {}
         for prefix in CLUSTER_PREFIXES:
-            infos = await _collect(store, prefix)  # each page is retried on its own (ObjectStore.page_retry)
+            infos = await _collect(store, prefix)  # each page is retried on its own (ObjectStore.request_retry)
             out.update((i.key, i) for i in infos if self._wanted(i.key))
         return out
 
@@ -758,10 +758,10 @@ class Replicator:
         self.limiter = AdaptiveLimiter(r.concurrency)
         self.metrics.concurrency_limit = self.limiter.limit
         self.policy = RetryPolicy(attempts=r.max_retries, base=r.backoff_base, cap=r.backoff_cap, rng=self.rng)
-        for store in (source, dest):  # listings: every page retried on its own, under this policy
-            store.page_retry = PageRetry(attempts=r.max_retries, base=r.backoff_base, cap=r.backoff_cap,
-                                         on_failure=self._page_failed, on_success=self._page_recovered)
-        self.copier = Copier(source, dest, limiter=self.limiter, policy=self.policy, metrics=self.metrics,
+        for store in (source, dest):  # every S3 request retried on its own (list page, GET, part...), this policy
+            store.request_retry = RequestRetry(attempts=r.max_retries, base=r.backoff_base, cap=r.backoff_cap,
+                                               on_failure=self._page_failed, on_success=self._page_recovered)
+        self.copier = Copier(source, dest, limiter=self.limiter, metrics=self.metrics,
                              multipart_threshold=r.multipart_threshold, part_size=r.multipart_part_size,
                              verify=self.config.options.verify, copy_mode=self.config.options.copy_mode,
                              stream_part_size=self.config.options.stream_part_size,
@@ -788,8 +788,9 @@ class Replicator:
         self.metrics.concurrency_limit = self.limiter.limit
 
     async def retry(self, call: Callable[[], Awaitable[T]], what: str, *, slots: int = 1) -> T:
-        return await retrying(call, limiter=self.limiter, policy=self.policy, metrics=self.metrics, slots=slots,
-                              what=what)
+        """``call`` under the limiter, once: the stores retry each S3 request inside it on its own
+        (``store.request_retry``), so nothing that succeeded is done again (the name stays for its callers)."""
+        return await limited(call, limiter=self.limiter, slots=slots)
 
     # -- progress --
 
@@ -818,7 +819,7 @@ class Replicator:
             self._checkpoint_loaded = True
         include = self.config.topics
         uuids = self.config.cluster_uuids
-        # no retry around the whole discovery: each listing page is retried on its own (page_retry), so a
+        # no retry around the whole discovery: each listing page is retried on its own (request_retry), so a
         # fault never restarts listings that succeeded
         listing = await discover(self.source, include=include, cluster_uuids=uuids)
         dest_listing: BucketListing | None = None
@@ -865,6 +866,8 @@ class Replicator:
             except (ShadowReplicaError, FormatError) as e:
                 message = e.message if isinstance(e, ShadowReplicaError) else str(e)
                 self._failed(worker, message)
+                if isinstance(e, StorageUnavailable):  # one request failed --max-retries times in a row: done
+                    return False
                 if attempt + 1 < self.policy.attempts:
                     await asyncio.sleep(self.policy.delay(attempt + 1))
         return False
