@@ -163,7 +163,7 @@ SUPPORTED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.SyncGroup: (0, 3),  # min <= 3
     ApiKey.DescribeGroups: (0, 4),  # tooling only
     ApiKey.ListGroups: (0, 2),  # tooling only
-    ApiKey.SaslHandshake: (1, 1),  # v0 (unframed tokens) is not served
+    ApiKey.SaslHandshake: (0, 1),  # v0: unframed tokens follow; librdkafka turns SASL on only with v0 listed
     ApiKey.ApiVersions: (0, 3),  # v3: flexible body, header v0; v4+ gets the v0 fallback reply
     ApiKey.SaslAuthenticate: (0, 1),  # min 0 (kcat)
 }
