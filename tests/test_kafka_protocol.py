@@ -301,6 +301,7 @@ HIGHEST_MINIMUM_ALLOWED = {
     ApiKey.Metadata: 4, ApiKey.ListOffsets: 2, ApiKey.FindCoordinator: 1, ApiKey.Heartbeat: 1,
     ApiKey.LeaveGroup: 1, ApiKey.OffsetCommit: 3, ApiKey.OffsetFetch: 3, ApiKey.SyncGroup: 3,
     ApiKey.JoinGroup: 5, ApiKey.Fetch: 11, ApiKey.SaslAuthenticate: 0,
+    ApiKey.SaslHandshake: 0,  # librdkafka enables SASL only when v0 is listed
 }
 # §1.2 "Versions each client can speak" (aio's JoinGroup 0,1,2,5 and SyncGroup 0,1,3 are sets).
 CLIENT_VERSIONS: dict[str, dict[ApiKey, set[int]]] = {
@@ -386,7 +387,7 @@ def test_api_versions_response_advertises_sasl_only_when_asked() -> None:
         (1, 12, Disposition.CLOSE),  # flexible Fetch: not advertised, Kafka closes
         (0, 2, Disposition.CLOSE),
         (0, 8, Disposition.SERVE),
-        (17, 0, Disposition.CLOSE),  # SaslHandshake v0 (raw tokens) not served
+        (17, 0, Disposition.SERVE),  # SaslHandshake v0: bare tokens follow (librdkafka needs it listed)
         (19, 4, Disposition.REJECT),  # CreateTopics
         (19, 5, Disposition.CLOSE),
         (22, 0, Disposition.REJECT),  # InitProducerId
@@ -425,7 +426,7 @@ def test_api_versions_above_max_gets_the_v0_layout_unsupported_version_reply() -
     assert [(k.api_key, k.min_version, k.max_version) for k in parsed.api_keys] == [(18, 0, 3)]
 
 
-@pytest.mark.parametrize("api_key,version", [(1, 12), (0, 9), (68, 0), (12345, 1), (17, 0)])
+@pytest.mark.parametrize("api_key,version", [(1, 12), (0, 9), (68, 0), (12345, 1), (17, 2)])
 def test_unadvertised_requests_say_close(api_key: int, version: int) -> None:
     payload = i16(api_key) + i16(version) + i32(77) + string("c") + b"garbage that is never parsed"
     with pytest.raises(UnsupportedRequest) as info:
