@@ -46,6 +46,7 @@ from app.kafka.protocol import (
     CreateTopicsResponse,
     DeleteGroupsRequest,
     DeleteGroupsResponse,
+    DescribeClusterResponse,
     Disposition,
     ErrorCode,
     FetchPartition,
@@ -292,13 +293,20 @@ def test_peek_request_header_needs_eight_bytes() -> None:
 # kafka-shim.md §0.3 / §5: the non-flexible window (ApiVersions to 3), and §1.2's "highest shim
 # minimum allowed" per API.
 EXPECTED_MAX = {
-    ApiKey.ApiVersions: 3, ApiKey.Metadata: 8, ApiKey.ListOffsets: 5, ApiKey.Fetch: 11,
+    ApiKey.ApiVersions: 3, ApiKey.Metadata: 8, ApiKey.ListOffsets: 9, ApiKey.Fetch: 11,
     ApiKey.FindCoordinator: 2, ApiKey.JoinGroup: 5, ApiKey.SyncGroup: 3, ApiKey.Heartbeat: 3,
     ApiKey.LeaveGroup: 3, ApiKey.OffsetCommit: 7, ApiKey.OffsetFetch: 5, ApiKey.SaslHandshake: 1,
     ApiKey.SaslAuthenticate: 1, ApiKey.Produce: 8, ApiKey.ListGroups: 2, ApiKey.DescribeGroups: 4,
+    # issue 12: the read-only admin APIs at the versions Kafka 3.9 serves, ListOffsets to -5 (v9)
+    ApiKey.DescribeConfigs: 4, ApiKey.DescribeLogDirs: 4, ApiKey.DescribeCluster: 1, ApiKey.DescribeProducers: 0,
+    ApiKey.DescribeAcls: 3, ApiKey.OffsetForLeaderEpoch: 4,
 }
+# the APIs served at flexible versions (every other one stays below its flexible cutoff)
+FLEXIBLE_SERVED = {ApiKey.ApiVersions, ApiKey.ListOffsets, ApiKey.DescribeConfigs, ApiKey.DescribeLogDirs,
+                   ApiKey.DescribeCluster, ApiKey.DescribeProducers, ApiKey.DescribeAcls, ApiKey.OffsetForLeaderEpoch}
 HIGHEST_MINIMUM_ALLOWED = {
     ApiKey.Metadata: 4, ApiKey.ListOffsets: 2, ApiKey.FindCoordinator: 1, ApiKey.Heartbeat: 1,
+    ApiKey.OffsetForLeaderEpoch: 2, ApiKey.DescribeConfigs: 1,  # librdkafka sends v2; speaks DescribeConfigs 0-1
     ApiKey.LeaveGroup: 1, ApiKey.OffsetCommit: 3, ApiKey.OffsetFetch: 3, ApiKey.SyncGroup: 3,
     ApiKey.JoinGroup: 5, ApiKey.Fetch: 11, ApiKey.SaslAuthenticate: 0,
     ApiKey.SaslHandshake: 0,  # librdkafka enables SASL only when v0 is listed
@@ -342,9 +350,8 @@ def test_supported_versions_table() -> None:
         assert 0 <= low <= high
         assert low <= HIGHEST_MINIMUM_ALLOWED.get(api, high), api
         assert api in MESSAGES
-        # non-flexible everywhere, except ApiVersions v3 (flexible body behind a v0 header)
         first_flexible = FLEXIBLE_FROM[api]
-        assert first_flexible is None or high < first_flexible or api is ApiKey.ApiVersions, api
+        assert first_flexible is None or high < first_flexible or api in FLEXIBLE_SERVED, api
     assert SUPPORTED_VERSIONS[ApiKey.Produce][0] == 3  # v2 record batches only
     assert SUPPORTED_VERSIONS[ApiKey.Fetch][0] == 4
     for api, (_, high) in REJECTED_VERSIONS.items():
@@ -873,6 +880,7 @@ KP_RENAMES = {
     (MetadataResponseTopic, "topic_authorized_operations"): "authorized_operations",
     (MetadataResponse, "cluster_authorized_operations"): "authorized_operations",
     (OffsetCommitRequest, "generation_id"): "generation_id_or_member_epoch",
+    (DescribeClusterResponse, "cluster_authorized_operations"): "authorized_operations",
 }
 
 ALL_VERSIONS = sorted(
