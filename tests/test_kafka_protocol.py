@@ -293,7 +293,7 @@ def test_peek_request_header_needs_eight_bytes() -> None:
 # kafka-shim.md §0.3 / §5: the non-flexible window (ApiVersions to 3), and §1.2's "highest shim
 # minimum allowed" per API.
 EXPECTED_MAX = {
-    ApiKey.ApiVersions: 3, ApiKey.Metadata: 8, ApiKey.ListOffsets: 9, ApiKey.Fetch: 11,
+    ApiKey.ApiVersions: 3, ApiKey.Metadata: 9, ApiKey.ListOffsets: 9, ApiKey.Fetch: 11,
     ApiKey.FindCoordinator: 2, ApiKey.JoinGroup: 5, ApiKey.SyncGroup: 3, ApiKey.Heartbeat: 3,
     ApiKey.LeaveGroup: 3, ApiKey.OffsetCommit: 7, ApiKey.OffsetFetch: 5, ApiKey.SaslHandshake: 1,
     ApiKey.SaslAuthenticate: 1, ApiKey.Produce: 8, ApiKey.ListGroups: 2, ApiKey.DescribeGroups: 4,
@@ -302,7 +302,7 @@ EXPECTED_MAX = {
     ApiKey.DescribeAcls: 3, ApiKey.OffsetForLeaderEpoch: 4,
 }
 # the APIs served at flexible versions (every other one stays below its flexible cutoff)
-FLEXIBLE_SERVED = {ApiKey.ApiVersions, ApiKey.ListOffsets, ApiKey.DescribeConfigs, ApiKey.DescribeLogDirs,
+FLEXIBLE_SERVED = {ApiKey.ApiVersions, ApiKey.ListOffsets, ApiKey.Metadata, ApiKey.DescribeConfigs, ApiKey.DescribeLogDirs,
                    ApiKey.DescribeCluster, ApiKey.DescribeProducers, ApiKey.DescribeAcls, ApiKey.OffsetForLeaderEpoch}
 HIGHEST_MINIMUM_ALLOWED = {
     ApiKey.Metadata: 4, ApiKey.ListOffsets: 2, ApiKey.FindCoordinator: 1, ApiKey.Heartbeat: 1,

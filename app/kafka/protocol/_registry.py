@@ -180,7 +180,7 @@ SUPPORTED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.Produce: (3, 8),  # advertised for librdkafka's feature check; every partition refused
     ApiKey.Fetch: (4, 11),  # 4 = v2 batches; min <= 11 (kcat max)
     ApiKey.ListOffsets: (1, 9),  # min <= 2 (kcat); 6+ flexible; 7 max timestamp (-3); 8 -4; 9 -5
-    ApiKey.Metadata: (0, 8),  # min <= 4 (kcat)
+    ApiKey.Metadata: (0, 9),  # min <= 4 (kcat); 9 is flexible, and librdkafka trusts leader epochs only from v9
     ApiKey.OffsetCommit: (2, 7),  # min <= 3 (aio speaks 2-3)
     ApiKey.OffsetFetch: (1, 5),  # min <= 3 (aio speaks 1-3)
     ApiKey.FindCoordinator: (0, 2),  # min <= 1 (aio)
