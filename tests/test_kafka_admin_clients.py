@@ -339,3 +339,26 @@ def test_a_consumer_survives_a_term_change_and_validates_its_position(
     finally:
         consumer.close()
         server.stop()
+
+
+def test_describe_acls_without_an_authorizer(server: ServeProcess) -> None:
+    from kafka.admin import (
+        ACLFilter,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        KafkaAdminClient,
+        ResourcePatternFilter,
+        ResourceType,
+    )
+    from kafka.errors import SecurityDisabledError
+
+    admin = KafkaAdminClient(bootstrap_servers=server.bootstrap)
+    try:
+        with pytest.raises(SecurityDisabledError):
+            admin.describe_acls(ACLFilter(principal=None, host="*", operation=ACLOperation.ANY,
+                                          permission_type=ACLPermissionType.ANY,
+                                          resource_pattern=ResourcePatternFilter(ResourceType.ANY, None,
+                                                                                 ACLResourcePatternType.ANY)))
+    finally:
+        admin.close()

@@ -236,3 +236,49 @@ def test_saslhandshake_v0_is_advertised(plaintext_server: ServeProcess) -> None:
     windows = {k: (lo, hi) for k, lo, hi in struct.iter_unpack(">hhh", frame[10 : 10 + 6 * count])}
     assert windows[ApiKey.SaslHandshake] == (0, 1)
     assert windows[ApiKey.SaslAuthenticate][0] == 0
+
+
+def test_describe_acls_shows_the_users_own_read_rights(readme_server: ServeProcess, certs: Certs) -> None:
+    """kafka-python's describe_acls as alice: her README ACLs as Kafka bindings, nobody else's."""
+    from kafka.admin import (
+        ACLFilter,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        KafkaAdminClient,
+        ResourcePatternFilter,
+        ResourceType,
+    )
+
+    admin = KafkaAdminClient(bootstrap_servers=f"localhost:{readme_server.port}", security_protocol="SASL_SSL",
+                             sasl_mechanism="SCRAM-SHA-256", sasl_plain_username="alice",
+                             sasl_plain_password=PASSWORDS["alice"], ssl_cafile=str(certs.ca))
+    try:
+        everything = ACLFilter(principal=None, host="*", operation=ACLOperation.ANY,
+                               permission_type=ACLPermissionType.ANY,
+                               resource_pattern=ResourcePatternFilter(ResourceType.ANY, None,
+                                                                      ACLResourcePatternType.ANY))
+        acls, error = admin.describe_acls(everything)
+        assert error.errno == 0
+        bindings = {(a.resource_pattern.resource_type, a.resource_pattern.resource_name,
+                     a.resource_pattern.pattern_type, a.principal, a.operation, a.permission_type) for a in acls}
+        assert bindings == {
+            (ResourceType.TOPIC, "orders", ACLResourcePatternType.LITERAL, "User:alice", ACLOperation.READ,
+             ACLPermissionType.ALLOW),
+            (ResourceType.GROUP, "alice-", ACLResourcePatternType.PREFIXED, "User:alice", ACLOperation.READ,
+             ACLPermissionType.ALLOW),
+        }
+        groups_matching = ACLFilter(principal=None, host="*", operation=ACLOperation.ANY,
+                                permission_type=ACLPermissionType.ANY,
+                                resource_pattern=ResourcePatternFilter(ResourceType.GROUP, "alice-1",
+                                                                       ACLResourcePatternType.MATCH))
+        acls, _ = admin.describe_acls(groups_matching)
+        assert [a.resource_pattern.resource_name for a in acls] == ["alice-"]
+        bob_filter = ACLFilter(principal="User:bob", host="*", operation=ACLOperation.ANY,
+                               permission_type=ACLPermissionType.ANY,
+                               resource_pattern=ResourcePatternFilter(ResourceType.ANY, None,
+                                                                      ACLResourcePatternType.ANY))
+        acls, _ = admin.describe_acls(bob_filter)
+        assert acls == [], "another user's ACLs are not shown"
+    finally:
+        admin.close()
