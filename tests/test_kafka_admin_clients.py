@@ -178,6 +178,7 @@ def test_confluent_kafka_admin_client(server: ServeProcess, truth: dict[tuple[st
 
     cluster = admin.describe_cluster().result(15)
     assert [(n.id, n.port) for n in cluster.nodes] == [(0, server.port)] and cluster.controller.id == 0
+    server.wait_for_log("runs confluent-kafka-python")  # ApiVersions v3's client software name (KIP-511)
 
     part = truth[("orders", 1)]
     tp = TopicPartition("orders", 1)

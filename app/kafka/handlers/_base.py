@@ -41,6 +41,7 @@ class Session:
     # Kafka header) and each answer a bare size-prefixed token, as Kafka's v0 exchange goes
     sasl_unframed: bool = False
     client_id: str | None = None
+    client_software: str | None = None  # "name version" from ApiVersions v3+ (KIP-511)
     close_after_response: bool = False
     # send_mode="sendfile" only: id(records view) -> (object key, start, length, object size) of the
     # Fetch records about to be written, so the writer can send them from the cache's files
