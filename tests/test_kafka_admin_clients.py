@@ -363,3 +363,45 @@ def test_describe_acls_without_an_authorizer(server: ServeProcess) -> None:
                                                                                  ACLResourcePatternType.ANY)))
     finally:
         admin.close()
+
+
+def test_kafka_python_group_apis_at_flexible_versions(server: ServeProcess,
+                                                      truth: dict[tuple[str, int], PartitionTruth]) -> None:
+    """kafka-python takes the highest versions both sides speak: FindCoordinator 4 (batched keys), JoinGroup
+    7, SyncGroup 5 (it checks the protocol type and name echoed back), Heartbeat 4, LeaveGroup 5,
+    OffsetCommit 8, OffsetFetch 7, ListGroups 4 (states filter), DescribeGroups 5."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.admin import KafkaAdminClient
+    from kafka.protocol.consumer import JoinGroupRequest, SyncGroupRequest
+    from kafka.protocol.metadata import FindCoordinatorRequest
+
+    consumer = KafkaConsumer(bootstrap_servers=server.bootstrap, group_id="kp-flex", auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=3000)
+    admin = KafkaAdminClient(bootstrap_servers=server.bootstrap)
+    try:
+        versions = admin._manager.broker_version_data  # what kafka-python negotiated from our ApiVersions
+        assert versions.api_version(JoinGroupRequest, max_version=7) == 7
+        assert versions.api_version(SyncGroupRequest, max_version=5) == 5
+        assert versions.api_version(FindCoordinatorRequest, max_version=6) == 4
+        consumer.subscribe(["orders"])
+        seen = {(m.partition, m.offset) for m in consumer}
+        assert len(seen) == sum(len(truth[("orders", p)].records) for p in (0, 1))
+        consumer.commit()
+        stable = admin.list_groups(states_filter=["Stable"])
+        assert [g["group_id"] for g in stable if g["group_id"] == "kp-flex"] == ["kp-flex"]
+        assert all(g["group_state"] == "Stable" for g in stable)
+        assert "kp-flex" not in [g["group_id"] for g in admin.list_groups(states_filter=["Empty"])]
+        committed = admin.list_group_offsets({"kp-flex": None})["kp-flex"]
+        assert committed[TopicPartition("orders", 1)].offset == truth[("orders", 1)].high_watermark
+    finally:
+        consumer.close()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # LeaveGroup 5 took the member out: the group is Empty
+            if "kp-flex" in [g["group_id"] for g in admin.list_groups(states_filter=["Empty"])]:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the group did not become Empty after the consumer left")
+    finally:
+        admin.close()

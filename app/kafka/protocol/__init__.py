@@ -92,6 +92,7 @@ from ._framing import (
     response_header,
 )
 from ._group import (
+    Coordinator,
     DescribedGroup,
     DescribedGroupMember,
     DescribeGroupsRequest,
@@ -252,6 +253,7 @@ __all__ = [
     "ApiVersionsResponse",
     "BatchIndexAndErrorMessage",
     "Buffer",
+    "Coordinator",
     "CreatableReplicaAssignment",
     "CreatableTopic",
     "CreatableTopicConfig",

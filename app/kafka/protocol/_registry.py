@@ -183,13 +183,13 @@ SUPPORTED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.Metadata: (0, 9),  # min <= 4 (kcat); 9 is flexible, and librdkafka trusts leader epochs only from v9
     ApiKey.OffsetCommit: (2, 8),  # min <= 3 (aio speaks 2-3); 8 flexible
     ApiKey.OffsetFetch: (1, 7),  # min <= 3 (aio speaks 1-3); 6+ flexible, 7 require_stable
-    ApiKey.FindCoordinator: (0, 3),  # min <= 1 (aio); 3 flexible (4 batches keys: not served)
-    ApiKey.JoinGroup: (0, 6),  # min <= 5; 6 flexible
+    ApiKey.FindCoordinator: (0, 4),  # min <= 1 (aio); 3+ flexible, 4 batches keys
+    ApiKey.JoinGroup: (0, 9),  # min <= 5; 6+ flexible
     ApiKey.Heartbeat: (0, 4),  # min <= 1 (aio, librdkafka); 4 flexible
-    ApiKey.LeaveGroup: (0, 4),  # min <= 1 (aio, librdkafka); 4 flexible
-    ApiKey.SyncGroup: (0, 4),  # min <= 3; 4 flexible
+    ApiKey.LeaveGroup: (0, 5),  # min <= 1 (aio, librdkafka); 4+ flexible
+    ApiKey.SyncGroup: (0, 5),  # min <= 3; 4+ flexible, 5 protocol type/name
     ApiKey.DescribeGroups: (0, 5),  # tooling only; 5 flexible
-    ApiKey.ListGroups: (0, 3),  # tooling only; 3 flexible
+    ApiKey.ListGroups: (0, 4),  # tooling only; 3+ flexible, 4 states filter
     ApiKey.SaslHandshake: (0, 1),  # v0: unframed tokens follow; librdkafka turns SASL on only with v0 listed
     ApiKey.ApiVersions: (0, 3),  # v3: flexible body, header v0; v4+ gets the v0 fallback reply
     ApiKey.SaslAuthenticate: (0, 2),  # min 0 (kcat); 2 flexible
