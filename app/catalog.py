@@ -53,6 +53,7 @@ from app.store import NotModified, ObjectStore
 from segment_format import keys
 from segment_format.errors import FormatError
 from segment_format.manifest import PartitionManifest, SegmentMeta, TopicManifest
+from segment_format.topic_manifest_bin import TopicProperties, decode_topic_manifest_bin
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,8 @@ class TopicView:
     """The cluster whose topic this is (labeled layout); None for a hash-prefixed topic."""
     alternatives: tuple[str, ...] = ()
     """Other clusters' topics of the same name in the bucket, not served (cluster UUIDs, "prefixed")."""
+    properties: TopicProperties | None = None
+    """Every property of a ``topic_manifest.bin`` (remote read/write/delete...); None for the JSON form."""
 
     @property
     def layout(self) -> str:
@@ -385,7 +388,10 @@ class Catalog:
         fmt = "json" if "json" in objs.manifests else "bin"
         key = objs.manifests[fmt].key
         try:
-            view.manifest = decode_topic_manifest((await self.store.get(key)).body, fmt, label=view.cluster_uuid)
+            body = (await self.store.get(key)).body
+            view.manifest = decode_topic_manifest(body, fmt, label=view.cluster_uuid)
+            if fmt == "bin":
+                view.properties = decode_topic_manifest_bin(body).properties
             self.errors.pop(key, None)
         except (ObjectMissing, FormatError) as e:
             self.errors[key] = str(e)

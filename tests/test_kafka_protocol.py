@@ -46,6 +46,7 @@ from app.kafka.protocol import (
     CreateTopicsResponse,
     DeleteGroupsRequest,
     DeleteGroupsResponse,
+    DescribeClusterResponse,
     Disposition,
     ErrorCode,
     FetchPartition,
@@ -292,15 +293,23 @@ def test_peek_request_header_needs_eight_bytes() -> None:
 # kafka-shim.md §0.3 / §5: the non-flexible window (ApiVersions to 3), and §1.2's "highest shim
 # minimum allowed" per API.
 EXPECTED_MAX = {
-    ApiKey.ApiVersions: 3, ApiKey.Metadata: 8, ApiKey.ListOffsets: 5, ApiKey.Fetch: 11,
-    ApiKey.FindCoordinator: 2, ApiKey.JoinGroup: 5, ApiKey.SyncGroup: 3, ApiKey.Heartbeat: 3,
-    ApiKey.LeaveGroup: 3, ApiKey.OffsetCommit: 7, ApiKey.OffsetFetch: 5, ApiKey.SaslHandshake: 1,
-    ApiKey.SaslAuthenticate: 1, ApiKey.Produce: 8, ApiKey.ListGroups: 2, ApiKey.DescribeGroups: 4,
+    ApiKey.ApiVersions: 3, ApiKey.Metadata: 9, ApiKey.ListOffsets: 9, ApiKey.Fetch: 11,
+    ApiKey.FindCoordinator: 4, ApiKey.JoinGroup: 9, ApiKey.SyncGroup: 5, ApiKey.Heartbeat: 4,
+    ApiKey.LeaveGroup: 5, ApiKey.OffsetCommit: 8, ApiKey.OffsetFetch: 7, ApiKey.SaslHandshake: 1,
+    ApiKey.SaslAuthenticate: 2, ApiKey.Produce: 8, ApiKey.ListGroups: 4, ApiKey.DescribeGroups: 5,
+    # issue 12: the read-only admin APIs at the versions Kafka 3.9 serves, ListOffsets to -5 (v9)
+    ApiKey.DescribeConfigs: 4, ApiKey.DescribeLogDirs: 4, ApiKey.DescribeCluster: 1, ApiKey.DescribeProducers: 0,
+    ApiKey.DescribeAcls: 3, ApiKey.OffsetForLeaderEpoch: 4,
 }
+# the APIs served at flexible versions: the first flexible version of each API whose next version adds fields
+# the handlers would have to honour stays the maximum (Produce and Fetch stay non-flexible)
+FLEXIBLE_SERVED = set(EXPECTED_MAX) - {ApiKey.Produce, ApiKey.Fetch, ApiKey.SaslHandshake}
 HIGHEST_MINIMUM_ALLOWED = {
     ApiKey.Metadata: 4, ApiKey.ListOffsets: 2, ApiKey.FindCoordinator: 1, ApiKey.Heartbeat: 1,
+    ApiKey.OffsetForLeaderEpoch: 2, ApiKey.DescribeConfigs: 1,  # librdkafka sends v2; speaks DescribeConfigs 0-1
     ApiKey.LeaveGroup: 1, ApiKey.OffsetCommit: 3, ApiKey.OffsetFetch: 3, ApiKey.SyncGroup: 3,
     ApiKey.JoinGroup: 5, ApiKey.Fetch: 11, ApiKey.SaslAuthenticate: 0,
+    ApiKey.SaslHandshake: 0,  # librdkafka enables SASL only when v0 is listed
 }
 # §1.2 "Versions each client can speak" (aio's JoinGroup 0,1,2,5 and SyncGroup 0,1,3 are sets).
 CLIENT_VERSIONS: dict[str, dict[ApiKey, set[int]]] = {
@@ -341,9 +350,8 @@ def test_supported_versions_table() -> None:
         assert 0 <= low <= high
         assert low <= HIGHEST_MINIMUM_ALLOWED.get(api, high), api
         assert api in MESSAGES
-        # non-flexible everywhere, except ApiVersions v3 (flexible body behind a v0 header)
         first_flexible = FLEXIBLE_FROM[api]
-        assert first_flexible is None or high < first_flexible or api is ApiKey.ApiVersions, api
+        assert first_flexible is None or high < first_flexible or api in FLEXIBLE_SERVED, api
     assert SUPPORTED_VERSIONS[ApiKey.Produce][0] == 3  # v2 record batches only
     assert SUPPORTED_VERSIONS[ApiKey.Fetch][0] == 4
     for api, (_, high) in REJECTED_VERSIONS.items():
@@ -386,7 +394,7 @@ def test_api_versions_response_advertises_sasl_only_when_asked() -> None:
         (1, 12, Disposition.CLOSE),  # flexible Fetch: not advertised, Kafka closes
         (0, 2, Disposition.CLOSE),
         (0, 8, Disposition.SERVE),
-        (17, 0, Disposition.CLOSE),  # SaslHandshake v0 (raw tokens) not served
+        (17, 0, Disposition.SERVE),  # SaslHandshake v0: bare tokens follow (librdkafka needs it listed)
         (19, 4, Disposition.REJECT),  # CreateTopics
         (19, 5, Disposition.CLOSE),
         (22, 0, Disposition.REJECT),  # InitProducerId
@@ -425,7 +433,7 @@ def test_api_versions_above_max_gets_the_v0_layout_unsupported_version_reply() -
     assert [(k.api_key, k.min_version, k.max_version) for k in parsed.api_keys] == [(18, 0, 3)]
 
 
-@pytest.mark.parametrize("api_key,version", [(1, 12), (0, 9), (68, 0), (12345, 1), (17, 0)])
+@pytest.mark.parametrize("api_key,version", [(1, 12), (0, 9), (68, 0), (12345, 1), (17, 2)])
 def test_unadvertised_requests_say_close(api_key: int, version: int) -> None:
     payload = i16(api_key) + i16(version) + i32(77) + string("c") + b"garbage that is never parsed"
     with pytest.raises(UnsupportedRequest) as info:
@@ -691,7 +699,7 @@ def test_local_protocol_errors() -> None:
     cases: list[tuple[RequestHeader, Any]] = [
         (header(ApiKey.Heartbeat, 0), HeartbeatResponse(error_code=1 << 20)),  # out of int16 range
         (header(ApiKey.Heartbeat, 0), FindCoordinatorResponse(node_id=0, host="h", port=1)),  # wrong body
-        (header(ApiKey.Heartbeat, 4), HeartbeatResponse()),  # flexible, not served
+        (header(ApiKey.Heartbeat, 5), HeartbeatResponse()),  # not served
         (header(ApiKey.SaslAuthenticate, 0), SaslAuthenticateResponse(auth_bytes=None)),  # type: ignore[arg-type]
         (header(ApiKey.FindCoordinator, 0), FindCoordinatorResponse(node_id=0, host=None, port=1)),  # type: ignore[arg-type]
         (header(ApiKey.FindCoordinator, 0), FindCoordinatorResponse(node_id=0, host="\ud800", port=1)),  # lone surrogate
@@ -872,6 +880,7 @@ KP_RENAMES = {
     (MetadataResponseTopic, "topic_authorized_operations"): "authorized_operations",
     (MetadataResponse, "cluster_authorized_operations"): "authorized_operations",
     (OffsetCommitRequest, "generation_id"): "generation_id_or_member_epoch",
+    (DescribeClusterResponse, "cluster_authorized_operations"): "authorized_operations",
 }
 
 ALL_VERSIONS = sorted(

@@ -165,6 +165,15 @@ class Authenticator:
             return _ALLOW_ALL
         return self._acls.get(name, _DENY_ALL)
 
+    def configured_acl(self, principal: str | None) -> Acl | None:
+        """The principal's own ACL entry as configured (DescribeAcls), None when it has none."""
+        return self._acls.get(principal or ANONYMOUS)
+
+    @property
+    def acls_configured(self) -> bool:
+        """False: no ACL entry exists, every principal reads everything (rule 3)."""
+        return bool(self._acls)
+
     def may_read_topic(self, principal: str | None, topic: str) -> bool:
         return self.acl(principal).topic(topic)
 

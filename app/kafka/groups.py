@@ -490,7 +490,8 @@ class GroupCoordinator:
         return ErrorCode.NONE
 
     def listed(self) -> list[ListedGroup]:
-        return [ListedGroup(group_id=g.group_id, protocol_type=g.protocol_type) for g in self.groups.values()]
+        return [ListedGroup(group_id=g.group_id, protocol_type=g.protocol_type, group_state=g.state.value)
+                for g in self.groups.values()]
 
     def describe(self, group_id: str) -> DescribedGroup:
         group = self.groups.get(group_id)

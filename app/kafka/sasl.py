@@ -396,7 +396,7 @@ class ScramServer(SaslServer):
 
 class PlainServer(SaslServer):
     """PLAIN (``[authzid] NUL user NUL password``), checked against the user's SCRAM credential of
-    ``credential_mechanism``. Only for TLS listeners: the password crosses the wire in clear."""
+    ``credential_mechanism`` (the other SCRAM kind when the user has only that one). Only for TLS listeners: the password crosses the wire in clear."""
 
     mechanism = SaslMechanism.PLAIN
 
@@ -427,10 +427,15 @@ class PlainServer(SaslServer):
         if authzid and authzid != username:
             raise self._fail("authorization id differs from the user name")
         mech = self._credential_mechanism
-        fake = _fake_credential(mech, username, self._secret, self._fake_iterations)
         real = self._lookup(mech, username)
+        if real is None:  # a user with only the other SCRAM credential (stored keys of one kind only)
+            other = SaslMechanism.SCRAM_SHA_512 if mech is SaslMechanism.SCRAM_SHA_256 else SaslMechanism.SCRAM_SHA_256
+            real = self._lookup(other, username)
+            if real is not None:
+                mech = other
         if real is not None and len(real.stored_key) != _DIGEST_SIZE[mech]:
             real = None
+        fake = _fake_credential(mech, username, self._secret, self._fake_iterations)
         credential = real if real is not None else fake
         hash_name = _HASH_NAME[mech]
         salted = hashlib.pbkdf2_hmac(hash_name, password.encode("utf-8"), credential.salt, credential.iterations)

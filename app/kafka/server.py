@@ -17,7 +17,9 @@ to answer in :mod:`app.kafka.handlers`. This module owns only I/O policy, every 
   pipeline (several requests in flight), the bytes simply wait in the socket buffer. A parked request
   (long-poll Fetch, JoinGroup) holds back the ones behind it on its connection only, as on Kafka.
 * **Authentication**: on a SASL listener, a request other than ApiVersions/SaslHandshake/
-  SaslAuthenticate before authentication closes the connection (unless anonymous access is configured:
+  SaslAuthenticate before authentication closes the connection. After a SaslHandshake v0 the frames up
+  to the end of authentication are bare SASL tokens, answered with bare size-prefixed tokens
+  (:func:`app.kafka.handlers.sasl.handle_unframed_sasl_token`) (unless anonymous access is configured:
   :class:`app.kafka.auth.Authenticator`). A handler asks for a close after its answer (failed SASL).
 * **Idle timeout**: a connection that sends nothing for ``idle_timeout`` seconds while nothing is being
   answered is closed.
@@ -45,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from app.kafka.handlers import HANDLERS, PRE_AUTH_APIS, Broker, Session
+from app.kafka.handlers.sasl import handle_unframed_sasl_token
 from app.kafka.protocol import (
     ErrorCode,
     FetchResponse,
@@ -164,6 +167,12 @@ class Connection:
 
     async def _serve(self, payload: bytes) -> None:
         session = self.session
+        if session.sasl_unframed:
+            reply = await handle_unframed_sasl_token(self.broker, session, payload)
+            if reply is None:
+                raise _Closing
+            await self._write([len(reply).to_bytes(4, "big"), reply])
+            return
         try:
             request = decode_request(payload)
         except UnsupportedRequest as e:

@@ -9,7 +9,15 @@ requests (``REJECTED_VERSIONS``), so no decoded request ends in a dropped connec
 from __future__ import annotations
 
 from app.kafka.handlers._base import Broker, Handler, Session
+from app.kafka.handlers.admin import (
+    handle_describe_acls,
+    handle_describe_cluster,
+    handle_describe_configs,
+    handle_describe_log_dirs,
+    handle_describe_producers,
+)
 from app.kafka.handlers.api_versions import handle_api_versions
+from app.kafka.handlers.epochs import handle_offset_for_leader_epoch
 from app.kafka.handlers.fetch import handle_fetch
 from app.kafka.handlers.groups import (
     handle_describe_groups,
@@ -46,6 +54,12 @@ HANDLERS: dict[ApiKey, Handler] = {
     ApiKey.DescribeGroups: handle_describe_groups,
     ApiKey.SaslHandshake: handle_sasl_handshake,
     ApiKey.SaslAuthenticate: handle_sasl_authenticate,
+    ApiKey.DescribeConfigs: handle_describe_configs,
+    ApiKey.DescribeLogDirs: handle_describe_log_dirs,
+    ApiKey.DescribeCluster: handle_describe_cluster,
+    ApiKey.DescribeProducers: handle_describe_producers,
+    ApiKey.DescribeAcls: handle_describe_acls,
+    ApiKey.OffsetForLeaderEpoch: handle_offset_for_leader_epoch,
     ApiKey.Produce: handle_rejected,
     ApiKey.InitProducerId: handle_rejected,
     ApiKey.CreateTopics: handle_rejected,

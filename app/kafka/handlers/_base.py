@@ -37,7 +37,11 @@ class Session:
     authenticated: bool = False  # SASL completed
     sasl: SaslServer | None = None
     sasl_user: str | None = None  # the user name the client claimed (logs of failed attempts)
+    # SaslHandshake v0 succeeded: until authentication completes, each frame is a bare SASL token (no
+    # Kafka header) and each answer a bare size-prefixed token, as Kafka's v0 exchange goes
+    sasl_unframed: bool = False
     client_id: str | None = None
+    client_software: str | None = None  # "name version" from ApiVersions v3+ (KIP-511)
     close_after_response: bool = False
     # send_mode="sendfile" only: id(records view) -> (object key, start, length, object size) of the
     # Fetch records about to be written, so the writer can send them from the cache's files

@@ -20,7 +20,9 @@ Theory of operation
 5. Errors are per partition: OFFSET_OUT_OF_RANGE outside [log_start, high_watermark], CORRUPT_MESSAGE
    for a damaged range (logged with the object key and position) while the other partitions are
    served, TOPIC_AUTHORIZATION_FAILED without a read ACL, UNKNOWN_TOPIC_OR_PARTITION; S3 errors map
-   through :func:`app.errors.kafka_code`, except retriable ones, which count as "not ready yet".
+   through :func:`app.errors.kafka_code`, except retriable ones, which count as "not ready yet";
+   FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH when ``current_leader_epoch`` (v9+) is older / newer than
+   the partition's latest term (:mod:`app.kafka.epochs`), before any read.
 6. read_committed (isolation_level 1) gets the aborted transactions overlapping the returned batches
    (from the segments' ``.tx``); the last stable offset equals the high watermark.
 
@@ -44,6 +46,7 @@ from app.errors import (
     UnknownTopic,
     kafka_code,
 )
+from app.kafka.epochs import fencing_error
 from app.kafka.handlers._base import Broker, Session
 from app.kafka.protocol import (
     AbortedTransaction,
@@ -244,6 +247,8 @@ async def handle_fetch(broker: Broker, session: Session, request: Request[FetchR
             slot = _Slot(t.topic, p.partition, p.fetch_offset, max(1, min(p.partition_max_bytes, req.max_bytes)))
             if not allowed:
                 slot.error = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            else:  # v9+: a client that saw another leader epoch than the partition's latest term
+                slot.error = fencing_error(broker.catalog, t.topic, p.partition, p.current_leader_epoch)
             slots.append(slot)
     while True:
         since = broker.catalog.version

@@ -12,6 +12,7 @@ checks ACLs and coordinator ownership and translates requests and responses.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -19,6 +20,7 @@ from app.errors import ShadowReplicaError, kafka_code
 from app.kafka.groups import CommittedOffset, TopicPartition
 from app.kafka.handlers._base import Broker, Session
 from app.kafka.protocol import (
+    Coordinator,
     DescribedGroup,
     DescribeGroupsRequest,
     DescribeGroupsResponse,
@@ -66,17 +68,27 @@ def _group_error(broker: Broker, session: Session, group_id: str) -> int:
     return ErrorCode.NONE
 
 
+def _coordinator_for(broker: Broker, session: Session, key: str, key_type: int) -> Coordinator:
+    if key_type != 0:
+        return Coordinator(key=key, node_id=-1, host="", port=-1,
+                           error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                           error_message="transactions are not available on a read-only replica")
+    if not broker.auth.may_use_group(session.principal, key):
+        return Coordinator(key=key, node_id=-1, host="", port=-1, error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
+    node = broker.cluster.coordinator(key)
+    return Coordinator(key=key, node_id=node.node_id, host=node.host, port=node.port)
+
+
 async def handle_find_coordinator(broker: Broker, session: Session, request: Request[FindCoordinatorRequest]
                                   ) -> FindCoordinatorResponse:
+    """v0-3 one key; v4+ ``coordinator_keys``, answered one entry per key."""
     req = request.body
-    if req.key_type != 0:
-        return FindCoordinatorResponse(error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-                                       error_message="transactions are not available on a read-only replica",
-                                       node_id=-1, host="", port=-1)
-    if not broker.auth.may_use_group(session.principal, req.key):
-        return FindCoordinatorResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED, node_id=-1, host="", port=-1)
-    node = broker.cluster.coordinator(req.key)
-    return FindCoordinatorResponse(node_id=node.node_id, host=node.host, port=node.port)
+    if request.header.api_version >= 4:
+        return FindCoordinatorResponse(coordinators=tuple(
+            _coordinator_for(broker, session, key, req.key_type) for key in req.coordinator_keys))
+    c = _coordinator_for(broker, session, req.key, req.key_type)
+    return FindCoordinatorResponse(error_code=c.error_code, error_message=c.error_message, node_id=c.node_id,
+                                   host=c.host, port=c.port)
 
 
 async def handle_join_group(broker: Broker, session: Session, request: Request[JoinGroupRequest]
@@ -85,15 +97,22 @@ async def handle_join_group(broker: Broker, session: Session, request: Request[J
     error = _group_error(broker, session, req.group_id)
     if error:
         return JoinGroupResponse(error_code=error, member_id=req.member_id)
-    return await broker.coordinator.join(req, version=request.header.api_version,
-                                         client_id=request.header.client_id or "", client_host=session.client_host)
+    response = await broker.coordinator.join(req, version=request.header.api_version,
+                                             client_id=request.header.client_id or "", client_host=session.client_host)
+    if request.header.api_version >= 7 and response.error_code == ErrorCode.NONE:  # the group's protocol type
+        response = dataclasses.replace(response, protocol_type=req.protocol_type)
+    return response
 
 
 async def handle_sync_group(broker: Broker, session: Session, request: Request[SyncGroupRequest]) -> SyncGroupResponse:
     error = _group_error(broker, session, request.body.group_id)
     if error:
         return SyncGroupResponse(error_code=error)
-    return await broker.coordinator.sync(request.body)
+    response = await broker.coordinator.sync(request.body)
+    group = broker.coordinator.groups.get(request.body.group_id)
+    if request.header.api_version >= 5 and response.error_code == ErrorCode.NONE and group is not None:
+        response = dataclasses.replace(response, protocol_type=group.protocol_type, protocol_name=group.protocol_name)
+    return response
 
 
 async def handle_heartbeat(broker: Broker, session: Session, request: Request[HeartbeatRequest]) -> HeartbeatResponse:
@@ -195,7 +214,8 @@ async def handle_offset_fetch(broker: Broker, session: Session, request: Request
 
 async def handle_list_groups(broker: Broker, session: Session, request: Request[ListGroupsRequest]
                              ) -> ListGroupsResponse:
-    """Groups coordinated here: the live ones, plus those that only have committed offsets."""
+    """Groups coordinated here: the live ones, plus those that only have committed offsets (state Empty);
+    v4+ only those in ``states_filter`` when it is not empty (Kafka compares case-insensitively)."""
     listed = {g.group_id: g for g in broker.coordinator.listed()}
     try:
         stored = await broker.coordinator.offsets.groups()
@@ -204,9 +224,11 @@ async def handle_list_groups(broker: Broker, session: Session, request: Request[
         return ListGroupsResponse(error_code=kafka_code(e))
     for g in stored:
         if g not in listed and broker.cluster.is_coordinator(g):
-            listed[g] = ListedGroup(group_id=g, protocol_type="consumer")
+            listed[g] = ListedGroup(group_id=g, protocol_type="consumer", group_state="Empty")
+    states = {s.lower() for s in request.body.states_filter}
     return ListGroupsResponse(groups=tuple(
-        g for name, g in sorted(listed.items()) if broker.auth.may_use_group(session.principal, name)))
+        g for name, g in sorted(listed.items()) if broker.auth.may_use_group(session.principal, name)
+        and (not states or g.group_state.lower() in states)))
 
 
 async def handle_describe_groups(broker: Broker, session: Session, request: Request[DescribeGroupsRequest]

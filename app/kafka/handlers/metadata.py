@@ -3,13 +3,15 @@
 * ``topics`` null (v1+; an empty list in v0) means every topic the principal may read; ``[]`` means none
   (brokers only). A requested topic that does not exist answers UNKNOWN_TOPIC_OR_PARTITION, one the
   principal may not read TOPIC_AUTHORIZATION_FAILED (existence is not revealed); auto-creation is ignored.
-* Leader epochs are constant (0) so clients never start OffsetForLeaderEpoch validation; the only
+* A partition's leader epoch is its latest term (:mod:`app.kafka.epochs`), the epoch of the batches it
+  serves last; a client that sees it grow validates its position with OffsetForLeaderEpoch. The only
   replica of a partition is its leader. Topic ids (v10+) are outside the served window; when it grows,
   ``TopicView.topic_id`` is the stable id to send.
 """
 
 from __future__ import annotations
 
+from app.kafka.epochs import latest_epoch
 from app.kafka.handlers._base import Broker, Session
 from app.kafka.protocol import (
     AUTHORIZED_OPERATIONS_OMITTED,
@@ -22,7 +24,6 @@ from app.kafka.protocol import (
     Request,
 )
 
-LEADER_EPOCH = 0
 # Kafka AclOperation bits: READ (3) and DESCRIBE (8): all a principal can do on a read-only topic
 READ_DESCRIBE_OPERATIONS = (1 << 3) | (1 << 8)
 
@@ -34,7 +35,8 @@ def _topic(broker: Broker, name: str, include_ops: bool) -> MetadataResponseTopi
     partitions = []
     for p in sorted(view.partitions):
         leader = broker.cluster.leader(name, p).node_id
-        partitions.append(MetadataResponsePartition(partition_index=p, leader_id=leader, leader_epoch=LEADER_EPOCH,
+        partitions.append(MetadataResponsePartition(partition_index=p, leader_id=leader,
+                                                    leader_epoch=latest_epoch(view.partitions[p]),
                                                     replica_nodes=(leader,), isr_nodes=(leader,)))
     return MetadataResponseTopic(
         name=name, partitions=tuple(partitions),

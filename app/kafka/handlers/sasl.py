@@ -1,7 +1,11 @@
-"""SaslHandshake v1 and SaslAuthenticate (kafka-shim.md §8.1).
+"""SaslHandshake v0-1 and SaslAuthenticate (kafka-shim.md §8.1).
 
 The handshake picks the mechanism and makes a server from :mod:`app.kafka.sasl`; each SaslAuthenticate
-feeds it one token. A failure is logged (user, peer and the detail the client must not see), answered
+feeds it one token. After a v0 handshake the tokens arrive unframed instead (Kafka's original exchange,
+what librdkafka and kafka-python use against a broker without SaslHandshake v1): the shell hands each
+bare frame to :func:`handle_unframed_sasl_token` and writes back the bare size-prefixed reply; a
+failure there is logged the same way and ends the connection after the delay without an answer (v0
+has no error field; Kafka closes too). A failure is logged (user, peer and the detail the client must not see), answered
 only after ``failed_auth_delay`` with Kafka's generic message, and the connection is closed after the
 answer; so is a handshake naming a mechanism that is not enabled (UNSUPPORTED_SASL_MECHANISM). A second handshake after success, or a token before any handshake, is ILLEGAL_SASL_STATE.
 """
@@ -56,7 +60,39 @@ async def handle_sasl_handshake(broker: Broker, session: Session, request: Reque
         session.close_after_response = True
         await asyncio.sleep(auth.failed_auth_delay)
         return SaslHandshakeResponse(error_code=ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms=tuple(mechanisms))
+    session.sasl_unframed = request.header.api_version == 0
     return SaslHandshakeResponse(mechanisms=tuple(mechanisms))
+
+
+async def _step(broker: Broker, session: Session, token: bytes) -> tuple[bytes, None] | tuple[None, SaslError]:
+    """Feed one token to the connection's SASL server: (reply, None), or (None, error) after the
+    failure was logged, the close requested and the failure delay waited out."""
+    server = session.sasl
+    assert server is not None
+    if session.sasl_user is None:
+        session.sasl_user = claimed_user(token)
+    try:
+        reply = server.step(token)
+    except SaslError as e:
+        log.warning("authentication failed: user %r, mechanism %s, peer %s, client_id %r: %s", session.sasl_user,
+                    server.mechanism, session.peer, session.client_id, e.detail)
+        session.close_after_response = True
+        await asyncio.sleep(broker.auth.failed_auth_delay)
+        return None, e
+    if server.complete:
+        session.principal = server.username
+        session.authenticated = True
+        log.info("client %s authenticated as %r with %s%s", session.peer, session.principal, server.mechanism,
+                 " (SaslHandshake v0, unframed tokens)" if session.sasl_unframed else "")
+        session.sasl_unframed = False
+    return reply, None
+
+
+async def handle_unframed_sasl_token(broker: Broker, session: Session, token: bytes) -> bytes | None:
+    """One bare token after a SaslHandshake v0: the bare reply token, or None when authentication failed
+    (the connection is then closed without an answer)."""
+    reply, _error = await _step(broker, session, token)
+    return reply
 
 
 async def handle_sasl_authenticate(broker: Broker, session: Session, request: Request[SaslAuthenticateRequest]
@@ -68,18 +104,13 @@ async def handle_sasl_authenticate(broker: Broker, session: Session, request: Re
         await asyncio.sleep(broker.auth.failed_auth_delay)
         return SaslAuthenticateResponse(error_code=ErrorCode.ILLEGAL_SASL_STATE,
                                         error_message="SaslAuthenticate without a SaslHandshake before it")
-    if session.sasl_user is None:
-        session.sasl_user = claimed_user(token)
-    try:
-        reply = server.step(token)
-    except SaslError as e:
-        log.warning("authentication failed: user %r, mechanism %s, peer %s, client_id %r: %s", session.sasl_user,
-                    server.mechanism, session.peer, session.client_id, e.detail)
+    if session.sasl_unframed:  # a v0 handshake promised bare tokens; Kafka refuses this too
         session.close_after_response = True
         await asyncio.sleep(broker.auth.failed_auth_delay)
-        return SaslAuthenticateResponse(error_code=e.error_code, error_message=e.client_message)
-    if server.complete:
-        session.principal = server.username
-        session.authenticated = True
-        log.info("client %s authenticated as %r with %s", session.peer, session.principal, server.mechanism)
+        return SaslAuthenticateResponse(error_code=ErrorCode.ILLEGAL_SASL_STATE,
+                                        error_message="SaslAuthenticate after a SaslHandshake v0")
+    reply, error = await _step(broker, session, token)
+    if error is not None:
+        return SaslAuthenticateResponse(error_code=error.error_code, error_message=error.client_message)
+    assert reply is not None
     return SaslAuthenticateResponse(auth_bytes=reply, session_lifetime_ms=0)

@@ -137,6 +137,12 @@ FLEXIBLE_FROM: dict[ApiKey, int | None] = {
     ApiKey.CreatePartitions: 2,
     ApiKey.DeleteGroups: 2,
     ApiKey.IncrementalAlterConfigs: 1,
+    ApiKey.DescribeConfigs: 4,
+    ApiKey.DescribeLogDirs: 2,
+    ApiKey.DescribeCluster: 0,
+    ApiKey.DescribeProducers: 0,
+    ApiKey.DescribeAcls: 2,
+    ApiKey.OffsetForLeaderEpoch: 4,
 }
 
 

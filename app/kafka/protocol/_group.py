@@ -1,15 +1,18 @@
-"""Classic group coordination: FindCoordinator 0-2, JoinGroup 0-5, SyncGroup 0-3, Heartbeat 0-3,
-LeaveGroup 0-3, ListGroups 0-2, DescribeGroups 0-4 (the last non-flexible versions of each).
+"""Classic group coordination: FindCoordinator 0-4, JoinGroup 0-9, SyncGroup 0-5, Heartbeat 0-4,
+LeaveGroup 0-5, ListGroups 0-4, DescribeGroups 0-5 (flexible from FindCoordinator 3, JoinGroup 6,
+SyncGroup/Heartbeat/LeaveGroup 4, ListGroups 3, DescribeGroups 5).
 
 Version notes (from Kafka's message JSON):
 
-- FindCoordinator: v1 key_type (0 group, 1 transaction) and error_message; v4 batches keys.
+- FindCoordinator: v1 key_type (0 group, 1 transaction) and error_message; v4 batches keys
+  (``coordinator_keys`` in, one ``coordinators`` entry each out).
 - JoinGroup: v1 rebalance_timeout_ms; v2 throttle; v4 the MEMBER_ID_REQUIRED handshake (same
-  layout); v5 group_instance_id. ``protocol_name`` is nullable only from v7, so send ``""``.
-- SyncGroup / Heartbeat: v1 throttle; v3 group_instance_id.
-- LeaveGroup: v0-2 a single ``member_id``; v3 a ``members`` array, answered per member.
-- ListGroups: v1 throttle. DescribeGroups: v1 throttle, v3 authorized operations, v4
-  group_instance_id.
+  layout); v5 group_instance_id; v7 protocol_type in the response; v8 reason; v9 skip_assignment.
+  ``protocol_name`` is nullable only from v7, so send ``""``.
+- SyncGroup / Heartbeat: v1 throttle; v3 group_instance_id; SyncGroup v5 protocol_type/name both ways.
+- LeaveGroup: v0-2 a single ``member_id``; v3 a ``members`` array, answered per member; v5 reason.
+- ListGroups: v1 throttle; v4 states_filter and group_state. DescribeGroups: v1 throttle, v3
+  authorized operations, v4 group_instance_id.
 
 Group metadata, assignments and member metadata are opaque BYTES the coordinator passes along.
 """
@@ -24,6 +27,7 @@ from ._schema import BOOL, BYTES, INT8, INT16, INT32, STRING, Array, Field, Stru
 from .errors import ErrorCode
 
 __all__ = [
+    "Coordinator",
     "DescribeGroupsRequest",
     "DescribeGroupsResponse",
     "DescribedGroup",
@@ -54,8 +58,19 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FindCoordinatorRequest:
-    key: str
+    key: str = ""  # v0-3
     key_type: int = 0
+    coordinator_keys: tuple[str, ...] = ()  # v4+: several keys of one type
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Coordinator:
+    key: str
+    node_id: int
+    host: str
+    port: int
+    error_code: int = ErrorCode.NONE
+    error_message: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,15 +78,17 @@ class FindCoordinatorResponse:
     throttle_time_ms: int = 0
     error_code: int = ErrorCode.NONE
     error_message: str | None = None
-    node_id: int
-    host: str
-    port: int
+    node_id: int = -1  # v0-3
+    host: str = ""
+    port: int = -1
+    coordinators: Sequence[Coordinator] = ()  # v4+
 
 
 FIND_COORDINATOR_REQUEST = Struct(
     FindCoordinatorRequest,
     Field("key", STRING, until=3),
     Field("key_type", INT8, since=1),
+    Field("coordinator_keys", Array(STRING), since=4),
 )
 
 FIND_COORDINATOR_RESPONSE = Struct(
@@ -82,6 +99,15 @@ FIND_COORDINATOR_RESPONSE = Struct(
     Field("node_id", INT32, until=3),
     Field("host", STRING, until=3),
     Field("port", INT32, until=3),
+    Field("coordinators", Array(Struct(
+        Coordinator,
+        Field("key", STRING),
+        Field("node_id", INT32),
+        Field("host", STRING),
+        Field("port", INT32),
+        Field("error_code", INT16),
+        Field("error_message", STRING, nullable_since=4),
+    )), since=4),
 )
 
 
@@ -103,6 +129,7 @@ class JoinGroupRequest:
     group_instance_id: str | None = None
     protocol_type: str
     protocols: tuple[JoinGroupRequestProtocol, ...]
+    reason: str | None = None  # v8+
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,8 +144,10 @@ class JoinGroupResponse:
     throttle_time_ms: int = 0
     error_code: int = ErrorCode.NONE
     generation_id: int = -1
-    protocol_name: str = ""
+    protocol_type: str | None = None  # v7+
+    protocol_name: str | None = ""
     leader: str = ""
+    skip_assignment: bool = False  # v9+
     member_id: str = ""
     members: Sequence[JoinGroupResponseMember] = ()
 
@@ -132,6 +161,7 @@ JOIN_GROUP_REQUEST = Struct(
     Field("group_instance_id", STRING, since=5, nullable_since=5),
     Field("protocol_type", STRING),
     Field("protocols", Array(Struct(JoinGroupRequestProtocol, Field("name", STRING), Field("metadata", BYTES)))),
+    Field("reason", STRING, since=8, nullable_since=8),
 )
 
 JOIN_GROUP_RESPONSE = Struct(
@@ -139,8 +169,10 @@ JOIN_GROUP_RESPONSE = Struct(
     Field("throttle_time_ms", INT32, since=2),
     Field("error_code", INT16),
     Field("generation_id", INT32),
+    Field("protocol_type", STRING, since=7, nullable_since=7),
     Field("protocol_name", STRING, nullable_since=7),
     Field("leader", STRING),
+    Field("skip_assignment", BOOL, since=9),
     Field("member_id", STRING),
     Field(
         "members",
@@ -171,6 +203,8 @@ class SyncGroupRequest:
     generation_id: int
     member_id: str
     group_instance_id: str | None = None
+    protocol_type: str | None = None  # v5+
+    protocol_name: str | None = None  # v5+
     assignments: tuple[SyncGroupRequestAssignment, ...]
 
 
@@ -178,6 +212,8 @@ class SyncGroupRequest:
 class SyncGroupResponse:
     throttle_time_ms: int = 0
     error_code: int = ErrorCode.NONE
+    protocol_type: str | None = None  # v5+
+    protocol_name: str | None = None  # v5+
     assignment: bytes = b""
 
 
@@ -187,6 +223,8 @@ SYNC_GROUP_REQUEST = Struct(
     Field("generation_id", INT32),
     Field("member_id", STRING),
     Field("group_instance_id", STRING, since=3, nullable_since=3),
+    Field("protocol_type", STRING, since=5, nullable_since=5),
+    Field("protocol_name", STRING, since=5, nullable_since=5),
     Field("assignments", Array(Struct(SyncGroupRequestAssignment, Field("member_id", STRING), Field("assignment", BYTES)))),
 )
 
@@ -194,6 +232,8 @@ SYNC_GROUP_RESPONSE = Struct(
     SyncGroupResponse,
     Field("throttle_time_ms", INT32, since=1),
     Field("error_code", INT16),
+    Field("protocol_type", STRING, since=5, nullable_since=5),
+    Field("protocol_name", STRING, since=5, nullable_since=5),
     Field("assignment", BYTES),
 )
 
@@ -237,6 +277,7 @@ HEARTBEAT_RESPONSE = Struct(
 class MemberIdentity:
     member_id: str
     group_instance_id: str | None = None
+    reason: str | None = None  # v5+
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -278,6 +319,7 @@ LEAVE_GROUP_REQUEST = Struct(
                 MemberIdentity,
                 Field("member_id", STRING),
                 Field("group_instance_id", STRING, nullable_since=3),
+                Field("reason", STRING, since=5, nullable_since=5),
             )
         ),
         since=3,
@@ -308,13 +350,16 @@ LEAVE_GROUP_RESPONSE = Struct(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListGroupsRequest:
-    """No fields before v4 (``states_filter``), which is flexible and not served."""
+    """No fields before v4; v4 ``states_filter`` (empty: every state)."""
+
+    states_filter: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListedGroup:
     group_id: str
     protocol_type: str
+    group_state: str = ""  # v4+
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -324,13 +369,14 @@ class ListGroupsResponse:
     groups: Sequence[ListedGroup] = ()
 
 
-LIST_GROUPS_REQUEST = Struct(ListGroupsRequest)
+LIST_GROUPS_REQUEST = Struct(ListGroupsRequest, Field("states_filter", Array(STRING), since=4))
 
 LIST_GROUPS_RESPONSE = Struct(
     ListGroupsResponse,
     Field("throttle_time_ms", INT32, since=1),
     Field("error_code", INT16),
-    Field("groups", Array(Struct(ListedGroup, Field("group_id", STRING), Field("protocol_type", STRING)))),
+    Field("groups", Array(Struct(ListedGroup, Field("group_id", STRING), Field("protocol_type", STRING),
+                                 Field("group_state", STRING, since=4)))),
 )
 
 

@@ -1,4 +1,4 @@
-"""Metadata (key 3), versions 0-8 (all non-flexible; v9 is the first flexible one).
+"""Metadata (key 3), versions 0-9 (v9 is the first flexible one: the same fields, compact, with tags).
 
 Request: ``topics`` null means "all topics" (v1+); ``[]`` means "no topics, brokers only". In v0 an
 empty list meant "all topics": the decoder reports that as ``None`` too, so ``topics is None`` reads

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._schema import INT16, INT32, INT64, STRING, Array, Field, Struct
+from ._schema import BOOL, INT16, INT32, INT64, STRING, Array, Field, Struct
 from .errors import ErrorCode
 
 __all__ = [
@@ -142,6 +142,7 @@ class OffsetFetchRequestTopic:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OffsetFetchRequest:
     """``topics=None`` (v2+) asks for every committed partition of the group."""
+    require_stable: bool = False
 
     group_id: str
     topics: tuple[OffsetFetchRequestTopic, ...] | None
@@ -177,6 +178,7 @@ OFFSET_FETCH_REQUEST = Struct(
         Array(Struct(OffsetFetchRequestTopic, Field("name", STRING), Field("partition_indexes", Array(INT32)))),
         nullable_since=2,
     ),
+    Field("require_stable", BOOL, since=7),  # no transaction is ever open in a replica: nothing to wait for
 )
 
 OFFSET_FETCH_RESPONSE = Struct(

@@ -2,9 +2,10 @@
 
 Rules
 -----
-1. ``SUPPORTED_VERSIONS`` is what the shim *advertises and serves*: the non-flexible window every
+1. ``SUPPORTED_VERSIONS`` is what the shim *advertises and serves*: the consumer APIs' window every
    tested client accepts (kafka-shim.md §0.3, §5 Tier 1), with each lower bound at or below the
-   "highest shim minimum allowed" of §1.2. ApiVersions goes to v3 (flexible body, v0 header).
+   "highest shim minimum allowed" of §1.2, and the read-only admin APIs. ApiVersions goes to v3
+   (flexible body, v0 header); ListOffsets and the admin APIs include flexible versions.
 2. ``REJECTED_VERSIONS`` is decoded but never served: write/admin APIs answered with the
    authorization error Kafka gives an unauthorized principal (:func:`reject`). Not advertised
    unless the shell asks (:func:`api_versions_response`).
@@ -23,6 +24,32 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeAlias, TypeVar
 
+from ._admin import (
+    DESCRIBE_ACLS_REQUEST,
+    DESCRIBE_ACLS_RESPONSE,
+    DESCRIBE_CLUSTER_REQUEST,
+    DESCRIBE_CLUSTER_RESPONSE,
+    DESCRIBE_CONFIGS_REQUEST,
+    DESCRIBE_CONFIGS_RESPONSE,
+    DESCRIBE_LOG_DIRS_REQUEST,
+    DESCRIBE_LOG_DIRS_RESPONSE,
+    DESCRIBE_PRODUCERS_REQUEST,
+    DESCRIBE_PRODUCERS_RESPONSE,
+    OFFSET_FOR_LEADER_EPOCH_REQUEST,
+    OFFSET_FOR_LEADER_EPOCH_RESPONSE,
+    DescribeAclsRequest,
+    DescribeAclsResponse,
+    DescribeClusterRequest,
+    DescribeClusterResponse,
+    DescribeConfigsRequest,
+    DescribeConfigsResponse,
+    DescribeLogDirsRequest,
+    DescribeLogDirsResponse,
+    DescribeProducersRequest,
+    DescribeProducersResponse,
+    OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
+)
 from ._api_keys import ApiKey, is_flexible, request_header_version, response_header_version
 from ._api_versions import (
     API_VERSIONS_REQUEST,
@@ -152,20 +179,27 @@ __all__ = [
 SUPPORTED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.Produce: (3, 8),  # advertised for librdkafka's feature check; every partition refused
     ApiKey.Fetch: (4, 11),  # 4 = v2 batches; min <= 11 (kcat max)
-    ApiKey.ListOffsets: (1, 5),  # min <= 2 (kcat)
-    ApiKey.Metadata: (0, 8),  # min <= 4 (kcat)
-    ApiKey.OffsetCommit: (2, 7),  # min <= 3 (aio speaks 2-3)
-    ApiKey.OffsetFetch: (1, 5),  # min <= 3 (aio speaks 1-3)
-    ApiKey.FindCoordinator: (0, 2),  # min <= 1 (aio)
-    ApiKey.JoinGroup: (0, 5),  # min <= 5
-    ApiKey.Heartbeat: (0, 3),  # min <= 1 (aio, librdkafka)
-    ApiKey.LeaveGroup: (0, 3),  # min <= 1 (aio, librdkafka)
-    ApiKey.SyncGroup: (0, 3),  # min <= 3
-    ApiKey.DescribeGroups: (0, 4),  # tooling only
-    ApiKey.ListGroups: (0, 2),  # tooling only
-    ApiKey.SaslHandshake: (1, 1),  # v0 (unframed tokens) is not served
+    ApiKey.ListOffsets: (1, 9),  # min <= 2 (kcat); 6+ flexible; 7 max timestamp (-3); 8 -4; 9 -5
+    ApiKey.Metadata: (0, 9),  # min <= 4 (kcat); 9 is flexible, and librdkafka trusts leader epochs only from v9
+    ApiKey.OffsetCommit: (2, 8),  # min <= 3 (aio speaks 2-3); 8 flexible
+    ApiKey.OffsetFetch: (1, 7),  # min <= 3 (aio speaks 1-3); 6+ flexible, 7 require_stable
+    ApiKey.FindCoordinator: (0, 4),  # min <= 1 (aio); 3+ flexible, 4 batches keys
+    ApiKey.JoinGroup: (0, 9),  # min <= 5; 6+ flexible
+    ApiKey.Heartbeat: (0, 4),  # min <= 1 (aio, librdkafka); 4 flexible
+    ApiKey.LeaveGroup: (0, 5),  # min <= 1 (aio, librdkafka); 4+ flexible
+    ApiKey.SyncGroup: (0, 5),  # min <= 3; 4+ flexible, 5 protocol type/name
+    ApiKey.DescribeGroups: (0, 5),  # tooling only; 5 flexible
+    ApiKey.ListGroups: (0, 4),  # tooling only; 3+ flexible, 4 states filter
+    ApiKey.SaslHandshake: (0, 1),  # v0: unframed tokens follow; librdkafka turns SASL on only with v0 listed
     ApiKey.ApiVersions: (0, 3),  # v3: flexible body, header v0; v4+ gets the v0 fallback reply
-    ApiKey.SaslAuthenticate: (0, 1),  # min 0 (kcat)
+    ApiKey.SaslAuthenticate: (0, 2),  # min 0 (kcat); 2 flexible
+    # the read-only admin APIs (app.kafka.protocol._admin): the versions Kafka 3.9 and 4.x both serve
+    ApiKey.DescribeConfigs: (1, 4),  # librdkafka speaks 0-1, aio 0-2, kafka-python 1-4
+    ApiKey.DescribeLogDirs: (1, 4),
+    ApiKey.DescribeCluster: (0, 1),
+    ApiKey.DescribeProducers: (0, 0),
+    ApiKey.DescribeAcls: (1, 3),
+    ApiKey.OffsetForLeaderEpoch: (2, 4),  # librdkafka sends v2 after a leader epoch change
 }
 
 REJECTED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
@@ -207,6 +241,12 @@ RequestBody: TypeAlias = (
     | AlterConfigsRequest
     | IncrementalAlterConfigsRequest
     | DeleteGroupsRequest
+    | DescribeConfigsRequest
+    | DescribeLogDirsRequest
+    | DescribeClusterRequest
+    | DescribeProducersRequest
+    | DescribeAclsRequest
+    | OffsetForLeaderEpochRequest
 )
 
 RejectableRequest: TypeAlias = (
@@ -245,6 +285,12 @@ ResponseBody: TypeAlias = (
     | CreatePartitionsResponse
     | AlterConfigsResponse
     | DeleteGroupsResponse
+    | DescribeConfigsResponse
+    | DescribeLogDirsResponse
+    | DescribeClusterResponse
+    | DescribeProducersResponse
+    | DescribeAclsResponse
+    | OffsetForLeaderEpochResponse
 )
 
 
@@ -282,6 +328,14 @@ MESSAGES: dict[ApiKey, MessageCodec] = {
     ApiKey.CreatePartitions: MessageCodec(CREATE_PARTITIONS_REQUEST, CREATE_PARTITIONS_RESPONSE, CreatePartitionsResponse),
     ApiKey.DeleteGroups: MessageCodec(DELETE_GROUPS_REQUEST, DELETE_GROUPS_RESPONSE, DeleteGroupsResponse),
     ApiKey.IncrementalAlterConfigs: MessageCodec(INCREMENTAL_ALTER_CONFIGS_REQUEST, ALTER_CONFIGS_RESPONSE, AlterConfigsResponse),
+    ApiKey.DescribeConfigs: MessageCodec(DESCRIBE_CONFIGS_REQUEST, DESCRIBE_CONFIGS_RESPONSE, DescribeConfigsResponse),
+    ApiKey.DescribeLogDirs: MessageCodec(DESCRIBE_LOG_DIRS_REQUEST, DESCRIBE_LOG_DIRS_RESPONSE, DescribeLogDirsResponse),
+    ApiKey.DescribeCluster: MessageCodec(DESCRIBE_CLUSTER_REQUEST, DESCRIBE_CLUSTER_RESPONSE, DescribeClusterResponse),
+    ApiKey.DescribeProducers: MessageCodec(DESCRIBE_PRODUCERS_REQUEST, DESCRIBE_PRODUCERS_RESPONSE,
+                                           DescribeProducersResponse),
+    ApiKey.DescribeAcls: MessageCodec(DESCRIBE_ACLS_REQUEST, DESCRIBE_ACLS_RESPONSE, DescribeAclsResponse),
+    ApiKey.OffsetForLeaderEpoch: MessageCodec(OFFSET_FOR_LEADER_EPOCH_REQUEST, OFFSET_FOR_LEADER_EPOCH_RESPONSE,
+                                              OffsetForLeaderEpochResponse),
 }
 
 _API_KEYS = {int(k): k for k in ApiKey}

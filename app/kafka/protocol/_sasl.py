@@ -1,8 +1,10 @@
-"""SaslHandshake (key 17) v1 and SaslAuthenticate (key 36) v0-1: the envelope only.
+"""SaslHandshake (key 17) v0-1 and SaslAuthenticate (key 36) v0-1: the envelope only.
 
-SaslHandshake v1 means the mechanism's tokens travel inside SaslAuthenticate requests. v0 would
-mean raw size-prefixed tokens *outside* Kafka framing, a legacy mode no tested client uses once v1
-is offered; it is not served (the request is answered by closing). SaslAuthenticate v1 adds
+SaslHandshake v1 means the mechanism's tokens travel inside SaslAuthenticate requests. v0 means raw
+size-prefixed tokens *outside* Kafka framing (no header, no correlation id) until authentication
+completes: the shell (:mod:`app.kafka.server`) passes those frames to the SASL server as they are.
+Both versions have the same body. librdkafka enables SASL only when v0 is advertised (its
+"SaslHandshake" feature needs v0; framed tokens need v1 with SaslAuthenticate v0). SaslAuthenticate v1 adds
 ``session_lifetime_ms`` to the response (0 = no re-authentication, KIP-368); v2 is flexible.
 
 The SCRAM/PLAIN state machines that produce and check the tokens live in :mod:`app.kafka.sasl`.
