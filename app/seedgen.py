@@ -8,13 +8,16 @@ What a real partition's uploaded log looks like, and so what this writes:
 * data batches (``raft_data``) rotate through the compression codecs (none/gzip/snappy/lz4/zstd), with
   null and non-null keys, headers (including a null header value), JSON, text and binary values, and
   occasional tombstones (null values);
-* some partitions carry transactions as a transactional producer writes them: two long-lived producers
-  keep their producer id across many transactions (the first one's first four are abort, abort, commit,
-  abort; then 70% commit), each transaction a ``tx_fence`` batch (type 10, takes a Kafka offset but is
-  never served), one to three transactional data batches interleaved with other producers' batches, and a
-  commit or abort control batch; every aborted range goes in the segment's ``.tx`` object and
-  ``metadata_size_hint``. A transaction never spans a segment roll (Redpanda uploads only up to the last
-  stable offset, so an open transaction's segment waits for its end);
+* some partitions carry transactions as Redpanda stores them: three transactional producers keep their
+  producer id (and epoch, bumped now and then) across many transactions; each transaction is a
+  ``tx_fence`` batch (type 10, takes a Kafka offset but is never served), one to three transactional
+  batches and a commit or abort control batch, interleaved with other transactions and with plain and
+  idempotent batches, and may continue into the next segment (Redpanda rolls segments by size whatever
+  the transactions; the archiver uploads a segment once the last stable offset has passed it, when every
+  transaction overlapping it has ended, so its ``.tx`` is complete). The first producer aborts twice, commits,
+  aborts again, in a cycle (:data:`PRIMARY_OUTCOMES`). Every aborted range overlapping a segment
+  (Redpanda offsets of its first and last data record) goes in that segment's ``.tx`` object and
+  ``metadata_size_hint``;
 * segments roll at ``segment_bytes`` and on a term change; names and manifest entries use sname_format
   v3 with ``archiver_term`` = term, as the current archiver writes them; every segment gets a Redpanda
   ``.index`` object;
@@ -37,7 +40,7 @@ import json
 import random
 import struct
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from segment_format import keys
@@ -134,7 +137,26 @@ class PartitionState:
     highest_producer_id: int | None = None
     batch_counter: int = 0
     spillover: list[SegmentMeta] = field(default_factory=list)  # spillover entries of the main manifest
-    transactions: int = 0  # transactions written so far (the first ones follow a fixed abort/commit pattern)
+    written: int = 0  # segment bytes generated from this state on (the last segment closes transactions)
+    pending: list[PlannedBatch] = field(default_factory=list)  # planned, not yet in a segment
+    aborts: list[tuple[int, int, int, int]] = field(default_factory=list)  # (pid, epoch, first, last) to list
+    tx_producers: list[list[int]] = field(default_factory=list)  # [pid, epoch] of transactional producers
+    idempotent_producer: int = -1
+    sequences: dict[int, int] = field(default_factory=dict)  # next base_sequence per producer id
+    tx_counts: dict[int, int] = field(default_factory=dict)  # transactions ended per producer id
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedBatch:
+    """A built batch waiting for its segment, with the offsets and times the segment entry needs."""
+
+    body: bytes
+    base_offset: int
+    last_offset_delta: int
+    delta_before: int  # offset-translator delta at base_offset
+    translator: bool  # takes no Kafka offset (raft_configuration, archival_metadata)
+    first_timestamp: int
+    max_timestamp: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +247,10 @@ class _Gen:
         return out
 
 
-def _control_batch(state: PartitionState, commit: bool, pid: int) -> bytes:
-    # Kafka control record: key = version i16 + type i16 (0 abort, 1 commit); value = version i16 + epoch i32
+def _control_batch(state: PartitionState, commit: bool, pid: int, epoch: int = 0) -> bytes:
+    """A transaction's commit or abort marker, as Redpanda writes it (raft_data, transactional + control)."""
+    # Kafka control record: key = version i16 + type i16 (0 abort, 1 commit); value = version i16 +
+    # coordinator epoch i32
     key = struct.pack(">hh", 0, 1 if commit else 0)
     value = struct.pack(">hi", 0, 0)
     return build_batch(
@@ -235,123 +259,193 @@ def _control_batch(state: PartitionState, commit: bool, pid: int) -> bytes:
         first_timestamp=state.timestamp,
         attrs=Attributes.TRANSACTIONAL | Attributes.CONTROL,
         producer_id=pid,
-        producer_epoch=0,
+        producer_epoch=epoch,
     )
 
 
-def _system_batch(state: PartitionState, batch_type: BatchType, payload: bytes) -> bytes:
+def _system_batch(state: PartitionState, batch_type: BatchType, payload: bytes, *, producer_id: int = -1,
+                  producer_epoch: int = -1) -> bytes:
     return build_batch(
         [Record(offset_delta=0, timestamp_delta=0, key=None, value=payload)],
         base_offset=state.next_offset,
         first_timestamp=state.timestamp,
         type=batch_type,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
     )
 
 
-TXN_PATTERN = (False, False, True, False)  # the first producer's first transactions: abort, abort, commit, abort
+PRIMARY_OUTCOMES = (False, False, True, False)
+"""Commit (True) or abort of the primary transactional producer's transactions, in a cycle: it aborts
+twice, commits, aborts again — the pattern a consumer that keeps one aborted range per producer gets wrong."""
+TX_PRODUCERS = 3  # transactional producers per transactional partition (the first is the primary)
+EPOCH_BUMP_EVERY = 9  # a producer's epoch goes up every so many of its transactions (a restarted producer)
 
 
-def _transaction(st: PartitionState, gen: _Gen, append: Callable[..., None], n: int, codec: Compression) -> list[dict[str, int]]:
-    """One whole transaction of a long-lived transactional producer, interleaved with plain batches; returns
-    its ``.tx`` range if it aborted."""
-    producers = (st.producer_id, st.producer_id + 1)  # two long-lived transactional producers per partition
-    st.highest_producer_id = max(st.highest_producer_id or 0, producers[1])
-    seq = st.transactions
-    st.transactions += 1
-    if seq < len(TXN_PATTERN):
-        pid, commit = producers[0], TXN_PATTERN[seq]
-    else:
-        pid, commit = producers[gen.rng.randrange(2)], gen.rng.random() < 0.7
-    append(_system_batch(st, BatchType.tx_fence, struct.pack("<q", pid)), translator=False, last_offset_delta=0,
-           ts_max=st.timestamp)
+def _plan(st: PartitionState, body: bytes, *, translator: bool, last_offset_delta: int, ts_max: int) -> None:
+    """Queue a batch at ``st.next_offset``: offsets are given when planned, bytes written later (a
+    transaction's batches are planned together so its aborted range is known before any is written)."""
+    st.pending.append(PlannedBatch(body, st.next_offset, last_offset_delta, st.delta, translator, st.timestamp,
+                                   ts_max))
+    if translator:
+        st.delta += last_offset_delta + 1
+    st.next_offset += last_offset_delta + 1
+    st.batch_counter += 1
+
+
+def _new_producer(st: PartitionState) -> int:
+    pid = st.producer_id
+    st.producer_id += 1
+    st.highest_producer_id = pid
+    st.sequences[pid] = 0
+    return pid
+
+
+def _plan_data(st: PartitionState, gen: _Gen, n: int, *, pid: int = -1, epoch: int = -1,
+               transactional: bool = False) -> tuple[int, int]:
+    """Plan one data batch (plain, idempotent or transactional); returns its first and last offsets."""
+    codec = gen.codecs[st.batch_counter % len(gen.codecs)]
+    records = gen.data_records(n, st.next_offset)
+    ts_end = st.timestamp + records[-1].timestamp_delta
+    attrs = Attributes.TRANSACTIONAL if transactional else (Attributes.TIMESTAMP_TYPE if gen.log_append_time else 0)
+    sequence = -1
+    if pid >= 0:
+        sequence = st.sequences.get(pid, 0)
+        st.sequences[pid] = sequence + n
+    batch = build_batch(records, base_offset=st.next_offset, first_timestamp=st.timestamp, compression=codec,
+                        attrs=attrs, max_timestamp=ts_end, producer_id=pid, producer_epoch=epoch,
+                        base_sequence=sequence)
     first = st.next_offset
-    ts_end = st.timestamp
-    for i in range(gen.rng.randrange(1, 4)):
-        if i:  # another producer's batch between this transaction's batches
-            plain = gen.data_records(max(1, n // 2), st.next_offset)
-            ts_end = st.timestamp + plain[-1].timestamp_delta
-            append(build_batch(plain, base_offset=st.next_offset, first_timestamp=st.timestamp, compression=codec,
-                               max_timestamp=ts_end), translator=False, last_offset_delta=len(plain) - 1,
-                   ts_max=ts_end)
-            st.timestamp = ts_end + 1
-        records = gen.data_records(n, st.next_offset)
-        ts_end = st.timestamp + records[-1].timestamp_delta
-        append(build_batch(records, base_offset=st.next_offset, first_timestamp=st.timestamp, compression=codec,
-                           attrs=Attributes.TRANSACTIONAL, producer_id=pid, producer_epoch=0,
-                           base_sequence=gen.rng.randrange(0, 1 << 20)),
-               translator=False, last_offset_delta=n - 1, ts_max=ts_end)
-        st.timestamp = ts_end + 1
-    ranges = [] if commit else [{"pid.id": pid, "pid.epoch": 0, "first": first, "last": st.next_offset}]
-    append(_control_batch(st, commit, pid), translator=False, last_offset_delta=0, ts_max=ts_end)
-    st.timestamp = ts_end + 1
-    return ranges
+    _plan(st, batch, translator=False, last_offset_delta=n - 1, ts_max=ts_end)
+    st.timestamp = ts_end + 1 + gen.rng.randrange(0, 50) + gen.spec.batch_gap_ms
+    return first, first + n - 1
+
+
+def _plan_transactions(st: PartitionState, gen: _Gen) -> None:
+    """Plan one to three overlapping transactions of the partition's transactional producers, interleaved
+    with plain and idempotent batches: per transaction a ``tx_fence`` batch, one to three transactional
+    batches, then its commit or abort marker. Aborted ranges (Redpanda offsets of the first and last data
+    record) go to ``st.aborts``."""
+    rng = gen.rng
+    if not st.tx_producers:
+        st.tx_producers = [[_new_producer(st), 0] for _ in range(TX_PRODUCERS)]
+        st.idempotent_producer = _new_producer(st)
+    chosen = [0, *rng.sample(range(1, TX_PRODUCERS), rng.randrange(0, TX_PRODUCERS))] \
+        if rng.random() < 0.7 else rng.sample(range(1, TX_PRODUCERS), 1)
+    # each transaction is a queue of steps: "fence", "data" × k, "end"; fillers are plain/idempotent batches
+    steps: list[tuple[int, str]] = []
+    queues = {i: ["fence"] + ["data"] * rng.randrange(1, 4) + ["end"] for i in chosen}
+    fillers = rng.randrange(0, 4)
+    while queues or fillers:
+        options = list(queues) + (["filler"] if fillers else [])
+        pick = rng.choice(options)
+        if pick == "filler":
+            fillers -= 1
+            steps.append((-1, "filler"))
+            continue
+        assert isinstance(pick, int)
+        steps.append((pick, queues[pick].pop(0)))
+        if not queues[pick]:
+            del queues[pick]
+    spans: dict[int, list[int]] = {}
+    n_max = max(1, gen.spec.records_per_batch // 4)
+    for who, step in steps:
+        if step == "filler":
+            idempotent = rng.random() < 0.5
+            _plan_data(st, gen, rng.randrange(1, n_max + 1), pid=st.idempotent_producer if idempotent else -1,
+                       epoch=0 if idempotent else -1)
+            continue
+        pid, epoch = st.tx_producers[who]
+        if step == "fence":
+            _plan(st, _system_batch(st, BatchType.tx_fence, struct.pack("<q", pid), producer_id=pid,
+                                    producer_epoch=epoch), translator=False, last_offset_delta=0,
+                  ts_max=st.timestamp)
+        elif step == "data":
+            first, last = _plan_data(st, gen, rng.randrange(1, n_max + 1), pid=pid, epoch=epoch, transactional=True)
+            spans.setdefault(who, [first, last])[1] = last
+        else:
+            done = st.tx_counts.get(pid, 0)
+            st.tx_counts[pid] = done + 1
+            commit = PRIMARY_OUTCOMES[done % len(PRIMARY_OUTCOMES)] if who == 0 else rng.random() < 0.7
+            if not commit:
+                first, last = spans[who]
+                st.aborts.append((pid, epoch, first, last))
+            _plan(st, _control_batch(st, commit, pid, epoch), translator=False, last_offset_delta=0,
+                  ts_max=st.timestamp)
+            st.timestamp += 1
+            if (done + 1) % EPOCH_BUMP_EVERY == 0:
+                st.tx_producers[who][1] = epoch + 1
+                st.sequences[pid] = 0
 
 
 def generate_segment(
-    spec: SeedSpec, topic_index: int, partition: int, state: PartitionState
+    spec: SeedSpec, topic_index: int, partition: int, state: PartitionState, *, budget: int | None = None
 ) -> tuple[bytes, SegmentMeta, bytes | None, PartitionState]:
-    """Generate the next segment of a partition. Returns (segment bytes, manifest entry, .tx body, new state)."""
-    st = replace(state, segments=list(state.segments))
+    """Generate the next segment of a partition. Returns (segment bytes, manifest entry, .tx body, new state).
+
+    A transaction may continue into the next segment (its batches wait in ``state.pending``), except in
+    the segment that brings the partition to ``budget`` bytes (default ``spec.partition_bytes``, the size
+    ``seed`` stops at): that one ends every transaction, so no log ends inside one.
+    """
+    st = replace(state, segments=list(state.segments), pending=list(state.pending), aborts=list(state.aborts),
+                 sequences=dict(state.sequences), tx_counts=dict(state.tx_counts),
+                 tx_producers=[list(p) for p in state.tx_producers])
     gen = _Gen(spec, topic_index, partition, salt=st.next_offset)
     writer = SegmentWriter()
-    new_term = st.term == 0 or st.segments_in_term >= spec.term_every_segments
+    # a term starts between transactions only: planned batches already have their offsets
+    new_term = (st.term == 0 or st.segments_in_term >= spec.term_every_segments) and not st.pending
     if new_term:
         st.term += 1
         st.segments_in_term = 0
-    base_offset = st.next_offset
-    delta_at_base = st.delta
-    first_ts: int | None = None
-    max_ts = st.timestamp
-    aborted: list[dict[str, int]] = []
+    written: list[PlannedBatch] = []
 
-    def append(batch: bytes, *, translator: bool, last_offset_delta: int, ts_max: int) -> None:
-        nonlocal first_ts, max_ts
-        writer.append(batch)
-        if first_ts is None:
-            first_ts = st.timestamp
-        max_ts = max(max_ts, ts_max)
-        if translator:
-            st.delta += last_offset_delta + 1
-        st.next_offset += last_offset_delta + 1
-        st.batch_counter += 1
+    def write_next() -> None:
+        b = st.pending.pop(0)
+        writer.append(b.body)
+        written.append(b)
 
     if new_term:
         cfg = json.dumps({"term": st.term, "voters": [1, 2, 3], "learners": []}).encode()
-        append(_system_batch(st, BatchType.raft_configuration, cfg), translator=True, last_offset_delta=0,
-               ts_max=st.timestamp)
+        _plan(st, _system_batch(st, BatchType.raft_configuration, cfg), translator=True, last_offset_delta=0,
+              ts_max=st.timestamp)
     transactional = topic_index % 2 == 1 and partition % 2 == 0
     while writer.size < spec.segment_bytes:
+        if st.pending:
+            write_next()
+            continue
         n = gen.rng.randrange(max(1, spec.records_per_batch // 2), spec.records_per_batch + 1)
         if gen.rng.random() < 0.05:
-            archival = struct.pack("<qq", st.next_offset, st.term)
-            append(_system_batch(st, BatchType.archival_metadata, archival), translator=True, last_offset_delta=0,
-                   ts_max=st.timestamp)
+            archived = struct.pack("<qq", st.next_offset, st.term)
+            _plan(st, _system_batch(st, BatchType.archival_metadata, archived), translator=True, last_offset_delta=0,
+                  ts_max=st.timestamp)
             continue
-        codec = gen.codecs[st.batch_counter % len(gen.codecs)]
         if transactional and gen.rng.random() < 0.1:
-            aborted.extend(_transaction(st, gen, append, n, codec))
+            _plan_transactions(st, gen)
             continue
-        records = gen.data_records(n, st.next_offset)
-        ts_end = st.timestamp + records[-1].timestamp_delta
-        attrs = Attributes.TIMESTAMP_TYPE if gen.log_append_time else 0
-        batch = build_batch(records, base_offset=st.next_offset, first_timestamp=st.timestamp, compression=codec,
-                            attrs=attrs, max_timestamp=ts_end)
-        append(batch, translator=False, last_offset_delta=n - 1, ts_max=ts_end)
-        st.timestamp = ts_end + 1 + gen.rng.randrange(0, 50) + spec.batch_gap_ms
+        _plan_data(st, gen, n)
+    if st.written + writer.size >= (spec.partition_bytes if budget is None else budget):
+        while st.pending:
+            write_next()
+    st.written += writer.size
     body = writer.getvalue()
+    base_offset, committed = written[0].base_offset, written[-1].base_offset + written[-1].last_offset_delta
+    delta_end = written[-1].delta_before + (written[-1].last_offset_delta + 1 if written[-1].translator else 0)
+    st.aborts = [a for a in st.aborts if a[3] >= base_offset]  # older ones can overlap no later segment
+    ranges = [{"pid.id": pid, "pid.epoch": epoch, "first": first, "last": last}
+              for pid, epoch, first, last in st.aborts if first <= committed]
     tx_body = None
-    if aborted:
-        tx_body = json.dumps({"version": 1, "compat_version": 1, "ranges": aborted}, separators=(",", ":")).encode()
+    if ranges:
+        tx_body = json.dumps({"version": 1, "compat_version": 1, "ranges": ranges}, separators=(",", ":")).encode()
     meta = SegmentMeta(
         base_offset=base_offset,
-        committed_offset=st.next_offset - 1,
+        committed_offset=committed,
         size_bytes=len(body),
         segment_term=st.term,
-        base_timestamp=first_ts if first_ts is not None else st.timestamp,
-        max_timestamp=max_ts,
-        delta_offset=delta_at_base,
+        base_timestamp=written[0].first_timestamp,
+        max_timestamp=max(b.max_timestamp for b in written),
+        delta_offset=written[0].delta_before,
         archiver_term=st.term,
-        delta_offset_end=st.delta,
+        delta_offset_end=delta_end,
         sname_format=3,
         metadata_size_hint=len(tx_body) if tx_body else 0,
     )
@@ -470,7 +564,8 @@ def generate_partition(
     written = 0
     skeleton = partition_manifest(spec, topic_index, partition, st)
     while written < budget:
-        body, meta, tx_body, st = generate_segment(spec, topic_index, partition, st)
+        body, meta, tx_body, st = generate_segment(spec, topic_index, partition, st,
+                                                   budget=st.written - written + budget)
         written += len(body)
         yield from segment_objects(skeleton, body, meta, tx_body)
     yield from manifest_objects(spec, topic_index, partition, st)
