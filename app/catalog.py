@@ -391,7 +391,7 @@ class Catalog:
             body = (await self.store.get(key)).body
             view.manifest = decode_topic_manifest(body, fmt, label=view.cluster_uuid)
             if fmt == "bin":
-                view.properties = decode_topic_manifest_bin(body).properties
+                view.properties = decode_topic_manifest_bin(body).cfg.properties
             self.errors.pop(key, None)
         except (ObjectMissing, FormatError) as e:
             self.errors[key] = str(e)
