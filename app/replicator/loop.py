@@ -886,9 +886,15 @@ class Replicator:
         workers = sorted(self.workers.values(), key=lambda w: w.pid)
         results = await asyncio.gather(*(self._partition_once(w) for w in workers))
         failed = tuple(str(w.pid) for w, ok in zip(workers, results, strict=True) if not ok)
+        # a topic with a partition of ours that failed cannot get its manifest in this run: no point waiting
+        # topic_wait for it (the wait is for other shards' partitions)
+        blocked = {w.pid.topic_id for w, ok in zip(workers, results, strict=True) if not ok}
         topics_failed: list[str] = []
         deadline = time.monotonic() + self.config.options.topic_wait
-        for tw in self.topic_workers.values():
+        for tid, tw in self.topic_workers.items():
+            if tid in blocked:
+                topics_failed.append(tw.name)
+                continue
             while True:
                 try:
                     if await tw.sync(listing, self.dest_listing):
