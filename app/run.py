@@ -349,7 +349,7 @@ async def _lake(args: argparse.Namespace, file_cfg: dict[str, Any], dest_side: S
     return exporter, sql
 
 
-@command("run", "replicator + Kafka shim + HTTP API in one process, from one config")(_args)
+@command("run")(_args)
 def run_run(args: argparse.Namespace) -> int:
     asyncio.run(run_all(args))
     return 0

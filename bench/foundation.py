@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 
-from app.seedgen import PartitionState, SeedSpec, generate_segment, partition_manifest, segment_objects
+from app.tools.seedgen import PartitionState, SeedSpec, generate_segment, partition_manifest, segment_objects
 from segment_format.segment import iter_batches
 
 MiB = 1024 * 1024

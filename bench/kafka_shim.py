@@ -32,8 +32,8 @@ from pathlib import Path
 
 from app.config import S3Side, s3_side
 from app.kafka.protocol import ApiKey, FetchPartition, FetchRequest, FetchTopic, RequestHeader, encode_request
-from app.seedgen import PartitionState, SeedSpec, partition_manifest, topic_manifest, topic_manifest_key
 from app.store import ObjectStore, ensure_bucket
+from app.tools.seedgen import PartitionState, SeedSpec, partition_manifest, topic_manifest, topic_manifest_key
 from localstack.s3server import start_s3_server
 from segment_format.manifest import SegmentMeta
 

@@ -34,8 +34,8 @@ from app.lake.sql import SqlEngine
 from app.lake.warehouse import Warehouse
 from app.metrics import Metrics
 from app.run import open_read_path
-from app.seed import seed_bucket
-from app.seedgen import BASE_TIMESTAMP, SeedSpec
+from app.tools.seed import seed_bucket
+from app.tools.seedgen import BASE_TIMESTAMP, SeedSpec
 from localstack.faultproxy import FaultProxy
 from localstack.s3server import start_s3_server
 

@@ -215,9 +215,9 @@ async def http_process(bucket: str, endpoint: str, region: str, cache_dir: Path,
 
 def main() -> None:
     from app.config import s3_side
-    from app.seed import seed_bucket
-    from app.seedgen import SeedSpec, topic_name
     from app.store import ensure_bucket
+    from app.tools.seed import seed_bucket
+    from app.tools.seedgen import SeedSpec, topic_name
     from bench.kafka_shim import ENV, serving
     from localstack.s3server import start_s3_server
 

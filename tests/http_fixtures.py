@@ -37,9 +37,9 @@ from app.http.replication import CatalogComparison
 from app.metrics import Metrics
 from app.reader import PartitionReader
 from app.run import ReadPath, open_read_path
-from app.seed import seed_bucket
-from app.seedgen import SeedSpec
 from app.store import ObjectStore, ensure_bucket
+from app.tools.seed import seed_bucket
+from app.tools.seedgen import SeedSpec
 
 TEST_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 

@@ -170,10 +170,10 @@ def seed_sync(side: S3Side, **spec: Any) -> None:
     parallel PUTs; ``append=True`` goes through ``seed_bucket`` (it continues the manifests in the bucket)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from app.seedgen import SeedSpec, generate_partition, topic_manifest_object
+    from app.tools.seedgen import SeedSpec, generate_partition, topic_manifest_object
 
     if spec.pop("append", False):
-        from app.seed import seed_bucket
+        from app.tools.seed import seed_bucket
 
         asyncio.run(seed_bucket(side, SeedSpec(**spec), append=True, progress=False, workers=1))
         return

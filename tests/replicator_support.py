@@ -13,9 +13,9 @@ from conftest import BucketPair
 from app.bucket import decode_partition_manifest
 from app.config import S3Side
 from app.replicator import Replicator, ReplicatorMetrics, SyncConfig, SyncReport, load_sync_config
-from app.seed import seed_bucket
-from app.seedgen import SeedSpec
 from app.store import ObjectStore
+from app.tools.seed import seed_bucket
+from app.tools.seedgen import SeedSpec
 from segment_format.manifest import PartitionManifest
 
 KiB = 1024

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import HttpSettings
 from app.reader import PartitionReader
-from app.seedgen import topic_name
+from app.tools.seedgen import topic_name
 from tests.http_fixtures import SPEC, Seeded, drop_buckets, open_app, seed_pair
 
 Row = tuple[int, int, bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...]]

@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from app.config import HttpSettings
-from app.seed import seed_bucket
-from app.seedgen import SeedSpec
 from app.store import ObjectStore, ensure_bucket
+from app.tools.seed import seed_bucket
+from app.tools.seedgen import SeedSpec
 from tests.http_fixtures import Seeded, drop_buckets, open_app, seed_pair, side
 
 

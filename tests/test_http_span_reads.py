@@ -17,9 +17,9 @@ import pytest
 from app.cache import ChunkCache
 from app.catalog import Catalog
 from app.reader import PartitionReader
-from app.seed import seed_bucket
-from app.seedgen import SeedSpec, topic_name
 from app.store import ObjectStore
+from app.tools.seed import seed_bucket
+from app.tools.seedgen import SeedSpec, topic_name
 from segment_format.remote_index import decode_remote_index
 
 SPEC = SeedSpec(topics=2, partitions=1, total_bytes=2 * 1024 * 1024, segment_bytes=512 * 1024, seed=5)

@@ -16,9 +16,9 @@ from app.cache import ChunkCache
 from app.catalog import Catalog
 from app.errors import CorruptData, OffsetOutOfRange, UnknownPartition, UnknownTopic
 from app.reader import PartitionReader
-from app.seed import seed_bucket
-from app.seedgen import SeedSpec, topic_name
 from app.store import ObjectStore
+from app.tools.seed import seed_bucket
+from app.tools.seedgen import SeedSpec, topic_name
 from segment_format.batch import BatchType, kafka_crc
 from segment_format.offsets import translate
 from segment_format.segment import iter_batches

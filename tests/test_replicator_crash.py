@@ -36,8 +36,8 @@ from replicator_support import KiB, MiB, listing, seed
 
 from app.config import S3Side
 from app.replicator import verify_bucket
-from app.seedgen import SeedSpec
 from app.store import ObjectStore
+from app.tools.seedgen import SeedSpec
 from bench.replicator import CountingProxy
 
 SHADOWREPLICA = Path(sys.executable).with_name("shadowreplica")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from app.seed import seed_bucket
-from app.seedgen import SeedSpec, generate_partition, topic_name
 from app.store import ObjectStore
+from app.tools.seed import seed_bucket
+from app.tools.seedgen import SeedSpec, generate_partition, topic_name
 from segment_format.batch import BatchType
 from segment_format.index import build_index_object
 from segment_format.keys import parse_segment_key, topic_manifest_key

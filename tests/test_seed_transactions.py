@@ -12,7 +12,7 @@ import re
 import struct
 from collections import Counter
 
-from app.seedgen import SeedSpec, generate_partition
+from app.tools.seedgen import SeedSpec, generate_partition
 
 RP_HEADER = struct.Struct("<IiqbIhiqqqhii")
 RAFT_DATA, TX_FENCE = 1, 10

@@ -80,7 +80,7 @@ def sql_from_args(args: argparse.Namespace, file_cfg: dict[str, Any], base: S3Si
     return WarehouseQueries(opts.warehouse, settings, lambda: table_locations(opts))
 
 
-@command("http", "serve the HTTP API and web page for one bucket")(_args)
+@command("http")(_args)
 def run_http(args: argparse.Namespace) -> int:
     asyncio.run(serve(args))
     return 0

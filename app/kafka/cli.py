@@ -219,7 +219,7 @@ async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader:
         await coordinator.close()
 
 
-@command("serve", "serve the bucket read-only to Kafka clients")(_serve_args)
+@command("serve")(_serve_args)
 def run_serve(args: argparse.Namespace) -> int:
     kafka, cache = load_settings(args)
     side = side_from_args(args, args.bucket, "dest")
@@ -395,7 +395,7 @@ async def import_from_bucket(side: S3Side, kafka: KafkaSettings, *, cluster_uuid
     return [head, *(d.line() for d in decisions)]
 
 
-@command("groups", "consumer-group offsets of the replica (import)")(_groups_args)
+@command("groups")(_groups_args)
 def run_groups(args: argparse.Namespace) -> int:
     kafka, _cache = load_settings(args)
     if args.from_bucket:

@@ -126,8 +126,8 @@ def export_settings(args: argparse.Namespace, file_cfg: dict[str, Any]) -> Expor
 
 async def export_command(args: argparse.Namespace) -> int:
     from app.lake.export import Exporter, ExportMetrics
-    from app.progress import Progress
     from app.run import open_read_path
+    from app.tools.progress import Progress
 
     file_cfg = load_file(args.config)
     cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE", directory=args.cache_dir,
@@ -184,7 +184,7 @@ async def export_command(args: argparse.Namespace) -> int:
         return 1 if any(r.error for r in results) else 0
 
 
-@command("export", "write the replica's topics as Iceberg tables (Redpanda's key_value schema)")(_export_args)
+@command("export")(_export_args)
 def run_export(args: argparse.Namespace) -> int:
     return asyncio.run(export_command(args))
 
@@ -257,6 +257,6 @@ async def sql_command(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("sql", "run one SELECT over the exported Iceberg tables (DuckDB, read-only)")(_sql_args)
+@command("sql")(_sql_args)
 def run_sql(args: argparse.Namespace) -> int:
     return asyncio.run(sql_command(args))

@@ -27,13 +27,13 @@ from typing import Any
 from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
 from app.config import S3Side, load_file, parse_size
 from app.errors import ConfigError
-from app.progress import Progress, human_bytes
 from app.replicator.loop import Replicator
 from app.replicator.model import Shard, TopicFilter
 from app.replicator.options import SyncConfig, load_sync_config
 from app.replicator.status import bucket_status
 from app.replicator.verify import verify_bucket
 from app.store import ObjectStore
+from app.tools.progress import Progress, human_bytes
 from segment_format.keys import is_cluster_uuid
 
 
@@ -138,7 +138,7 @@ async def run_sync(source: S3Side, dest: S3Side, config: SyncConfig, *, follow: 
         return (0 if report.ok else 1), out
 
 
-@command("sync", "replicate a tiered-storage bucket server-side, manifest last")(_sync_args)
+@command("sync")(_sync_args)
 def run_sync_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     source, dest = _sides(args, need_source=True)
@@ -207,7 +207,7 @@ async def _verify(source: S3Side | None, dest: S3Side, topics: TopicFilter, *, d
             return await verify_bucket(dst, src, include=topics, deep=deep, cluster_uuids=cluster_uuids)
 
 
-@command("verify", "check that every object a destination manifest names exists and matches")(_verify_args)
+@command("verify")(_verify_args)
 def run_verify(args: argparse.Namespace) -> int:
     source, dest = _sides(args, need_source=False)
     report = asyncio.run(_verify(source, dest, TopicFilter.parse(args.topics), deep=args.deep,
@@ -228,7 +228,7 @@ async def _status(source: S3Side | None, dest: S3Side, topics: TopicFilter,
             return await bucket_status(dst, src, include=topics, cluster_uuids=cluster_uuids)
 
 
-@command("status", "replication status of a destination (JSON), compared with the source if given")(_check_args)
+@command("status")(_check_args)
 def run_status(args: argparse.Namespace) -> int:
     source, dest = _sides(args, need_source=False)
     print(json.dumps(asyncio.run(_status(source, dest, TopicFilter.parse(args.topics), _cluster_uuids(args))),

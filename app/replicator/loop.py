@@ -48,7 +48,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from app.bucket import (
     BucketListing,
@@ -63,7 +63,6 @@ from app.bucket import (
 )
 from app.errors import ObjectMissing, PreconditionFailed, ShadowReplicaError, StorageUnavailable
 from app.polling import AdaptiveInterval
-from app.progress import Progress
 from app.replicator.checkpoint import Checkpoint, CheckpointEntry
 from app.replicator.copier import Copier, CopyOutcome, SourceChanged
 from app.replicator.gc import OrphanReport, collect_orphans
@@ -75,7 +74,16 @@ from app.store import GetResult, NotModified, ObjectInfo, ObjectStore, RequestRe
 from segment_format.errors import FormatError
 from segment_format.manifest import PartitionManifest, SegmentMeta
 
-__all__ = ["PartitionWorker", "Replicator", "SyncReport"]
+__all__ = ["PartitionWorker", "ProgressSink", "Replicator", "SyncReport"]
+
+
+class ProgressSink(Protocol):
+    """Where a sync reports bytes copied (the CLI's progress bar, ``app/tools/progress.py``)."""
+
+    total: int
+    done: int
+
+    def advance(self, nbytes: int, items: int = 1) -> None: ...
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -743,7 +751,7 @@ class Replicator:
     """
 
     def __init__(self, source: ObjectStore, dest: ObjectStore, config: SyncConfig | None = None, *,
-                 metrics: ReplicatorMetrics | None = None, progress: Progress | None = None,
+                 metrics: ReplicatorMetrics | None = None, progress: ProgressSink | None = None,
                  checkpoint: Checkpoint | None = None, rng: random.Random | None = None) -> None:
         self.source = source
         self.dest = dest

@@ -257,7 +257,7 @@ class _Checker:
 
     async def _deep(self, report: PartitionReport) -> None:
         """Read every present segment and walk it: both CRCs, cut-short batches, early ends, size."""
-        from app.inspect import inspect_segment
+        from segment_format.inspect import inspect_segment
 
         for key, meta in self.deep_todo.pop(id(report), []):
             if key not in self.objects:

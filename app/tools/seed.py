@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from app.bucket import decode_partition_manifest
 from app.config import S3Side
 from app.errors import ObjectMissing
-from app.progress import Progress
-from app.seedgen import (
+from app.store import ObjectStore, ensure_bucket
+from app.tools.progress import Progress
+from app.tools.seedgen import (
     PartitionState,
     SeedSpec,
     cluster_objects,
@@ -30,7 +31,6 @@ from app.seedgen import (
     segment_objects,
     topic_manifest_object,
 )
-from app.store import ObjectStore, ensure_bucket
 
 
 @dataclass(frozen=True, slots=True)

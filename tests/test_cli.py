@@ -1,0 +1,64 @@
+"""The command line as a user types it: every command listed, global options after the subcommand, and a
+command imports only what it needs (a `sync` never loads the HTTP or SQL faces)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from app.cli import COMMAND_MODULES
+
+REPO = Path(__file__).resolve().parent.parent
+SHADOWREPLICA = Path(sys.executable).with_name("shadowreplica")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SHADOWREPLICA), *args], capture_output=True, text=True, cwd=REPO, timeout=60)
+
+
+def test_help_lists_every_command() -> None:
+    done = cli("--help")
+    assert done.returncode == 0
+    for name in ("sync", "verify", "status", "serve", "groups", "http", "run", "export", "sql", "seed", "inspect"):
+        assert name in COMMAND_MODULES and f"    {name} " in done.stdout, name
+
+
+def test_every_command_builds_its_arguments() -> None:
+    for name in COMMAND_MODULES:
+        done = cli(name, "--help")
+        assert done.returncode == 0, (name, done.stderr)
+        assert "--config" in done.stdout and "--log-level" in done.stdout, name
+
+
+def test_global_options_after_the_subcommand(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    for argv in (["--config", str(missing), "status", "--dest", "s3://b"],
+                 ["status", "--config", str(missing), "--dest", "s3://b"],
+                 ["serve", "--config", str(missing), "--bucket", "s3://b"]):
+        done = cli(*argv)
+        assert done.returncode == 2, (argv, done.stderr)
+        assert f"config file not found: {missing}" in done.stderr, (argv, done.stderr)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[source\n")
+    done = cli("verify", "--dest", "s3://b", "--log-level", "ERROR", "--config", str(bad))
+    assert done.returncode == 2 and "is not valid TOML" in done.stderr, done.stderr
+
+
+def test_a_command_imports_only_its_face() -> None:
+    probe = ("import json, sys; from app.cli import build_parser; build_parser(sys.argv[1:]).parse_args(sys.argv[1:]);"
+             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'duckdb', 'pyiceberg',"
+             " 'uvicorn', 'app'))))")
+    def loaded(*argv: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, cwd=REPO,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        return set(json.loads(done.stdout))
+
+    sync = loaded("sync", "--source", "s3://a", "--dest", "s3://b")
+    assert "app.replicator.loop" in sync
+    assert not {m for m in sync if m.startswith(("fastapi", "duckdb", "pyiceberg", "uvicorn", "app.http", "app.lake",
+                                                   "app.kafka"))}, sync
+    serve = loaded("serve", "--bucket", "s3://b")
+    assert "app.kafka.cli" in serve and not {m for m in serve if m.startswith(("app.lake", "duckdb"))}, serve
