@@ -98,9 +98,12 @@ def plaintext_server(bucket: S3Side, tmp_path_factory: pytest.TempPathFactory) -
     s.stop()
 
 
-def kcat_offsets(kcat: str, port: int, topic: str, settings: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def kcat_offsets(kcat: str, port: int, topic: str, settings: dict[str, str], *,
+                 metadata_timeout: int = 20) -> subprocess.CompletedProcess[str]:
+    """kcat's offsets of ``topic`` partition 0; ``metadata_timeout`` (``-m``, seconds) is how long kcat keeps
+    asking for metadata: a refused login ends only there."""
     cmd = [kcat, "-C", "-b", f"localhost:{port}", "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q",
-           "-f", "%o\\n", "-m", "20"]
+           "-f", "%o\\n", "-m", str(metadata_timeout)]
     for k, v in settings.items():
         cmd += ["-X", f"{k}={v}"]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -131,7 +134,7 @@ def test_debian_kcat_logs_in_over_tls(kcat: str, readme_server: ServeProcess, ce
         assert denied.returncode != 0 and not denied.stdout.strip()
 
     bad = kcat_offsets(kcat, readme_server.port, "orders", {**settings, "sasl.password": "wrong",
-                                                            "reconnect.backoff.ms": "2000"})
+                                                            "reconnect.backoff.ms": "2000"}, metadata_timeout=3)
     assert bad.returncode != 0 and not bad.stdout.strip()
     readme_server.wait_for_log(f"authentication failed: user '{user}', mechanism {mechanism}")
 
