@@ -155,6 +155,8 @@ class HttpSettings:
     key_search_window: int = 100_000  # offsets a key search scans at most
     lag_history_interval: float = 5.0  # seconds between replication lag samples (lag-over-time chart)
     lag_history_samples: int = 720  # samples kept (an hour at the default interval)
+    group_lag_interval: float = 15.0  # seconds between consumer-group lag samples (/groups history, metrics)
+    group_lag_max_series: int = 1000  # (group, topic, partition) series in the metrics at most, most lagging first
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -224,6 +224,8 @@ class ReplicatorStatus:
 
 async def run_all(args: argparse.Namespace) -> None:
     """Replicator (``--follow``) + Kafka shim + HTTP API over one destination read path."""
+    from app.group_lag import GroupLagSource, LiveMembership
+    from app.group_offsets import OffsetStore
     from app.http.app import create_app
     from app.http.replication import CatalogComparison
     from app.kafka.cli import kafka_face, load_settings
@@ -282,8 +284,11 @@ async def run_all(args: argparse.Namespace) -> None:
         if warehouse_url:
             lake_face, sql = await _lake(args, file_cfg, dest_side, dest, cache, metrics, warehouse_url,
                                          export="export" in with_faces)
+        offsets = OffsetStore(dest.store, kafka.group_offsets_prefix)  # one copy for Kafka and /groups
+        membership = LiveMembership()
+        groups = GroupLagSource(offsets, dest.catalog, dest.reader, membership=membership)
         app = create_app(http, dest.catalog, dest.reader, metrics=metrics, replication=replication,
-                         bucket_name=str(dest_side.url), lag_metrics=replicator is None, sql=sql)
+                         bucket_name=str(dest_side.url), lag_metrics=replicator is None, sql=sql, groups=groups)
 
         errors: list[BaseException] = []
 
@@ -314,7 +319,8 @@ async def run_all(args: argparse.Namespace) -> None:
                 faces.append(f"export ({lake_face.warehouse.location})")
             if "kafka" not in without:
                 tg.create_task(face("kafka", kafka_face(dest_side, dest.store, dest.catalog, dest.reader, kafka,
-                                                        stop=stop, metrics=metrics)))
+                                                        stop=stop, metrics=metrics, offsets=offsets,
+                                                        membership=membership)))
                 faces.append(f"kafka ({kafka.listen})")
             if "http" not in without:
                 tg.create_task(face("http", serve_http(app, http.listen, banner=f"HTTP API for {dest_side.url}",

@@ -16,10 +16,11 @@ import pytest
 
 from app.config import KafkaSettings
 from app.errors import ConfigError
+from app.group_offsets import CommittedOffset, OffsetStore
 from app.kafka.auth import Authenticator
 from app.kafka.cli import parse_import
 from app.kafka.cluster import Cluster
-from app.kafka.groups import CommittedOffset, GroupCoordinator, GroupState, OffsetStore
+from app.kafka.groups import GroupCoordinator, GroupState
 from app.kafka.protocol import (
     ApiKey,
     ErrorCode,

@@ -52,9 +52,11 @@ from app.errors import (
     StorageError,
     http_status,
 )
+from app.group_lag import GroupLagSampler, GroupLagSource
 from app.http.context import HttpContext
 from app.http.replication import CatalogComparison, LagHistory, ReplicationSource, replication_families
 from app.http.routes import catalog as catalog_routes
+from app.http.routes import groups as groups_routes
 from app.http.routes import ops as ops_routes
 from app.http.routes import records as records_routes
 from app.http.routes import sql as sql_routes
@@ -215,6 +217,7 @@ def create_app(
     bucket_name: str = "",
     lag_metrics: bool = True,
     sql: Any = None,
+    groups: GroupLagSource | None = None,
 ) -> FastAPI:
     """The API + page over ``catalog``/``reader`` (built, started and stopped by the caller).
 
@@ -222,6 +225,7 @@ def create_app(
     collectors). ``replication``: where ``/replication`` comes from (default: the served bucket alone);
     ``lag_metrics=False`` when another component already exports ``shadowreplica_replication_*``.
     ``sql``: answers ``GET /sql`` (an :class:`app.lake.sql.WarehouseQueries`); None: the route says it is off.
+    ``groups``: consumer-group lag (``/groups``, ``shadowreplica_group_lag_*``); sampled by the app's lifespan.
     """
     http = settings.http if isinstance(settings, Settings) else settings
     metrics = metrics or Metrics()
@@ -229,16 +233,25 @@ def create_app(
     history = LagHistory(replication, interval=http.lag_history_interval, capacity=http.lag_history_samples)
     if lag_metrics:
         metrics.add_collector(lambda: replication_families(replication))
+    sampler = None
+    if groups is not None:
+        sampler = GroupLagSampler(groups, interval=http.group_lag_interval, capacity=http.lag_history_samples,
+                                  max_series=http.group_lag_max_series)
+        metrics.add_collector(sampler.families)
     ctx = HttpContext(settings=http, catalog=catalog, reader=reader, metrics=metrics, replication=replication,
-                      history=history)
+                      history=history, groups=sampler)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         history.start()
+        if sampler is not None:
+            sampler.start()
         try:
             yield
         finally:
             await history.stop()
+            if sampler is not None:
+                await sampler.stop()
 
     app = FastAPI(
         title="shadowreplica",
@@ -261,6 +274,7 @@ def create_app(
     app.include_router(catalog_routes.router, dependencies=bearer)
     app.include_router(records_routes.router, dependencies=bearer)
     app.include_router(ops_routes.router, dependencies=bearer)
+    app.include_router(groups_routes.router, dependencies=bearer)
     app.include_router(sql_routes.router, dependencies=bearer)
     app.include_router(ops_routes.health)
 

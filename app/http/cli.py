@@ -39,6 +39,9 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 async def serve(args: argparse.Namespace) -> None:
+    from app.config import KafkaSettings
+    from app.group_lag import GroupLagSource
+    from app.group_offsets import OffsetStore
     from app.http.app import create_app
     from app.http.replication import CatalogComparison
     from app.run import open_read_path, serve_http
@@ -62,8 +65,11 @@ async def serve(args: argparse.Namespace) -> None:
             source_catalog = source.catalog
         replication = CatalogComparison(dest.catalog, source_catalog, dest_name=str(dest_side.url),
                                         source_name=args.source)
+        kafka = section(KafkaSettings, file_cfg.get("kafka", {}), None, "KAFKA")  # where group offsets live
+        groups = GroupLagSource(OffsetStore(dest.store, kafka.group_offsets_prefix), dest.catalog, dest.reader)
         app = create_app(http, dest.catalog, dest.reader, metrics=metrics, replication=replication,
-                         bucket_name=str(dest_side.url), sql=sql_from_args(args, file_cfg, dest_side, cache))
+                         bucket_name=str(dest_side.url), sql=sql_from_args(args, file_cfg, dest_side, cache),
+                         groups=groups)
         await serve_http(app, http.listen, banner=f"serving {dest_side.url}")
 
 

@@ -8,6 +8,7 @@ from fastapi import Request
 
 from app.catalog import Catalog
 from app.config import HttpSettings
+from app.group_lag import GroupLagSampler
 from app.http.replication import LagHistory, ReplicationSource
 from app.metrics import Metrics
 from app.reader import PartitionReader
@@ -23,6 +24,8 @@ class HttpContext:
     metrics: Metrics
     replication: ReplicationSource
     history: LagHistory
+    groups: GroupLagSampler | None = None
+    """Consumer-group lag (None when the process has no group offsets to read)."""
 
 
 def get_context(request: Request) -> HttpContext:

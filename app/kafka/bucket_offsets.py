@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from app.catalog import Catalog
 from app.errors import NotFound, ObjectMissing, ShadowReplicaError
-from app.kafka.groups import CommittedOffset, OffsetStore
+from app.group_offsets import BUCKET_MARK, CommittedOffset, OffsetStore
 from app.store import ObjectStore
 from segment_format.cluster_metadata import (
     PREFIX,
@@ -44,7 +44,7 @@ __all__ = ["BucketOffsetsFollower", "SeedDecision", "plan_seed", "read_bucket_of
 
 log = logging.getLogger(__name__)
 
-MARK = "shadowreplica:bucket:"
+MARK = BUCKET_MARK
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +138,8 @@ async def seed_groups(offsets: OffsetStore, decisions: list[SeedDecision], *, me
                                     "the group committed through the replica") if d.applied is not None else d
                        for d in items)
             continue
-        updates = {(d.topic, d.partition): CommittedOffset(d.applied, -1, f"{MARK}{metadata_id}", now_ms)
+        updates = {(d.topic, d.partition): CommittedOffset(d.applied, -1, f"{MARK}{metadata_id}", now_ms,
+                                                           "bucket")
                    for d in items if d.applied is not None}
         if updates and not dry_run:
             await offsets.commit(group, updates)

@@ -165,12 +165,15 @@ async def serve(side: S3Side, kafka: KafkaSettings, cache_settings: CacheSetting
 
 async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader: PartitionReader,
                      kafka: KafkaSettings, *, stop: asyncio.Event, send_mode: str | None = None,
-                     metrics: Metrics | None = None) -> None:
+                     metrics: Metrics | None = None, offsets: Any = None, membership: Any = None) -> None:
     """The Kafka listener over an open read path (``serve`` alone, or ``run`` beside HTTP and the
-    replicator, sharing one catalog and cache): TLS, auth, group coordinator, until ``stop`` is set."""
+    replicator, sharing one catalog and cache): TLS, auth, group coordinator, until ``stop`` is set.
+    ``offsets``: the group-offsets store to share (``run`` shares it with HTTP's lag routes); ``membership``:
+    an :class:`app.group_lag.LiveMembership` the coordinator is plugged into."""
+    from app.group_offsets import OffsetStore
     from app.kafka.auth import Authenticator
     from app.kafka.cluster import Cluster
-    from app.kafka.groups import GroupCoordinator, OffsetStore
+    from app.kafka.groups import GroupCoordinator
     from app.kafka.handlers import Broker
     from app.kafka.server import DEFAULT_SEND_MODE, KafkaServer, make_ssl_context
 
@@ -186,9 +189,11 @@ async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader:
     bound = sock.getsockname()
     listen = kafka.listen if not kafka.listen.endswith(":0") else f"{kafka.listen.rsplit(':', 1)[0]}:{bound[1]}"
     cluster = Cluster.from_settings(listen, kafka.advertise, kafka.peers)
-    offsets = OffsetStore(store, kafka.group_offsets_prefix)
+    offsets = offsets or OffsetStore(store, kafka.group_offsets_prefix)
     coordinator = GroupCoordinator(offsets, initial_rebalance_delay=kafka.group_initial_rebalance_delay)
     coordinator.start()
+    if membership is not None:
+        membership.source = coordinator
     follower = None
     if kafka.group_seed_from_bucket:
         from app.kafka.bucket_offsets import BucketOffsetsFollower
@@ -319,7 +324,7 @@ async def import_offsets(side: S3Side, kafka: KafkaSettings, rows: list[ImportRo
     warnings."""
     from app.catalog import Catalog
     from app.errors import NotFound
-    from app.kafka.groups import CommittedOffset, OffsetStore
+    from app.group_offsets import CommittedOffset, OffsetStore
     from app.store import ObjectStore
 
     warnings = []
@@ -345,7 +350,7 @@ async def import_offsets(side: S3Side, kafka: KafkaSettings, rows: list[ImportRo
                         warnings.append(f"{r.group}: offset {r.offset} of {r.topic}/{r.partition} is outside "
                                         f"[{lo}, {hi}]")
             by_group.setdefault(r.group, {})[(r.topic, r.partition)] = CommittedOffset(
-                offset, r.leader_epoch, r.metadata, now_ms)
+                offset, r.leader_epoch, r.metadata, now_ms, "import")
         if not dry_run:
             offsets = OffsetStore(store, kafka.group_offsets_prefix)
             for group, updates in by_group.items():
@@ -377,8 +382,8 @@ async def import_from_bucket(side: S3Side, kafka: KafkaSettings, *, cluster_uuid
                              dry_run: bool) -> list[str]:
     """``groups import --from-bucket``: the newest cluster-metadata offsets snapshot, clamped; every decision."""
     from app.catalog import Catalog
+    from app.group_offsets import OffsetStore
     from app.kafka.bucket_offsets import plan_seed, read_bucket_offsets, seed_groups
-    from app.kafka.groups import OffsetStore
     from app.store import ObjectStore
 
     async with ObjectStore(side) as store:

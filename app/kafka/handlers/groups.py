@@ -17,7 +17,7 @@ import logging
 import time
 
 from app.errors import ShadowReplicaError, kafka_code
-from app.kafka.groups import CommittedOffset, TopicPartition
+from app.group_offsets import CommittedOffset, TopicPartition
 from app.kafka.handlers._base import Broker, Session
 from app.kafka.protocol import (
     Coordinator,
