@@ -8,6 +8,7 @@ the record at the committed offset."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Iterator
@@ -84,7 +85,12 @@ async def test_groups_routes_and_metrics_show_lag_from_every_source(
     async with running("--config", str(config), "run") as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         # the seeded groups (app/tools/seedgen.py cluster_objects): dashboard at half of orders, billing at
         # payments' end, laggard beyond orders/0's end (clamped to it); their source is the bucket snapshot
-        listed = (await client.get("/groups")).json()["groups"]
+        deadline = time.monotonic() + 30  # the Kafka face seeds them from the snapshot as it starts
+        while True:
+            listed = (await client.get("/groups")).json()["groups"]
+            if len(listed) >= 3 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
         by_name = {g["group"]: g for g in listed}
         assert set(by_name) >= {"dashboard", "billing", "laggard"}, listed
         dashboard = (await client.get("/groups/dashboard")).json()
@@ -133,7 +139,7 @@ async def test_groups_routes_and_metrics_show_lag_from_every_source(
                             r'(\S+)', text)
             if got is not None or time.monotonic() > deadline:
                 break
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
         assert got is not None, [line for line in text.splitlines() if "group_lag" in line][:20]
         assert float(got.group(1)) == offsets
         for p in range(PARTITIONS):
@@ -150,3 +156,45 @@ async def test_groups_routes_and_metrics_show_lag_from_every_source(
         assert "nobody-here" in missing.json()["message"]
         too_long = await client.get("/groups/" + "x" * 300)
         assert too_long.status_code == 422
+
+        await _page_shows_the_groups(url, tmp_path, truth)
+
+
+async def _page_shows_the_groups(url: str, tmp_path: Path, truth: dict[tuple[str, int], OraclePartition]) -> None:
+    """The page's "Consumer groups" view in Debian's Chromium: the groups table, then one group's partitions
+    with the lag the oracle gives, and its lag-over-time chart."""
+    import os
+
+    from playwright.async_api import async_playwright, expect
+
+    from tests.browser_support import CHROMIUM_FLAGS, OUTPUT, ensure_chromium
+
+    chromium = ensure_chromium()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_FLAGS,
+                                           env={**os.environ, "HOME": str(tmp_path)})
+        page = await browser.new_page(viewport={"width": 1200, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            await page.goto(url + "/#/groups")
+            await expect(page.locator("#groups-table")).to_contain_text("dashboard")
+            await page.click("#groups-table a:text-is('dashboard')")
+            await expect(page.locator("#group-detail h2").first).to_contain_text("dashboard:")
+            await expect(page.locator("#group-partitions tbody tr")).to_have_count(PARTITIONS)
+            table = await page.eval_on_selector_all(  # one read of the rendered rows (the view refreshes)
+                "#group-partitions tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+            assert len(table) == PARTITIONS
+            for cells in table:
+                topic, partition = cells[0].split(" / ")
+                part = truth[(topic, int(partition))]
+                committed = part.high_watermark // 2
+                offsets, _seconds = expected_lag(part, committed)
+                assert topic == "orders" and [c.replace(",", "") for c in cells[1:4]] == [
+                    str(committed), str(part.high_watermark), str(offsets)] and cells[5] == "bucket", cells
+            await expect(page.locator("#group-chart svg")).to_be_visible()
+            OUTPUT.mkdir(exist_ok=True)
+            await page.screenshot(path=str(OUTPUT / "group_lag_view.png"), full_page=True)
+            assert errors == []
+        finally:
+            await browser.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,24 +20,15 @@ import httpx
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
+from tests.browser_support import CHROMIUM_FLAGS, OUTPUT, ensure_chromium
 from tests.http_fixtures import Seeded, drop_buckets, running, seed_pair
 
-CHROMIUM = Path("/usr/bin/chromium")
-INSTALL = Path(__file__).parent / "browser" / "install.sh"
-OUTPUT = Path(__file__).parent / "output"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TOKEN = "browser-token"
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
-    if not CHROMIUM.exists():
-        done = subprocess.run(["sh", str(INSTALL)], capture_output=True, text=True, timeout=900)
-        if done.returncode != 0 or not CHROMIUM.exists():
-            pytest.fail(f"could not install Debian's chromium with {INSTALL}:\n{done.stdout}\n{done.stderr}",
-                        pytrace=False)
-    return CHROMIUM
+    return ensure_chromium()
 
 
 @pytest.fixture(scope="module")

@@ -247,17 +247,16 @@ async def test_page_sql_view_in_a_browser(lake: tuple[S3Side, Expected, Warehous
 
     from playwright.async_api import async_playwright, expect
 
+    from tests.browser_support import CHROMIUM_FLAGS, OUTPUT, ensure_chromium
     from tests.http_fixtures import running
-    from tests.test_http_browser import CHROMIUM, CHROMIUM_FLAGS, OUTPUT
 
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: run tests/browser/install.sh", pytrace=False)
+    chromium = ensure_chromium()
     side, expected, wh = lake
     assert side.endpoint_url is not None
     args = ["http", "--bucket", str(side.url), "--region", side.region, "--endpoint-url", side.endpoint_url,
             "--warehouse", wh.location, "--listen", "127.0.0.1:0", "--cache-dir", str(tmp_path)]
     async with running(*args, env={"SHADOWREPLICA_HTTP_TOKEN": TOKEN}) as url, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS,
+        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_FLAGS,
                                            env={**os.environ, "HOME": str(tmp_path)})
         page = await browser.new_page(viewport={"width": 1200, "height": 800})
         errors: list[str] = []

@@ -1,4 +1,5 @@
-/* shadowreplica web page: overview, partition (segment timeline + lag chart), message browser, replication.
+/* shadowreplica web page: overview, partition (segment timeline + lag chart), message browser, replication,
+ * consumer groups (lag per partition, lag-over-time chart), SQL.
  *
  * Plain JS, no build step. Views are functions of the hash route (#/, #/partition/T/P, #/browse/T/P?...,
  * #/replication) that fetch the JSON API and build DOM with textContent only (record data is untrusted).
@@ -306,6 +307,52 @@ async function sqlView(serial) {
   setStatus(`updated ${new Date().toISOString().slice(11, 19)} UTC`);
 }
 
+async function groupsView(serial, name) {
+  const list = await api("/groups");
+  if (serial !== routeSerial) return;
+  const groups = list.groups;
+  const pick = name || (groups[0] && groups[0].group);
+  const rows = groups.map((g) => h("tr", {class: g.group === pick ? "selected" : ""},
+    h("td", {}, h("a", {href: `#/groups/${enc(g.group)}`}, g.group)),
+    h("td", {}, g.state),
+    h("td", {class: "num"}, fmtInt(g.members.length)),
+    h("td", {}, g.topics.join(", ")),
+    h("td", {class: "num"}, fmtInt(g.lag_offsets)),
+    h("td", {class: "num"}, fmtSecs(g.lag_seconds))));
+  const detail = h("div", {id: "group-detail"});
+  $view.replaceChildren(
+    h("h1", {}, "Consumer groups"),
+    h("p", {class: "muted"}, "Committed offsets in the bucket (through the shim, imported, or from Redpanda's offsets snapshots) against the replica's high watermarks · refreshes every 5 s"),
+    h("section", {class: "card"}, groups.length === 0 ? h("p", {class: "muted"}, "No consumer group has offsets in this bucket.") :
+      h("table", {class: "grid-table", id: "groups-table"},
+        h("thead", {}, h("tr", {}, ["group", "state", "members", "topics", "lag (records)", "lag (time)"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, rows))),
+    detail);
+  if (!pick) return;
+  const g = await api(`/groups/${enc(pick)}`);
+  if (serial !== routeSerial) return;
+  const chart = h("div", {class: "chart-box", id: "group-chart"});
+  detail.replaceChildren(
+    h("section", {class: "card"}, h("h2", {}, `${g.group}: lag over time (records)`), chart),
+    h("section", {class: "card"},
+      h("h2", {}, `Members (${g.members.length})`),
+      g.members.length === 0 ? h("p", {class: "muted"}, `No member here (state ${g.state}).`) :
+        h("ul", {id: "group-members"}, g.members.map((m) => h("li", {}, `${m.member_id} · ${m.client_id} · ${m.client_host}`)))),
+    h("section", {class: "card"}, h("table", {class: "grid-table", id: "group-partitions"},
+      h("thead", {}, h("tr", {}, ["partition", "committed", "high watermark", "lag (records)", "lag (time)", "source", "committed at (UTC)"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, g.partitions.map((p) => h("tr", {},
+        h("td", {}, `${p.topic} / ${p.partition}`),
+        h("td", {class: "num"}, fmtInt(p.committed_offset)),
+        h("td", {class: "num"}, p.high_watermark === null ? "—" : fmtInt(p.high_watermark)),
+        h("td", {class: "num"}, p.lag_offsets === null ? "—" : fmtInt(p.lag_offsets)),
+        h("td", {class: "num"}, fmtSecs(p.lag_seconds)),
+        h("td", {}, p.source),
+        h("td", {}, fmtTs(p.commit_timestamp))))))));
+  Charts.lines(chart, g.history.series.map((s) => ({name: `${s.topic}/${s.partition}`, points: s.points.map((p) => [p[0], p[1]])})),
+    {yLabel: "records behind the high watermark", yFormat: fmtInt, empty: "No samples yet."});
+  setStatus(`updated ${new Date().toISOString().slice(11, 19)} UTC`);
+}
+
 // ------------------------------------------------------------------------------------------ router
 
 async function route() {
@@ -320,6 +367,10 @@ async function route() {
     if (section === "partition" && parts.length === 3) await partitionView(serial, parts[1], Number(parts[2]));
     else if (section === "browse") await browse(serial, parts[1] || null, parts[2] !== undefined ? Number(parts[2]) : null);
     else if (section === "sql") await sqlView(serial);
+    else if (section === "groups") {
+      await groupsView(serial, parts[1] || null);
+      refreshTimer = setInterval(() => groupsView(serial, parts[1] || null).catch((e) => setStatus(e.message, "bad")), 5000);
+    }
     else if (section === "replication") {
       await replicationView(serial);
       refreshTimer = setInterval(() => replicationView(serial).catch((e) => setStatus(e.message, "bad")), 5000);
