@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 S3_PORT ?= 4566
 export S3_PORT
 
-.PHONY: demo test bench s3 lint typecheck fuzz clean install
+.PHONY: demo test test-fast bench s3 lint typecheck fuzz clean install
 
 install: $(STAMP)
 
@@ -24,7 +24,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check app segment_format tests localstack bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q -x --durations=15
+	$(BIN)/pytest -q -x -n 3 --dist loadfile --durations=15
+
+## The inner loop: lint, types and every test not marked slow (the end-to-end ones), in about a minute.
+test-fast: $(STAMP)
+	$(BIN)/ruff check app segment_format tests localstack bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q -x -n 3 --dist loadfile -m "not slow"
 
 ## Benchmarks: every figure printed as a ratio against a baseline measured in the same run.
 bench: $(STAMP)

@@ -36,14 +36,13 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.config import S3Side, s3_side
 from app.replicator import verify_bucket
 from app.store import ObjectStore, ensure_bucket
 from app.tools.seedgen import PartitionState, SeedSpec, partition_manifest, topic_manifest, topic_manifest_key
-from localstack.faultproxy import classify
+from localstack.faultproxy import CountingProxy
 from localstack.s3server import start_s3_server
 from segment_format.manifest import SegmentMeta
 
@@ -55,100 +54,6 @@ SHADOWREPLICA = BIN / "shadowreplica"
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 CONCURRENCY = 16
 REPEATS = int(os.environ.get("BENCH_REPL_REPEATS", "2"))  # bulk: each tool's best of this many runs
-
-# ------------------------------------------------------------------------------------------ counting proxy
-
-
-@dataclass
-class CountingProxy:
-    """An HTTP/1.1 proxy to one S3 endpoint that counts requests (keep-alive kept: it parses request framing
-    client → server and pumps the answers back unparsed). ``requests`` counts by S3 operation."""
-
-    upstream_host: str
-    upstream_port: int
-    requests: Counter[str] = field(default_factory=Counter)
-    endpoint: str = ""
-    _server: asyncio.Server | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-
-    @classmethod
-    def for_endpoint(cls, endpoint: str) -> CountingProxy:
-        host, _, port = endpoint.split("://", 1)[1].rstrip("/").rpartition(":")
-        return cls(host, int(port))
-
-    @property
-    def total(self) -> int:
-        return sum(self.requests.values())
-
-    async def start(self) -> CountingProxy:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.endpoint = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.ensure_future(self._handle(reader, writer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_writer: asyncio.StreamWriter | None = None
-        pump: asyncio.Task[None] | None = None
-        try:
-            up_reader, up_writer = await asyncio.open_connection(self.upstream_host, self.upstream_port)
-            pump = asyncio.ensure_future(_pump(up_reader, writer))
-            self._tasks.add(pump)
-            pump.add_done_callback(self._tasks.discard)
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers = {h.split(":", 1)[0].strip().lower(): h.split(":", 1)[1].strip() for h in lines[1:] if ":" in h}
-                self.requests[classify(method, target, lines[1:])] += 1
-                up_writer.write(head)
-                if headers.get("transfer-encoding", "").lower() == "chunked":
-                    while True:
-                        size_line = await reader.readuntil(b"\r\n")
-                        up_writer.write(size_line)
-                        size = int(size_line.split(b";")[0], 16)
-                        up_writer.write(await reader.readexactly(size + 2))
-                        if size == 0:
-                            break
-                else:
-                    length = int(headers.get("content-length", "0") or 0)
-                    while length:
-                        chunk = await reader.read(min(length, 1 << 20))
-                        if not chunk:
-                            raise asyncio.IncompleteReadError(b"", length)
-                        up_writer.write(chunk)
-                        length -= len(chunk)
-                await up_writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
-            pass
-        finally:
-            if pump is not None:
-                with contextlib.suppress(asyncio.TimeoutError, Exception):
-                    await asyncio.wait_for(asyncio.shield(pump), 5)
-                pump.cancel()
-            for w in (up_writer, writer):
-                if w is not None:
-                    w.close()
-
-
-async def _pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError):
-        while chunk := await src.read(1 << 16):
-            dst.write(chunk)
-            await dst.drain()
-    with contextlib.suppress(Exception):
-        dst.close()
-
 
 @contextlib.contextmanager
 def proxy_thread(endpoint: str) -> Iterator[CountingProxy]:

@@ -18,7 +18,7 @@ from app.config import S3Side
 from tests.bucket_oracle import OraclePartition, read_bucket_s3
 from tests.kafka_support import ServeProcess, new_bucket, run_cli, seed, start_serve
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 PARTITIONS = 2
 

@@ -28,7 +28,7 @@ from tests.client_support import CLIENTS, consume, expected
 from tests.http_fixtures import running
 from tests.kafka_support import ServeProcess, new_bucket, run_cli, seed, start_serve
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 CLUSTER = "6f1c5e0a-3b2d-4c8e-9a7f-0d1e2f3a4b5c"
 OTHER = "0b9a8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d"

@@ -13,10 +13,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import BucketPair, FaultProxy
 from replicator_support import KiB, seed, sync_once
 
 from tests.http_fixtures import running
+
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
 
 FAST, CAP, WINDOW = 0.1, 2.0, 5.0
 

@@ -63,6 +63,8 @@ from segment_format.records import (
 )
 from segment_format.segment import Tail, iter_batches
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
+
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=False)
 
 # --------------------------------------------------------------------------------------------- seeds

@@ -23,7 +23,7 @@ from tests.bucket_oracle import OraclePartition, read_bucket_s3
 from tests.http_fixtures import running
 from tests.kafka_support import free_port, new_bucket, run_cli, seed
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 PARTITIONS = 2
 

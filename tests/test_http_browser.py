@@ -23,6 +23,8 @@ from playwright.async_api import Page, async_playwright, expect
 from tests.browser_support import CHROMIUM_FLAGS, OUTPUT, ensure_chromium
 from tests.http_fixtures import Seeded, drop_buckets, running, seed_pair
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
+
 TOKEN = "browser-token"
 
 

@@ -37,7 +37,7 @@ from tests.kafka_support import (
     start_serve,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 SEGMENT_BYTES = 64 * 1024
 

@@ -32,7 +32,7 @@ from tests.kafka_support import (
 )
 from tests.test_kafka_security import Certs, make_certs
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 REPO = Path(__file__).resolve().parent.parent
 INSTALL = Path(__file__).parent / "kafka_tools" / "install.sh"

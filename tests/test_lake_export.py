@@ -42,6 +42,8 @@ from tests.lake_support import (
     table_rows,
 )
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
+
 TOPICS = ("orders", "payments", "clickstream", "sensor-readings")
 # 4 topics x 2 partitions x 64 KiB, 12 KiB segments: every codec (orders), transactions with aborts (payments
 # and sensor-readings partition 0), LogAppendTime (sensor-readings), three terms per partition, about three

@@ -15,6 +15,8 @@ from app.config import S3Side
 from bench.load import http_process, run_load
 from tests.kafka_support import TEST_ENV, ServeProcess, new_bucket, seed, start_serve
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
+
 CONNECTIONS = 150
 SECONDS = 10.0
 RSS_LIMIT_MIB = 400

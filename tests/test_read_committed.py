@@ -29,7 +29,7 @@ from tests.client_support import CLIENTS, consume, expected
 from tests.http_fixtures import running
 from tests.kafka_support import RawClient, ServeProcess, new_bucket, parse_fetch_response, seed, start_serve
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 TOPIC = ("payments", 0)  # seed: odd topics' even partitions carry the transactions
 

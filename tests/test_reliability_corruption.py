@@ -45,7 +45,7 @@ from segment_format.segment import iter_batches
 from tests.kafka_support import RawClient, new_bucket, parse_fetch_response, seed, serving
 from tests.reliability_support import run_cli
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 KINDS = ("header", "records", "crc", "truncated", "zero_tail", "wrong_size")
 CORRUPT_MESSAGE = 2

@@ -40,7 +40,7 @@ from tests.kafka_support import PartitionTruth, Rec, new_bucket, read_object, re
 from tests.kafka_support import seed as seed_cli
 from tests.reliability_support import CLI, cli_env, fault_proxy_process
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 # ~10% of requests fail in one of five ways, a fifth more get up to 50 ms of latency
 TEN_PERCENT = "503=0.03,500=0.02,reset=0.02,reset_after=0.01,truncate=0.02,latency=0.2"

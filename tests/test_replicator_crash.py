@@ -38,7 +38,9 @@ from app.config import S3Side
 from app.replicator import verify_bucket
 from app.store import ObjectStore
 from app.tools.seedgen import SeedSpec
-from bench.replicator import CountingProxy
+from localstack.faultproxy import CountingProxy
+
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
 
 SHADOWREPLICA = Path(sys.executable).with_name("shadowreplica")
 REPO = Path(__file__).resolve().parent.parent

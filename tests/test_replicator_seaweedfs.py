@@ -18,6 +18,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from conftest import BucketPair
 from replicator_support import (
     KiB,
@@ -35,6 +36,8 @@ from app.bucket import decode_partition_manifest
 from app.replicator import verify_bucket
 from app.store import ObjectStore
 from segment_format.manifest import PartitionManifest
+
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
 
 
 async def verify(pair: BucketPair) -> list[str]:

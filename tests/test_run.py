@@ -19,6 +19,8 @@ from kafka import KafkaConsumer, TopicPartition
 from tests.http_fixtures import Seeded, drop_buckets, running, seed_pair
 from tests.kafka_support import free_port
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
+
 
 @pytest.fixture
 def seeded(s3_server: str) -> Iterator[Seeded]:

@@ -19,7 +19,7 @@ from tests.conftest import BucketPair
 from tests.reliability_support import fault_proxy_process, run_cli
 from tests.replicator_support import KiB, MiB, contents, seed
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 ISSUE_MIX = "503=0.04,500=0.02,reset=0.02,truncate=0.02"
 FAST_BACKOFF = {"SHADOWREPLICA_REPLICATOR_BACKOFF_BASE": "0.02", "SHADOWREPLICA_REPLICATOR_BACKOFF_CAP": "0.5"}

@@ -18,6 +18,8 @@ from app.replicator import verify_bucket
 from app.store import ObjectStore
 from localstack.s3server import start_s3_server
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
+
 
 @pytest.fixture(scope="module")
 def other_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
