@@ -133,6 +133,8 @@ class KafkaSettings:
     # start); groups that committed through the replica keep their own offsets (kafka/bucket_offsets.py)
     group_seed_interval: float = 300.0
     group_seed_from_bucket: bool = True
+    consumer_offsets_partitions: int = 16  # partitions of the read-only __consumer_offsets topic (Redpanda's 16)
+    consumer_offsets_max_records: int = 100_000  # records __consumer_offsets keeps in memory, oldest dropped
     allow_anonymous: bool = True
     sasl_mechanisms: tuple[str, ...] = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
     failed_auth_delay: float = 0.5

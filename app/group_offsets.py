@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -97,6 +97,8 @@ class OffsetStore:
         self.prefix = prefix.strip("/")
         self._docs: dict[str, _Doc] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self.listeners: list[Callable[[str, Mapping[TopicPartition, CommittedOffset]], None]] = []
+        """Called with (group, offsets) after every commit this process makes (``__consumer_offsets``)."""
 
     def key(self, group: str) -> str:
         return f"{self.prefix}/{urllib.parse.quote(group, safe='')}.json"
@@ -148,6 +150,8 @@ class OffsetStore:
                     doc = await self._read(group)
                     continue
                 self._docs[group] = _Doc(etag, merged)
+                for listener in self.listeners:
+                    listener(group, updates)
                 return
         raise StorageUnavailable(f"could not commit offsets of group {group!r}: {COMMIT_ATTEMPTS} conditional "
                                  "puts lost to concurrent writers", key=key)

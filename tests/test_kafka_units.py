@@ -165,9 +165,9 @@ async def test_offset_store_merges_after_a_lost_conditional_put(buckets: BucketP
         await one.commit("g/1", {("t", 2): CommittedOffset(30, -1, "", 3), ("t", 0): CommittedOffset(11, 0, "b", 4)})
         doc = json.loads((await store.get("_groups/g%2F1.json")).body)
         assert doc["offsets"]["t"] == {
-            "0": {"offset": 11, "leader_epoch": 0, "metadata": "b", "commit_timestamp": 4},
-            "1": {"offset": 20, "leader_epoch": 0, "metadata": None, "commit_timestamp": 2},
-            "2": {"offset": 30, "leader_epoch": -1, "metadata": "", "commit_timestamp": 3}}
+            "0": {"offset": 11, "leader_epoch": 0, "metadata": "b", "commit_timestamp": 4, "source": "commit"},
+            "1": {"offset": 20, "leader_epoch": 0, "metadata": None, "commit_timestamp": 2, "source": "commit"},
+            "2": {"offset": 30, "leader_epoch": -1, "metadata": "", "commit_timestamp": 3, "source": "commit"}}
         assert store.stats["PutObject"].error_count == 1, "exactly one put lost the race"
         assert await two.fetch("g/1") == await one.fetch("g/1")  # a conditional GET sees the other's write
         assert await one.groups() == ["g/1"]

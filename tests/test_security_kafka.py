@@ -373,14 +373,17 @@ def test_acls_on_every_api(secured: ServeProcess) -> None:
             name=topic, partitions=(OffsetCommitRequestPartition(partition_index=0, committed_offset=1),)),))
 
     with login(secured.port, "bob") as bob:  # bob may read everything: the same requests succeed for him
-        assert {t["name"] for t in ask(bob, ApiKey.Metadata, 8, MetadataRequest(topics=None))["topics"]} == {"orders", "payments"}
+        # every topic bob may read, and the internal __consumer_offsets (bob may use groups)
+        assert {t["name"] for t in ask(bob, ApiKey.Metadata, 8, MetadataRequest(topics=None))["topics"]} == {
+            "orders", "payments", "__consumer_offsets"}
         for group, topic in (("bob-g", "payments"), ("alice-g", "payments")):
             assert ask(bob, ApiKey.OffsetCommit, 7, commit(group, topic))["topics"][0]["partitions"][0]["error_code"] == 0
         assert {"bob-g", "alice-g"} <= {g["group_id"] for g in ask(bob, ApiKey.ListGroups, 2, ListGroupsRequest())["groups"]}
 
     with login(secured.port, "alice") as c:
         meta = ask(c, ApiKey.Metadata, 8, MetadataRequest(topics=None))
-        assert [t["name"] for t in meta["topics"]] == ["orders"], "denied topics are not listed"
+        assert [t["name"] for t in meta["topics"]] == ["orders", "__consumer_offsets"], "denied topics are not listed"
+        assert [t["is_internal"] for t in meta["topics"]] == [False, True]
         named = ask(c, ApiKey.Metadata, 8, MetadataRequest(topics=(MetadataRequestTopic(name="payments"),
                                                                    MetadataRequestTopic(name="no-such-topic"))))
         assert [(t["error_code"], t["partitions"]) for t in named["topics"]] == [(TOPIC_DENIED, [])] * 2, \
@@ -448,7 +451,8 @@ def test_tls_listener_refuses_plaintext(tls_only: ServeProcess, certs: Certs) ->
     assert not got or got[0] == 0x15, f"only a TLS alert, never a Kafka answer: {got[:16]!r}"
     with tls_client(tls_only.port, certs) as c:  # the listener still serves TLS clients
         assert authenticate(c, "alice", PASSWORDS["alice"], "SCRAM-SHA-512")[0] == 0
-        assert [t["name"] for t in ask(c, ApiKey.Metadata, 8, MetadataRequest(topics=None))["topics"]] == ["orders"]
+        assert [t["name"] for t in ask(c, ApiKey.Metadata, 8, MetadataRequest(topics=None))["topics"]] == [
+            "orders", "__consumer_offsets"]
 
 
 # ------------------------------------------------------------------------------------ secrets in logs

@@ -179,3 +179,8 @@ class Authenticator:
 
     def may_use_group(self, principal: str | None, group: str) -> bool:
         return self.acl(principal).group(group)
+
+    def may_see_consumer_offsets(self, principal: str | None) -> bool:
+        """``__consumer_offsets`` is listed for a principal that may use some group (its records are then
+        filtered to those groups)."""
+        return bool(self.acl(principal).groups)

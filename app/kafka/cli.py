@@ -194,6 +194,7 @@ async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader:
     coordinator.start()
     if membership is not None:
         membership.source = coordinator
+    consumer_offsets = await _consumer_offsets_log(kafka, offsets, coordinator)
     follower = None
     if kafka.group_seed_from_bucket:
         from app.kafka.bucket_offsets import BucketOffsetsFollower
@@ -206,7 +207,7 @@ async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader:
             log.warning("group offsets from the bucket: %s (will try again)", e.message)
         follower.start()
     broker = Broker(settings=kafka, cluster=cluster, catalog=catalog, reader=reader, coordinator=coordinator,
-                    auth=auth, cluster_id=cluster_id_for(side), metrics=metrics)
+                    auth=auth, cluster_id=cluster_id_for(side), metrics=metrics, consumer_offsets=consumer_offsets)
     server = KafkaServer(broker, ssl_context=ssl_context,
                          send_mode=send_mode or DEFAULT_SEND_MODE)  # type: ignore[arg-type]
     try:
@@ -222,6 +223,32 @@ async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader:
         if follower is not None:
             await follower.stop()
         await coordinator.close()
+
+
+async def _consumer_offsets_log(kafka: KafkaSettings, offsets: Any, coordinator: Any) -> Any:
+    """``__consumer_offsets``: every group's current offsets first, then each commit and group change."""
+    from app.kafka.consumer_offsets import ConsumerOffsetsLog
+    from app.kafka.groups import Group
+    from app.kafka.protocol.consumer_offsets import GroupMember
+
+    log_ = ConsumerOffsetsLog(kafka.consumer_offsets_partitions, max_records=kafka.consumer_offsets_max_records)
+    try:
+        for group in sorted(await offsets.groups()):
+            log_.commit(group, await offsets.fetch(group))
+    except ShadowReplicaError as e:
+        log.warning("__consumer_offsets starts without the current offsets: %s", e.message)
+    offsets.listeners.append(log_.commit)
+
+    def changed(group: Group) -> None:
+        log_.group_changed(group.group_id, protocol_type=group.protocol_type, generation=group.generation,
+                           protocol=group.protocol_name or None, leader=group.leader or None, members=[
+                               GroupMember(m.member_id, m.group_instance_id, m.client_id, m.client_host,
+                                           int(m.rebalance_timeout * 1000), int(m.session_timeout * 1000),
+                                           m.metadata_for(group.protocol_name), m.assignment)
+                               for m in group.members.values()])
+
+    coordinator.on_change = changed
+    return log_
 
 
 @command("serve")(_serve_args)

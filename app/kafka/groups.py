@@ -35,6 +35,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -123,6 +124,9 @@ class GroupCoordinator:
     def __init__(self, offsets: OffsetStore, *, initial_rebalance_delay: float = 0.5) -> None:
         self.offsets = offsets
         self.initial_rebalance_delay = initial_rebalance_delay
+        self.on_change: Callable[[Group], None] | None = None
+        """Called when a group becomes Stable (the leader's assignments are in) or Empty: Kafka writes a
+        GroupMetadata record then (``__consumer_offsets``)."""
         self.groups: dict[str, Group] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -169,6 +173,13 @@ class GroupCoordinator:
 
     # -- transitions --
 
+    def _changed(self, group: Group) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change(group)
+            except Exception:  # a listener's bug must not break the coordinator
+                log.exception("group %r: change listener failed", group.group_id)
+
     def _remove(self, group: Group, member: Member) -> None:
         group.members.pop(member.member_id, None)
         if member.join is not None and not member.join.done():
@@ -190,6 +201,7 @@ class GroupCoordinator:
             group.generation += 1
             group.state, group.protocol_name, group.leader = GroupState.EMPTY, "", ""
             log.info("group %r is empty (generation %d): %s", group.group_id, group.generation, reason)
+            self._changed(group)
             return
         was_empty = group.state is GroupState.EMPTY
         group.state = GroupState.PREPARING
@@ -210,6 +222,7 @@ class GroupCoordinator:
         if not group.members:
             group.generation += 1
             group.state, group.protocol_name, group.leader = GroupState.EMPTY, "", ""
+            self._changed(group)
             return
         group.generation += 1
         members = list(group.members.values())
@@ -313,6 +326,7 @@ class GroupCoordinator:
                 if m.sync is not None and not m.sync.done():
                     m.sync.set_result(SyncGroupResponse(assignment=m.assignment))
                 m.sync = None
+            self._changed(group)
             log.info("group %r: generation %d is stable", group.group_id, group.generation)
             return SyncGroupResponse(assignment=member.assignment)
         member.sync = asyncio.get_running_loop().create_future()

@@ -17,6 +17,7 @@ from app.config import KafkaSettings
 from app.kafka.auth import Authenticator
 from app.kafka.batch_runs import BatchRuns
 from app.kafka.cluster import Cluster
+from app.kafka.consumer_offsets import ConsumerOffsetsLog
 from app.kafka.groups import GroupCoordinator
 from app.kafka.protocol import Request, ResponseBody
 from app.kafka.sasl import SaslServer
@@ -65,6 +66,7 @@ class Broker:
     inflight_reads: dict[tuple[str, int, int, int, bool], asyncio.Task[Any]] = field(default_factory=dict)
     runs: BatchRuns = field(default_factory=BatchRuns)  # hot Fetches skip the batch walk
     metrics: Metrics | None = None  # the process's Prometheus registry (requests and latency per API)
+    consumer_offsets: ConsumerOffsetsLog | None = None  # the read-only __consumer_offsets topic
 
 
 Handler = Callable[[Broker, Session, Request[Any]], Awaitable[ResponseBody | None]]

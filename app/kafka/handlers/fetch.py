@@ -23,7 +23,9 @@ Theory of operation
    through :func:`app.errors.kafka_code`, except retriable ones, which count as "not ready yet";
    FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH when ``current_leader_epoch`` (v9+) is older / newer than
    the partition's latest term (:mod:`app.kafka.epochs`), before any read.
-6. read_committed (isolation_level 1) gets the aborted transactions overlapping the returned batches
+6. ``__consumer_offsets`` is answered at once from memory (:mod:`app.kafka.consumer_offsets`), only the
+   records of groups the principal may use.
+7. read_committed (isolation_level 1) gets the aborted transactions overlapping the returned batches
    (from the segments' ``.tx``); the last stable offset equals the high watermark.
 
 Records are passed to the encoder as ``(kafka_header, records_view)`` pieces: the stored records bytes
@@ -59,6 +61,7 @@ from app.kafka.protocol import (
     RecordPiece,
     Request,
 )
+from app.kafka.protocol.consumer_offsets import CONSUMER_OFFSETS
 from app.reader import AbortedMatcher, AbortedTxn
 from segment_format.batch import HEADER_SIZE
 
@@ -156,6 +159,27 @@ async def read_partition(broker: Broker, topic: str, partition: int, offset: int
                   aborted, view.high_watermark)
 
 
+def _fill_consumer_offsets(broker: Broker, session: Session, slot: _Slot) -> None:
+    """``__consumer_offsets`` is answered from memory at once, filtered to the groups the principal may use."""
+    log_ = broker.consumer_offsets
+    assert log_ is not None
+    slot.settled, slot.task, slot.result = True, None, None
+    if not 0 <= slot.partition < log_.partitions:
+        slot.error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        return
+    start, end = log_.log_start_offset(slot.partition), log_.high_watermark(slot.partition)
+    if not start <= slot.offset <= end:
+        slot.error = ErrorCode.OFFSET_OUT_OF_RANGE
+        return
+    got = log_.read(slot.partition, slot.offset, slot.max_bytes,
+                    lambda group: broker.auth.may_use_group(session.principal, group))
+    slot.result = Served(got.pieces, got.sizes, [("", 0, 0, -1)] * len(got.pieces), [], got.high_watermark)
+
+
+def _internal(broker: Broker, topic: str) -> bool:
+    return topic == CONSUMER_OFFSETS and broker.consumer_offsets is not None
+
+
 def _forget(broker: Broker, key: tuple[str, int, int, int, bool], task: asyncio.Task[Served]) -> None:
     if broker.inflight_reads.get(key) is task:
         del broker.inflight_reads[key]
@@ -242,11 +266,15 @@ async def handle_fetch(broker: Broker, session: Session, request: Request[FetchR
     min_bytes = max(req.min_bytes, 0)
     slots: list[_Slot] = []
     for t in req.topics:
-        allowed = broker.auth.may_read_topic(session.principal, t.topic)
+        internal = _internal(broker, t.topic)
+        allowed = broker.auth.may_see_consumer_offsets(session.principal) if internal else \
+            broker.auth.may_read_topic(session.principal, t.topic)
         for p in t.partitions:
             slot = _Slot(t.topic, p.partition, p.fetch_offset, max(1, min(p.partition_max_bytes, req.max_bytes)))
             if not allowed:
                 slot.error = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            elif internal:
+                _fill_consumer_offsets(broker, session, slot)
             else:  # v9+: a client that saw another leader epoch than the partition's latest term
                 slot.error = fencing_error(broker.catalog, t.topic, p.partition, p.current_leader_epoch)
             slots.append(slot)
@@ -262,7 +290,10 @@ async def handle_fetch(broker: Broker, session: Session, request: Request[FetchR
             break
         for s in slots:  # new data may have arrived: read the partitions that had nothing again
             if s.error == ErrorCode.NONE and (s.result is None or not s.result.pieces):
-                s.task, s.settled, s.result = None, False, None
+                if _internal(broker, s.topic):
+                    _fill_consumer_offsets(broker, session, s)
+                else:
+                    s.task, s.settled, s.result = None, False, None
     return _response(broker, session, req, slots, with_aborted)
 
 
@@ -279,8 +310,15 @@ def _response(broker: Broker, session: Session, req: FetchRequest, slots: list[_
             s = slots[i]
             i += 1
             try:
-                view = broker.catalog.partition(s.topic, s.partition)
-                hwm, start = view.high_watermark, view.log_start_offset
+                if _internal(broker, s.topic):
+                    offsets_log = broker.consumer_offsets
+                    assert offsets_log is not None
+                    if not 0 <= s.partition < offsets_log.partitions:
+                        raise UnknownPartition(f"unknown partition {s.topic}/{s.partition}")
+                    hwm, start = offsets_log.high_watermark(s.partition), offsets_log.log_start_offset(s.partition)
+                else:
+                    view = broker.catalog.partition(s.topic, s.partition)
+                    hwm, start = view.high_watermark, view.log_start_offset
             except NotFound:
                 hwm = start = -1
                 if s.error == ErrorCode.NONE:

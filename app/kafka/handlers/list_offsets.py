@@ -30,6 +30,7 @@ from app.kafka.protocol import (
     ListOffsetsTopicResponse,
     Request,
 )
+from app.kafka.protocol.consumer_offsets import CONSUMER_OFFSETS
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ async def _one(broker: Broker, topic: str, partition: int, timestamp: int, curre
         epoch = NO_EPOCH if offset < 0 else epoch_at(view, offset)
         return ListOffsetsPartitionResponse(partition_index=partition, offset=offset, timestamp=ts, leader_epoch=epoch)
 
+    if topic == CONSUMER_OFFSETS and broker.consumer_offsets is not None:
+        return _one_consumer_offsets(broker, partition, timestamp)
     try:
         view = broker.catalog.partition(topic, partition)
         fenced = check_current_epoch(view, current_epoch)
@@ -74,11 +77,32 @@ async def _one(broker: Broker, topic: str, partition: int, timestamp: int, curre
     return at(offset, ts)
 
 
+def _one_consumer_offsets(broker: Broker, partition: int, timestamp: int) -> ListOffsetsPartitionResponse:
+    log_ = broker.consumer_offsets
+    assert log_ is not None
+    if not 0 <= partition < log_.partitions:
+        return ListOffsetsPartitionResponse(partition_index=partition, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    start, end = log_.log_start_offset(partition), log_.high_watermark(partition)
+    if timestamp in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
+        return ListOffsetsPartitionResponse(partition_index=partition, offset=start, leader_epoch=0)
+    if timestamp == LATEST_TIMESTAMP:
+        return ListOffsetsPartitionResponse(partition_index=partition, offset=end, leader_epoch=0)
+    if timestamp < 0:
+        return ListOffsetsPartitionResponse(partition_index=partition, offset=end - 1 if end > start else -1,
+                                            leader_epoch=0)
+    found = log_.offset_for_timestamp(partition, timestamp)
+    if found is None:
+        return ListOffsetsPartitionResponse(partition_index=partition)
+    return ListOffsetsPartitionResponse(partition_index=partition, offset=found[0], timestamp=found[1], leader_epoch=0)
+
+
 async def handle_list_offsets(broker: Broker, session: Session, request: Request[ListOffsetsRequest]
                               ) -> ListOffsetsResponse:
     topics = []
     for t in request.body.topics:
-        if not broker.auth.may_read_topic(session.principal, t.name):
+        internal = t.name == CONSUMER_OFFSETS and broker.consumer_offsets is not None
+        if not (broker.auth.may_see_consumer_offsets(session.principal) if internal
+                else broker.auth.may_read_topic(session.principal, t.name)):
             parts = [ListOffsetsPartitionResponse(partition_index=p.partition_index,
                                                   error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED)
                      for p in t.partitions]

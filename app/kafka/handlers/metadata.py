@@ -7,6 +7,7 @@
   serves last; a client that sees it grow validates its position with OffsetForLeaderEpoch. The only
   replica of a partition is its leader. Topic ids (v10+) are outside the served window; when it grows,
   ``TopicView.topic_id`` is the stable id to send.
+* ``__consumer_offsets`` (internal) is listed for principals that may use some group.
 """
 
 from __future__ import annotations
@@ -23,12 +24,29 @@ from app.kafka.protocol import (
     MetadataResponseTopic,
     Request,
 )
+from app.kafka.protocol.consumer_offsets import CONSUMER_OFFSETS
 
 # Kafka AclOperation bits: READ (3) and DESCRIBE (8): all a principal can do on a read-only topic
 READ_DESCRIBE_OPERATIONS = (1 << 3) | (1 << 8)
 
 
+def _internal_topic(broker: Broker, include_ops: bool) -> MetadataResponseTopic:
+    """``__consumer_offsets`` (:mod:`app.kafka.consumer_offsets`): internal, epoch 0, led like any topic."""
+    log = broker.consumer_offsets
+    assert log is not None
+    partitions = []
+    for p in range(log.partitions):
+        leader = broker.cluster.leader(CONSUMER_OFFSETS, p).node_id
+        partitions.append(MetadataResponsePartition(partition_index=p, leader_id=leader, leader_epoch=0,
+                                                    replica_nodes=(leader,), isr_nodes=(leader,)))
+    return MetadataResponseTopic(
+        name=CONSUMER_OFFSETS, is_internal=True, partitions=tuple(partitions),
+        topic_authorized_operations=READ_DESCRIBE_OPERATIONS if include_ops else AUTHORIZED_OPERATIONS_OMITTED)
+
+
 def _topic(broker: Broker, name: str, include_ops: bool) -> MetadataResponseTopic:
+    if name == CONSUMER_OFFSETS and broker.consumer_offsets is not None:
+        return _internal_topic(broker, include_ops)
     view = broker.catalog.topics.get(name)
     if view is None:
         return MetadataResponseTopic(error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name=name)
@@ -50,11 +68,17 @@ async def handle_metadata(broker: Broker, session: Session, request: Request[Met
     include_ops = req.include_topic_authorized_operations
     if req.topics is None:
         names = sorted(n for n in broker.catalog.topics if auth.may_read_topic(session.principal, n))
+        if broker.consumer_offsets is not None and auth.may_see_consumer_offsets(session.principal):
+            names.append(CONSUMER_OFFSETS)
         topics = [_topic(broker, n, include_ops) for n in names]
     else:
         topics = []
         for t in req.topics:
-            if not auth.may_read_topic(session.principal, t.name):
+            if t.name == CONSUMER_OFFSETS and broker.consumer_offsets is not None:
+                allowed = auth.may_see_consumer_offsets(session.principal)
+            else:
+                allowed = auth.may_read_topic(session.principal, t.name)
+            if not allowed:
                 topics.append(MetadataResponseTopic(error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED, name=t.name))
             else:
                 topics.append(_topic(broker, t.name, include_ops))
