@@ -31,7 +31,9 @@ from typing import Any
 
 import httpx
 
-from app.config import CacheSettings, HttpSettings, S3Side, s3_side
+from app.config import CacheSettings, HttpSettings, KafkaSettings, S3Side, s3_side
+from app.group_lag import GroupLagSource
+from app.group_offsets import OffsetStore
 from app.http.app import create_app
 from app.http.replication import CatalogComparison
 from app.metrics import Metrics
@@ -121,8 +123,10 @@ async def open_app(seeded: Seeded, tmp_path: Path, *, http: HttpSettings | None 
         assert dest.reader is not None
         replication = CatalogComparison(dest.catalog, source_catalog, dest_name=str(seeded.dest.url),
                                         source_name=str(seeded.source.url) if with_source else None)
+        groups = GroupLagSource(OffsetStore(dest.store, KafkaSettings().group_offsets_prefix), dest.catalog,
+                                dest.reader)
         app = create_app(http, dest.catalog, dest.reader, metrics=metrics, replication=replication,
-                         bucket_name=str(seeded.dest.url))
+                         bucket_name=str(seeded.dest.url), groups=groups)
         await stack.enter_async_context(app.router.lifespan_context(app))
         client = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api"))

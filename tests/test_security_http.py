@@ -38,7 +38,8 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from starlette.routing import Mount, Route
 
-from app.config import HttpSettings
+from app.config import HttpSettings, KafkaSettings
+from app.group_offsets import CommittedOffset, OffsetStore
 from tests.conftest import FaultProxy
 from tests.http_fixtures import TEST_ENV, Seeded, drop_buckets, open_app, seed_pair
 
@@ -246,8 +247,10 @@ PUBLIC = {"/healthz", "/readyz", "/", "/favicon.ico", "/docs", "/openapi.json", 
 
 async def test_token_is_required_on_every_route_but_the_public_ones(seeded: Seeded, tmp_path: Path) -> None:
     segment = _segments(seeded)[("orders", 0)][0]
-    values = {"topic": "orders", "partition": "0", "name": segment}
+    values = {"topic": "orders", "partition": "0", "name": segment, "group": "reporting"}
     async with open_app(seeded, tmp_path, http=HttpSettings(token=TOKEN, lag_history_interval=0.05)) as t:
+        await OffsetStore(t.dest.store, KafkaSettings().group_offsets_prefix).commit(
+            "reporting", {("orders", 0): CommittedOffset(1)})
         routes: list[tuple[str, str]] = []
 
         def walk(items: list[Any], prefix: str = "") -> None:
