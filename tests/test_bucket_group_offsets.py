@@ -65,6 +65,13 @@ def test_serve_seeds_groups_from_the_bucket_clamped(server: ServeProcess,
             got = admin.list_group_offsets(group)[group]
             assert {(tp.topic, tp.partition): m.offset for tp, m in got.items()} == {
                 tp: o for tp, o in want.items()}, group
+        # groups with committed offsets and no member are Empty, never Dead (Kafka's --describe then shows them)
+        empty = {g["group_id"] for g in admin.list_groups(states_filter=["Empty"])}
+        assert empty >= set(expected_positions(truth)), empty
+        described = admin.describe_groups(list(expected_positions(truth)))
+        assert {g: (d["group_state"], d["protocol_type"]) for g, d in described.items()} == {
+            g: ("Empty", "consumer") for g in expected_positions(truth)}, described
+        assert admin.describe_groups(["never-committed"])["never-committed"]["group_state"] == "Dead"
     finally:
         admin.close()
     line = server.wait_for_log("consumer group offsets from cluster")

@@ -240,5 +240,14 @@ async def handle_describe_groups(broker: Broker, session: Session, request: Requ
             out.append(DescribedGroup(error_code=error, group_id=group_id, group_state="", protocol_type="",
                                       protocol_data=""))
         else:
-            out.append(broker.coordinator.describe(group_id))
+            described = broker.coordinator.describe(group_id)
+            if described.group_state == "Dead":  # not live here: Empty if it has committed offsets, as in Kafka
+                try:
+                    if await broker.coordinator.offsets.fetch(group_id):
+                        described = DescribedGroup(group_id=group_id, group_state="Empty", protocol_type="consumer",
+                                                   protocol_data="")
+                except ShadowReplicaError as e:
+                    described = DescribedGroup(error_code=kafka_code(e), group_id=group_id, group_state="",
+                                               protocol_type="", protocol_data="")
+            out.append(described)
     return DescribeGroupsResponse(groups=tuple(out))
