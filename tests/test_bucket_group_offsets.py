@@ -170,3 +170,57 @@ def test_groups_import_from_bucket_reports_every_decision_and_keeps_groups_own(
     missing = run_cli(replica, ["groups", "import", "--from-bucket", str(replica.url), "--cluster-uuid",
                                 "0b9a8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d"])
     assert missing.returncode == 2 and "no cluster metadata" in missing.stderr
+
+
+@pytest.mark.parametrize("damage", ["truncated_snapshot", "garbage_snapshot", "malformed_manifest"])
+def test_damaged_metadata_is_a_clear_error_and_leaves_groups_untouched(s3_server: str, damage: str,
+                                                                       tmp_path: Path) -> None:
+    """A cut or garbled offsets snapshot, or a cluster manifest that is not JSON: `groups import --from-bucket`
+    names the object and exits 1; the groups already in the bucket keep their offsets; `serve` still starts
+    (it logs the object) and serves what it had."""
+    import boto3
+
+    side = new_bucket(s3_server)
+    seed(side, topics=2, partitions=PARTITIONS, size="256KiB", segment_size="64KiB", groups=True)
+    csv_file = tmp_path / "offsets.csv"
+    csv_file.write_text("group,topic,partition,offset,metadata\ndashboard,orders,0,2,\n")
+    assert run_cli(side, ["groups", "import", str(csv_file), "--bucket", str(side.url)]).returncode == 0
+    s3 = boto3.client("s3", endpoint_url=side.endpoint_url, region_name=side.region,
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=side.url.bucket, Prefix="cluster_metadata/")["Contents"]]
+    if damage == "malformed_manifest":
+        victim = next(k for k in keys if k.endswith("cluster_manifest.json"))
+        s3.put_object(Bucket=side.url.bucket, Key=victim, Body=b'{"version": 0, "cluster_uuid": ')
+    else:
+        victims = [k for k in keys if k.endswith(".snapshot")]
+        for victim in victims:  # every snapshot damaged: nothing may be seeded from them
+            body = s3.get_object(Bucket=side.url.bucket, Key=victim)["Body"].read()
+            s3.put_object(Bucket=side.url.bucket, Key=victim,
+                          Body=body[: len(body) // 2] if damage == "truncated_snapshot" else b"\xff" * len(body))
+        victim = victims[0]
+    before = run_cli(side, ["groups", "import", "--from-bucket", str(side.url), "--dry-run"])
+    done = run_cli(side, ["groups", "import", "--from-bucket", str(side.url)])
+    for out in (before, done):
+        assert out.returncode in (1, 2) and out.returncode != 0, out.stdout + out.stderr
+        assert victim in out.stderr and "not usable" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+    # the group keeps the offset it had (the import above), nothing else was seeded from the damaged data
+    got = s3.get_object(Bucket=side.url.bucket, Key="_shadowreplica/groups/dashboard.json")["Body"].read()
+    import json as _json
+
+    offsets = _json.loads(got)["offsets"]
+    assert offsets == {"orders": {"0": offsets["orders"]["0"]}} and offsets["orders"]["0"]["offset"] == 2
+    assert offsets["orders"]["0"]["source"] == "import"
+    s = start_serve(side, cache_dir=tmp_path / "cache")
+    try:
+        s.wait_for_log("not usable")
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=s.bootstrap)
+        try:
+            got_offsets = admin.list_group_offsets("dashboard")["dashboard"]
+            assert {(tp.topic, tp.partition): m.offset for tp, m in got_offsets.items()} == {("orders", 0): 2}
+        finally:
+            admin.close()
+    finally:
+        s.stop()

@@ -64,9 +64,12 @@ class SeedDecision:
             f" ({self.reason})" if self.reason else "")
 
 
-async def read_bucket_offsets(store: ObjectStore, *, cluster_uuid: str | None = None
-                              ) -> tuple[ClusterManifest | None, list[GroupOffsets]]:
-    """The newest cluster manifest of the chosen cluster and the groups of the snapshots it names."""
+async def read_bucket_offsets(store: ObjectStore, *, cluster_uuid: str | None = None,
+                              problems: list[str] | None = None) -> tuple[ClusterManifest | None, list[GroupOffsets]]:
+    """The newest cluster manifest of the chosen cluster and the groups of the snapshots it names. An unusable
+    manifest or snapshot is logged, added to ``problems`` (``"<key>: <why>"``) and skipped: its groups are
+    left as they are, the other snapshots still count."""
+    problems = [] if problems is None else problems
     keys: list[str] = []
     async for info in store.list(f"{PREFIX}/"):
         if info.key.endswith("/cluster_manifest.json"):
@@ -80,6 +83,7 @@ async def read_bucket_offsets(store: ObjectStore, *, cluster_uuid: str | None = 
             manifests.append(parse_cluster_manifest((await store.get(key)).body))
         except (ObjectMissing, FormatError) as e:
             log.warning("cluster manifest %s not usable: %s", key, e)
+            problems.append(f"{key}: cluster manifest not usable: {e}")
     if not manifests:
         return None, []
     manifest = max(manifests, key=lambda m: (m.upload_time_since_epoch, m.metadata_id))
@@ -90,6 +94,7 @@ async def read_bucket_offsets(store: ObjectStore, *, cluster_uuid: str | None = 
                 snapshot = decode_offsets_snapshot((await store.get(key)).body)
             except (ObjectMissing, FormatError) as e:  # one bad snapshot does not hide the others
                 log.warning("offsets snapshot %s not usable: %s", key, e)
+                problems.append(f"{key}: offsets snapshot not usable (its groups are left as they are): {e}")
                 continue
             for g in snapshot.groups:
                 merged = {t: dict(p) for t, p in groups.get(g.group_id, GroupOffsets(g.group_id)).offsets.items()}

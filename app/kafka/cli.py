@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
 from app.config import CacheSettings, KafkaSettings, S3Side, load_file, parse_size, section
-from app.errors import ConfigError, ShadowReplicaError
+from app.errors import ConfigError, CorruptData, ShadowReplicaError
 from segment_format.keys import is_cluster_uuid
 
 if TYPE_CHECKING:
@@ -406,8 +406,9 @@ def _parse_rpk_describe(lines: list[str], name: str) -> list[ImportRow]:
 
 
 async def import_from_bucket(side: S3Side, kafka: KafkaSettings, *, cluster_uuid: str | None,
-                             dry_run: bool) -> list[str]:
-    """``groups import --from-bucket``: the newest cluster-metadata offsets snapshot, clamped; every decision."""
+                             dry_run: bool, problems: list[str] | None = None) -> list[str]:
+    """``groups import --from-bucket``: the newest cluster-metadata offsets snapshot, clamped; every decision.
+    Unusable metadata objects go to ``problems`` (their groups untouched)."""
     from app.catalog import Catalog
     from app.group_offsets import OffsetStore
     from app.kafka.bucket_offsets import plan_seed, read_bucket_offsets, seed_groups
@@ -416,7 +417,10 @@ async def import_from_bucket(side: S3Side, kafka: KafkaSettings, *, cluster_uuid
     async with ObjectStore(side) as store:
         catalog = Catalog(store, cluster_uuid=cluster_uuid)
         await catalog.refresh(discover=True)
-        manifest, groups = await read_bucket_offsets(store, cluster_uuid=cluster_uuid)
+        manifest, groups = await read_bucket_offsets(store, cluster_uuid=cluster_uuid, problems=problems)
+        if manifest is None and problems:
+            raise CorruptData(f"{side.url}: no usable cluster metadata; groups left as they are: "
+                              + "; ".join(problems), key=problems[0].split(": ", 1)[0])
         if manifest is None:
             raise ConfigError(f"{side.url}: no cluster metadata (cluster_metadata/<uuid>/manifests/...) "
                               + (f"for cluster {cluster_uuid}" if cluster_uuid else "in the bucket"))
@@ -434,10 +438,13 @@ def run_groups(args: argparse.Namespace) -> int:
         if args.file:
             raise ConfigError("give an export FILE or --from-bucket, not both")
         side = side_from_args(args, args.from_bucket, "dest")
+        problems: list[str] = []
         for line in asyncio.run(import_from_bucket(side, kafka, cluster_uuid=args.cluster_uuid,
-                                                   dry_run=args.dry_run)):
+                                                   dry_run=args.dry_run, problems=problems)):
             print(line)
-        return 0
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1 if problems else 0
     if not args.file or not args.bucket:
         raise ConfigError("groups import needs FILE and --bucket, or --from-bucket")
     if args.file == "-":
