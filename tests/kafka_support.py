@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -313,3 +314,24 @@ def parse_fetch_response(frame: bytes, version: int) -> tuple[int, dict[tuple[st
             pos += max(size, 0)
             out[(topic, p)] = FetchedPartition(p, err, hwm, start, aborted, records)
     return corr, out
+
+
+# ------------------------------------------------------------------------------------------ security
+
+
+def tls_client(port: int, certs: Any) -> RawClient:
+    c = RawClient(port)
+    ctx = ssl.create_default_context(cafile=str(certs.ca))
+    c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost")
+    return c
+
+
+def auth_reply(frame: bytes) -> tuple[int, str | None, bytes]:
+    """(error, message, auth_bytes) of a SaslAuthenticate v1 response frame."""
+    pos = 4
+    (error, n) = struct.unpack_from(">hh", frame, pos)
+    pos += 4
+    msg = frame[pos : pos + n].decode() if n >= 0 else None
+    pos += max(n, 0)
+    (size,) = struct.unpack_from(">i", frame, pos)
+    return error, msg, frame[pos + 4 : pos + 4 + size]

@@ -21,6 +21,7 @@ import pytest
 
 from app.config import S3Side
 from app.kafka.protocol import ApiKey, SaslHandshakeRequest
+from tests.cert_support import Certs, make_certs
 from tests.kafka_support import (
     PartitionTruth,
     RawClient,
@@ -30,7 +31,6 @@ from tests.kafka_support import (
     seed,
     start_serve,
 )
-from tests.test_kafka_security import Certs, make_certs
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 

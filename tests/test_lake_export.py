@@ -32,43 +32,22 @@ from tests.bucket_oracle import read_bucket_s3
 from tests.conftest import BucketPair, Fault, make_side
 from tests.lake_support import (
     SEGMENT,
+    SPEC,
     Expected,
     expected_for,
     expected_records,
+    export,
     list_keys,
     s3_client,
     seed_sync,
     segment_terms,
     table_rows,
+    warehouse_side,
 )
 
 pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
 
 TOPICS = ("orders", "payments", "clickstream", "sensor-readings")
-# 4 topics x 2 partitions x 64 KiB, 12 KiB segments: every codec (orders), transactions with aborts (payments
-# and sensor-readings partition 0), LogAppendTime (sensor-readings), three terms per partition, about three
-# hours of records (two minutes between batches): several hour partitions
-SPEC = {"topics": 4, "partitions": 2, "total_bytes": 8 * 64 * 1024, "segment_bytes": 12 * 1024,
-        "records_per_batch": 8, "value_bytes": 96, "term_every_segments": 2, "batch_gap_ms": 120_000}
-
-
-def warehouse_side(side: S3Side, prefix: str = "lake") -> S3Side:
-    assert side.endpoint_url is not None
-    return make_side(side.endpoint_url, side.url.bucket, side.region, prefix=prefix, side="dest")
-
-
-async def export(side: S3Side, tmp: Path, *, lake_side: S3Side | None = None, catalog_file: Path | None = None,
-                 topics: str | None = None, **settings: Any) -> list[TableResult]:
-    wh = Warehouse(lake_side or warehouse_side(side))
-    cache = CacheSettings(directory=tmp / "cache", manifest_refresh_interval=0.2)
-    async with open_read_path(side, cache, metrics=Metrics()) as replica:
-        assert replica.reader is not None
-        lake = await open_lake(LakeOptions(wh, None, {}, catalog_file or tmp / "catalog.db"))
-        exporter = Exporter(replica.catalog, replica.reader, lake, wh, source=str(side.url),
-                            settings=ExportSettings(**settings), topics=topic_filter(topics))
-        return await exporter.export_once()
-
-
 def lake_catalog(side: S3Side, tmp: Path, name: str = "catalog.db") -> Any:
     return open_catalog(Warehouse(warehouse_side(side)), uri=None, catalog_file=tmp / name)
 

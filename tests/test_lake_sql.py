@@ -24,8 +24,7 @@ from app.lake.sql import SqlEngine, WarehouseQueries
 from app.lake.warehouse import Warehouse, find_tables
 from app.store import ensure_bucket
 from tests.conftest import make_side, unique_bucket
-from tests.lake_support import Expected, expected_for, seed_sync
-from tests.test_lake_export import SPEC, export, warehouse_side
+from tests.lake_support import SPEC, Expected, expected_for, export, seed_sync, warehouse_side
 
 TOKEN = "sql-test-token"
 

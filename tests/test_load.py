@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from app.config import S3Side
-from bench.load import http_process, run_load
 from tests.kafka_support import TEST_ENV, ServeProcess, new_bucket, seed, start_serve
+from tests.load_support import http_process, run_load
 
 pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
 

@@ -11,11 +11,14 @@
   SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups, ListGroups;
 * TLS-only listener refuses plaintext Kafka;
 * no password or PLAIN token in the log of a process that saw good and bad logins; no command-line option
-  takes a secret.
+  takes a secret;
+* real clients (kafka-python, aiokafka, confluent-kafka) over SCRAM, wrong passwords failing them, ACL
+  denials as clients see them, and TLS with client certificates (formerly test_kafka_security.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import socket
@@ -61,16 +64,20 @@ from app.kafka.protocol import (
     SaslHandshakeRequest,
     SyncGroupRequest,
 )
+from tests.cert_support import Certs, make_certs
 from tests.kafka_support import (
     TEST_ENV,
+    PartitionTruth,
     RawClient,
     ServeProcess,
+    auth_reply,
     new_bucket,
     parse_fetch_response,
+    read_truth,
     seed,
     start_serve,
+    tls_client,
 )
-from tests.test_kafka_security import Certs, make_certs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -144,24 +151,6 @@ def tls_only(bucket: S3Side, certs: Certs, tmp_path_factory: pytest.TempPathFact
     s = start_serve(bucket, cache_dir=d / "cache", config=str(d / "config.toml"))
     yield s
     s.stop()
-
-
-def tls_client(port: int, certs: Certs) -> RawClient:
-    c = RawClient(port)
-    ctx = ssl.create_default_context(cafile=str(certs.ca))
-    c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost")
-    return c
-
-
-def auth_reply(frame: bytes) -> tuple[int, str | None, bytes]:
-    """(error, message, auth_bytes) of a SaslAuthenticate v1 response frame."""
-    pos = 4
-    (error, n) = struct.unpack_from(">hh", frame, pos)
-    pos += 4
-    msg = frame[pos : pos + n].decode() if n >= 0 else None
-    pos += max(n, 0)
-    (size,) = struct.unpack_from(">i", frame, pos)
-    return error, msg, frame[pos + 4 : pos + 4 + size]
 
 
 def authenticate(c: RawClient, user: str, password: str, mechanism: str = "SCRAM-SHA-256") -> tuple[int, str]:
@@ -501,3 +490,225 @@ def test_no_command_line_option_takes_a_secret() -> None:
         for line in doc.read_text().splitlines():
             if "shadowreplica " in line and secretish.search(line.split("#")[0]):
                 assert not re.search(r"--\S*(pass|secret|token)", line, re.IGNORECASE), f"{doc.name}: {line}"
+
+
+# ====================================================== clients over SASL and mutual TLS
+
+
+@pytest.fixture(scope="module")
+def truth(bucket: S3Side) -> dict[tuple[str, int], PartitionTruth]:
+    return read_truth(bucket)
+
+
+@pytest.fixture(scope="module")
+def mutual_tls(bucket: S3Side, certs: Certs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    d = tmp_path_factory.mktemp("tls")
+    tls = (f'tls_certfile = "{certs.server_cert}"\ntls_keyfile = "{certs.server_key}"\n'
+           f'tls_cafile = "{certs.ca}"\ntls_require_client_cert = true')
+    (d / "config.toml").write_text(CONFIG.format(tls=tls))
+    s = start_serve(bucket, cache_dir=d / "cache", config=str(d / "config.toml"))
+    yield s
+    s.stop()
+
+
+# ----------------------------------------------------------------------------------- raw SCRAM exchanges
+
+
+def _sasl_exchange(port: int, mechanism: str, user: str, password: str) -> tuple[int, str | None, float, RawClient]:
+    """Handshake + the two SaslAuthenticate round trips, with scramp as the client.
+    Returns (error code of the final step, its message, seconds it took, the still-open client)."""
+    from scramp import ScramClient
+
+    c = RawClient(port)
+    c.send(ApiKey.SaslHandshake, 1, SaslHandshakeRequest(mechanism=mechanism))
+    frame = c.recv()
+    assert struct.unpack_from(">h", frame, 4)[0] == 0
+    client = ScramClient([mechanism], user, password)
+    c.send(ApiKey.SaslAuthenticate, 1, SaslAuthenticateRequest(auth_bytes=client.get_client_first().encode()))
+    error, _msg, server_first = auth_reply(c.recv())
+    assert error == 0
+    client.set_server_first(server_first.decode())
+    started = time.monotonic()
+    c.send(ApiKey.SaslAuthenticate, 1, SaslAuthenticateRequest(auth_bytes=client.get_client_final().encode()))
+    error, msg, server_final = auth_reply(c.recv())
+    took = time.monotonic() - started
+    if error == 0:
+        client.set_server_final(server_final.decode())  # scramp checks the server's signature
+    return error, msg, took, c
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_scram_good_and_bad_passwords_on_the_wire(secured: ServeProcess, mechanism: str) -> None:
+    error, _, _, c = _sasl_exchange(secured.port, mechanism, "alice", PASSWORDS["alice"])
+    assert error == 0
+    corr = c.send(ApiKey.Metadata, 8, MetadataRequest(topics=None))
+    frame = c.recv()
+    assert struct.unpack_from(">i", frame)[0] == corr and b"orders" in frame and b"payments" not in frame
+    c.close()
+
+    error, msg, took, c = _sasl_exchange(secured.port, mechanism, "alice", "wrong")
+    assert error == 58 and msg is not None and "invalid credentials" in msg
+    assert took >= DELAY, "a failed authentication is answered only after failed_auth_delay"
+    assert c.closed_by_server()
+    c.close()
+    error, msg, _, c = _sasl_exchange(secured.port, mechanism, "mallory", "whatever")
+    assert error == 58
+    c.close()
+    secured.wait_for_log("authentication failed: user 'alice'")
+    secured.wait_for_log("authentication failed: user 'mallory'")
+
+
+def test_requests_before_authentication_close_the_connection(secured: ServeProcess) -> None:
+    with RawClient(secured.port) as c:
+        c.send(ApiKey.Metadata, 8, MetadataRequest(topics=None))
+        assert c.closed_by_server()
+    secured.wait_for_log("Metadata before authenticating")
+
+
+def test_clients_with_scram(secured: ServeProcess, truth: dict[tuple[str, int], PartitionTruth]) -> None:
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    from kafka import KafkaConsumer
+
+    want = [r.offset for r in truth[("orders", 0)].records]
+    kp = KafkaConsumer(bootstrap_servers=secured.bootstrap, security_protocol="SASL_PLAINTEXT",
+                       sasl_mechanism="SCRAM-SHA-256", sasl_plain_username="bob", sasl_plain_password=PASSWORDS["bob"],
+                       auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=2000)
+    try:
+        kp.subscribe(["orders"])
+        assert [m.offset for m in kp] == want
+    finally:
+        kp.close()
+
+    ck = Consumer({"bootstrap.servers": secured.bootstrap, "group.id": "bob-ck", "security.protocol": "SASL_PLAINTEXT",
+                   "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "bob", "sasl.password": PASSWORDS["bob"],
+                   "enable.auto.commit": False})
+    try:
+        ck.assign([TopicPartition("orders", 0, OFFSET_BEGINNING)])
+        got: list[int] = []
+        deadline = time.monotonic() + 20
+        while len(got) < len(want) and time.monotonic() < deadline:
+            got += [m.offset() for m in ck.consume(1000, 0.2) if m.error() is None]
+        assert got == want
+    finally:
+        ck.close()
+
+
+def test_wrong_password_fails_the_clients(secured: ServeProcess) -> None:
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.errors import KafkaError
+    from confluent_kafka import Consumer
+
+    async def aio() -> None:
+        c = AIOKafkaConsumer(bootstrap_servers=secured.bootstrap, security_protocol="SASL_PLAINTEXT",
+                             sasl_mechanism="SCRAM-SHA-256", sasl_plain_username="alice",
+                             sasl_plain_password="nope", request_timeout_ms=5000)
+        try:
+            with pytest.raises(KafkaError):
+                await c.start()
+        finally:
+            await c.stop()
+
+    asyncio.run(aio())
+
+    errors: list[str] = []
+    ck = Consumer({"bootstrap.servers": secured.bootstrap, "group.id": "alice-x", "security.protocol": "SASL_PLAINTEXT",
+                   "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "alice", "sasl.password": "nope",
+                   "error_cb": lambda e: errors.append(e.str())})
+    try:
+        deadline = time.monotonic() + 10
+        while not errors and time.monotonic() < deadline:
+            ck.poll(0.2)
+        assert any("Authentication failed" in e or "authentication" in e.lower() for e in errors), errors
+    finally:
+        ck.close()
+
+
+def test_acl_denial(secured: ServeProcess) -> None:
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import GroupAuthorizationFailedError
+
+    def alice(**kw: object) -> KafkaConsumer:
+        return KafkaConsumer(bootstrap_servers=secured.bootstrap, security_protocol="SASL_PLAINTEXT",
+                             sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="alice",
+                             sasl_plain_password=PASSWORDS["alice"], enable_auto_commit=False, **kw)
+
+    c = alice()
+    try:
+        assert c.topics() == {"orders"}, "topics alice may not read are not even listed"
+    finally:
+        c.close()
+    error, _, _, raw = _sasl_exchange(secured.port, "SCRAM-SHA-256", "alice", PASSWORDS["alice"])
+    assert error == 0
+    with raw:
+        raw.send(ApiKey.Fetch, 11, FetchRequest(max_wait_ms=100, min_bytes=1, max_bytes=1 << 20, topics=tuple(
+            FetchTopic(topic=t, partitions=(FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=1 << 20),))
+            for t in ("orders", "payments"))))
+        _, parts = parse_fetch_response(raw.recv(), 11)
+        assert parts[("orders", 0)].error_code == 0 and parts[("orders", 0)].records
+        assert parts[("payments", 0)].error_code == 29 and not parts[("payments", 0)].records
+        raw.send(ApiKey.Metadata, 8, MetadataRequest(topics=(MetadataRequestTopic(name="payments"),)))
+        frame = raw.recv()
+        assert b"payments" in frame and struct.pack(">h", 29) in frame
+    c = alice(group_id="bob-group")
+    try:
+        with pytest.raises(GroupAuthorizationFailedError):
+            c.committed(TopicPartition("orders", 0))
+    finally:
+        c.close()
+
+
+def _tls_context(certs: Certs, *, with_client_cert: bool) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(certs.ca))
+    if with_client_cert:
+        ctx.load_cert_chain(str(certs.client_cert), str(certs.client_key))
+    return ctx
+
+
+def test_tls_with_client_certificates(mutual_tls: ServeProcess, certs: Certs,
+                                      truth: dict[tuple[str, int], PartitionTruth]) -> None:
+    import socket
+
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    from kafka import KafkaConsumer
+
+    # no client certificate: the handshake is refused
+    with socket.create_connection(("127.0.0.1", mutual_tls.port), timeout=5) as raw:
+        tls = _tls_context(certs, with_client_cert=False).wrap_socket(raw, server_hostname="localhost")
+        try:
+            tls.sendall(struct.pack(">ihhih", 10, 18, 2, 1, -1))  # ApiVersions v2
+            answer = tls.recv(4)  # TLS 1.3 reports the refused certificate at the first read
+        except (ssl.SSLError, OSError):
+            answer = b""
+        assert answer == b""
+    with socket.create_connection(("127.0.0.1", mutual_tls.port), timeout=5) as raw:
+        tls = _tls_context(certs, with_client_cert=True).wrap_socket(raw, server_hostname="localhost")
+        tls.sendall(struct.pack(">ihhih", 10, 18, 2, 1, -1))
+        assert struct.unpack(">i", tls.recv(4))[0] > 0, "with the certificate the same request is answered"
+
+    want = [r.offset for r in truth[("payments", 0)].records]
+    # PLAIN is offered on TLS listeners (SASL_SSL), with the client certificate
+    ck = Consumer({"bootstrap.servers": f"localhost:{mutual_tls.port}", "group.id": "bob-tls",
+                   "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.username": "bob",
+                   "sasl.password": PASSWORDS["bob"], "ssl.ca.location": str(certs.ca),
+                   "ssl.certificate.location": str(certs.client_cert), "ssl.key.location": str(certs.client_key),
+                   "enable.auto.commit": False})
+    try:
+        ck.assign([TopicPartition("payments", 0, OFFSET_BEGINNING)])
+        got: list[int] = []
+        deadline = time.monotonic() + 20
+        while len(got) < len(want) and time.monotonic() < deadline:
+            got += [m.offset() for m in ck.consume(1000, 0.2) if m.error() is None]
+        assert got == want
+    finally:
+        ck.close()
+
+    kp = KafkaConsumer(bootstrap_servers=f"localhost:{mutual_tls.port}", security_protocol="SASL_SSL",
+                       sasl_mechanism="SCRAM-SHA-256", sasl_plain_username="bob", sasl_plain_password=PASSWORDS["bob"],
+                       ssl_cafile=str(certs.ca), ssl_certfile=str(certs.client_cert), ssl_keyfile=str(certs.client_key),
+                       auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=2000)
+    try:
+        kp.subscribe(["payments"])
+        assert [m.offset for m in kp] == want
+    finally:
+        kp.close()
+    mutual_tls.wait_for_log("authenticated as 'bob' with PLAIN")

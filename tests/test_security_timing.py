@@ -28,9 +28,8 @@ import pytest
 from app.config import S3Side
 from app.kafka.protocol import ApiKey, SaslAuthenticateRequest, SaslHandshakeRequest
 from app.kafka.sasl import DEFAULT_ITERATIONS, SaslError, create_sasl_server, derive_scram_credential
-from tests.kafka_support import RawClient, ServeProcess, new_bucket, start_serve
-from tests.test_kafka_security import Certs, make_certs
-from tests.test_security_kafka import auth_reply, tls_client
+from tests.cert_support import Certs, make_certs
+from tests.kafka_support import RawClient, ServeProcess, auth_reply, new_bucket, start_serve, tls_client
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
