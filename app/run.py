@@ -19,22 +19,19 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from app.cache import ChunkCache
-from app.catalog import Catalog
 from app.cli import add_s3_flags, command, side_from_args
 from app.config import CacheSettings, HttpSettings, S3Side, load_file, section
-from app.errors import BucketMissing, ConfigError, StorageError
+from app.errors import ConfigError
+from app.http.serve import serve_http
 from app.kafka.cli import add_listener_flags
 from app.metrics import Metrics
-from app.reader import PartitionReader
+from app.readpath import ReadPath, open_read_path
 from app.replicator.cli import add_scope_flags
 from app.store import ObjectStore
 
@@ -44,136 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ReadPath", "open_read_path", "parse_listen", "serve_http"]
-
-
-@dataclass(frozen=True, slots=True)
-class ReadPath:
-    """One bucket's read stack. ``cache``/``reader`` are None when only manifests are followed."""
-
-    side: S3Side
-    store: ObjectStore
-    catalog: Catalog
-    cache: ChunkCache | None
-    reader: PartitionReader | None
-
-
-def _cache_dir_name(side: S3Side) -> str:
-    ident = f"{side.endpoint_url or 'aws'}\0{side.url.bucket}\0{side.url.prefix}"
-    return f"{side.url.bucket}-{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
-
-
-async def _start_catalog(catalog: Catalog, side: S3Side, retry_every: float) -> asyncio.Task[None] | None:
-    """Start following the bucket. A missing bucket is a configuration error; S3 being unreachable is not:
-    serve anyway (``/readyz`` says not ready) and keep trying in the background."""
-    try:
-        await catalog.start()
-        return None
-    except BucketMissing as e:
-        raise ConfigError(f"{side.url}: {e.message}") from e
-    except StorageError as e:
-        log.warning("%s: first manifest refresh failed (%s); retrying every %.0f s", side.url, e.message,
-                    retry_every)
-
-    async def keep_trying() -> None:
-        while True:
-            await asyncio.sleep(retry_every)
-            try:
-                await catalog.start()
-                log.info("%s: manifests loaded", side.url)
-                return
-            except StorageError as e:
-                log.warning("%s: manifest refresh failed: %s", side.url, e.message)
-
-    return asyncio.create_task(keep_trying(), name=f"catalog-start-{side.url.bucket}")
-
-
-@asynccontextmanager
-async def open_read_path(side: S3Side, cache: CacheSettings, *, metrics: Metrics, side_name: str = "dest",
-                         reader: bool = True) -> AsyncIterator[ReadPath]:
-    """Open a bucket's store, start its catalog, open a chunk cache and reader; close all on exit.
-
-    Registers the store, cache and catalog collectors in ``metrics`` under ``side=side_name``.
-    """
-    async with ObjectStore(side) as store:
-        catalog = Catalog(store, refresh_interval=cache.manifest_refresh_interval,
-                          max_refresh_interval=cache.manifest_max_refresh_interval,
-                          discovery_interval=cache.discovery_interval,
-                          discovery_max_interval=cache.discovery_max_interval,
-                          cluster_uuid=cache.cluster_uuid or None)
-        chunk_cache = None
-        part_reader = None
-        if reader:
-            chunk_cache = await ChunkCache(
-                store, cache.directory / _cache_dir_name(side), max_bytes=cache.max_bytes,
-                chunk_size=cache.chunk_size, readahead_chunks=cache.readahead_chunks).open()
-            part_reader = PartitionReader(catalog, chunk_cache)
-            metrics.watch_cache(chunk_cache)
-        metrics.watch_store(store, side=side_name)
-        metrics.watch_catalog(catalog, side=side_name)
-        retry = await _start_catalog(catalog, side, max(1.0, cache.manifest_refresh_interval))
-        try:
-            yield ReadPath(side, store, catalog, chunk_cache, part_reader)
-        finally:
-            if retry is not None:
-                retry.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await retry
-            await catalog.stop()
-            if chunk_cache is not None:
-                await chunk_cache.close()
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) → ``(host, port)``; port 0 picks a free one."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not host or int(port) > 65535:
-        raise ConfigError(f"--listen must be HOST:PORT, not {listen!r}")
-    return host.strip("[]"), int(port)
-
-
-async def serve_http(app: Any, listen: str, *, banner: str = "serving",
-                     on_ready: Callable[[str], Awaitable[None] | None] | None = None,
-                     stop: asyncio.Event | None = None) -> None:
-    """Run ``app`` under uvicorn until cancelled, signalled or ``stop`` is set (a graceful shutdown);
-    prints ``{banner} on http://HOST:PORT``."""
-    import uvicorn
-
-    host, port = parse_listen(listen)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
-                            server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
-
-    async def announce() -> None:
-        while not server.started:
-            if server.should_exit:
-                return
-            await asyncio.sleep(0.02)
-        sock = server.servers[0].sockets[0].getsockname()
-        shown = f"[{sock[0]}]" if ":" in sock[0] else sock[0]
-        url = f"http://{shown}:{sock[1]}"
-        print(f"{banner} on {url}  (page {url}/, API docs {url}/docs)", flush=True)
-        if on_ready is not None:
-            result = on_ready(url)
-            if result is not None:
-                await result
-
-    async def stopper() -> None:
-        assert stop is not None
-        await stop.wait()
-        server.should_exit = True
-
-    helpers = [asyncio.create_task(announce())]
-    if stop is not None:
-        helpers.append(asyncio.create_task(stopper()))
-    try:
-        await server.serve()
-    finally:
-        for task in helpers:
-            task.cancel()
-        await asyncio.gather(*helpers, return_exceptions=True)
-    if not server.started:
-        raise ConfigError(f"could not listen on {listen} (address in use or not allowed?)")
+__all__ = ["run_all"]
 
 
 # ----------------------------------------------------------------------------------------------- run

@@ -33,7 +33,7 @@ from app.lake.export import Exporter
 from app.lake.sql import SqlEngine
 from app.lake.warehouse import Warehouse
 from app.metrics import Metrics
-from app.run import open_read_path
+from app.readpath import open_read_path
 from app.tools.seed import seed_bucket
 from app.tools.seedgen import BASE_TIMESTAMP, SeedSpec
 from localstack.faultproxy import FaultProxy

@@ -38,7 +38,7 @@ from app.http.app import create_app
 from app.http.replication import CatalogComparison
 from app.metrics import Metrics
 from app.reader import PartitionReader
-from app.run import ReadPath, open_read_path
+from app.readpath import ReadPath, open_read_path
 from app.store import ObjectStore, ensure_bucket
 from app.tools.seed import seed_bucket
 from app.tools.seedgen import SeedSpec

@@ -27,7 +27,7 @@ from app.lake.cli import LakeOptions, open_lake, topic_filter
 from app.lake.export import Exporter, TableResult
 from app.lake.warehouse import Warehouse
 from app.metrics import Metrics
-from app.run import open_read_path
+from app.readpath import open_read_path
 from tests.conftest import make_side
 
 RP_HEADER = struct.Struct("<IiqbIhiqqqhii")

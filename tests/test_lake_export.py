@@ -27,7 +27,7 @@ from app.lake.export import Exporter, TableResult, progress_from_summary
 from app.lake.sql import SqlEngine
 from app.lake.warehouse import LakeError, Warehouse, open_catalog
 from app.metrics import Metrics
-from app.run import open_read_path
+from app.readpath import open_read_path
 from tests.bucket_oracle import read_bucket_s3
 from tests.conftest import BucketPair, Fault, make_side
 from tests.lake_support import (

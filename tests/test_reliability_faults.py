@@ -197,7 +197,8 @@ def _cache_files_match_the_bucket(cache_dir: Path, side: Any, truth_segments: di
         names[hashlib.sha256(f"{key}\0{size}".encode()).hexdigest()[:40]] = (key, size)
     bodies: dict[str, bytes] = {}
     checked = 0
-    for path in cache_dir.iterdir():
+    (bucket_dir,) = cache_dir.iterdir()  # one directory per bucket under the cache root (app/readpath.py)
+    for path in bucket_dir.iterdir():
         assert not path.name.endswith(".tmp"), path
         digest, rest = path.name.split(".", 1)
         key, size = names[digest]

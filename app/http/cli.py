@@ -44,7 +44,8 @@ async def serve(args: argparse.Namespace) -> None:
     from app.group_offsets import OffsetStore
     from app.http.app import create_app
     from app.http.replication import CatalogComparison
-    from app.run import open_read_path, serve_http
+    from app.http.serve import serve_http
+    from app.readpath import open_read_path
 
     file_cfg = load_file(args.config)
     http = section(HttpSettings, file_cfg.get("http", {}), None, "HTTP", listen=args.listen)

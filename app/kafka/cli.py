@@ -134,33 +134,21 @@ def _listen_socket(listen: str) -> socket.socket:
 
 async def serve(side: S3Side, kafka: KafkaSettings, cache_settings: CacheSettings, *,
                 send_mode: str | None = None, stop: asyncio.Event | None = None) -> None:
-    """Run the shim alone until ``stop`` is set (or SIGTERM/SIGINT): its own store, catalog and cache."""
-    from app.cache import ChunkCache
-    from app.catalog import Catalog
-    from app.reader import PartitionReader
-    from app.store import ObjectStore
+    """Run the shim alone until ``stop`` is set (or SIGTERM/SIGINT), over the bucket's read path
+    (:func:`app.readpath.open_read_path`: the same cache layout and start-up retries as ``http`` and ``run``)."""
+    from app.metrics import Metrics
+    from app.readpath import open_read_path
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with ObjectStore(side) as store:
-        catalog = Catalog(store, refresh_interval=cache_settings.manifest_refresh_interval,
-                          max_refresh_interval=cache_settings.manifest_max_refresh_interval,
-                          discovery_interval=cache_settings.discovery_interval,
-                          discovery_max_interval=cache_settings.discovery_max_interval,
-                          cluster_uuid=cache_settings.cluster_uuid or None)
-        cache = await ChunkCache(store, cache_settings.directory, max_bytes=cache_settings.max_bytes,
-                                 chunk_size=cache_settings.chunk_size,
-                                 readahead_chunks=cache_settings.readahead_chunks).open()
-        try:
-            await catalog.start()
-            await kafka_face(side, store, catalog, PartitionReader(catalog, cache), kafka, send_mode=send_mode,
-                             stop=stop)
-        finally:
-            await catalog.stop()
-            await cache.close()
+    metrics = Metrics()
+    async with open_read_path(side, cache_settings, metrics=metrics, side_name="dest") as path:
+        assert path.reader is not None
+        await kafka_face(side, path.store, path.catalog, path.reader, kafka, send_mode=send_mode, stop=stop,
+                         metrics=metrics)
 
 
 async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader: PartitionReader,

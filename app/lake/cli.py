@@ -126,7 +126,7 @@ def export_settings(args: argparse.Namespace, file_cfg: dict[str, Any]) -> Expor
 
 async def export_command(args: argparse.Namespace) -> int:
     from app.lake.export import Exporter, ExportMetrics
-    from app.run import open_read_path
+    from app.readpath import open_read_path
     from app.tools.progress import Progress
 
     file_cfg = load_file(args.config)
