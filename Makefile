@@ -30,7 +30,7 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/ruff check app segment_format tests localstack bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q -x -n 3 --dist loadfile -m "not slow"
+	HYPOTHESIS_PROFILE=fast $(BIN)/pytest -q -x -n 3 --dist loadfile -m "not slow"
 
 ## Benchmarks: every figure printed as a ratio against a baseline measured in the same run.
 bench: $(STAMP)

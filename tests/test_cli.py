@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from app.cli import COMMAND_MODULES
+
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
 
 REPO = Path(__file__).resolve().parent.parent
 SHADOWREPLICA = Path(sys.executable).with_name("shadowreplica")

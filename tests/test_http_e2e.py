@@ -11,6 +11,8 @@ import pytest
 
 from tests.http_fixtures import Seeded, drop_buckets, running, seed_pair
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
+
 
 @pytest.fixture(scope="module")
 def seeded(s3_server: str) -> Iterator[Seeded]:

@@ -48,7 +48,7 @@ from tests.kafka_support import (
     start_serve,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 TOPICS = 4  # 0: every codec, JSON; 1: transactions (partition 0) with aborts; 2: binary; 3: LogAppendTime
 PARTITIONS = 2

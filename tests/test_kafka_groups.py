@@ -29,7 +29,7 @@ from tests.kafka_support import (
     start_serve,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 TOPIC = "orders"
 PARTITIONS = 6

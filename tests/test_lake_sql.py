@@ -26,6 +26,8 @@ from app.store import ensure_bucket
 from tests.conftest import make_side, unique_bucket
 from tests.lake_support import SPEC, Expected, expected_for, export, seed_sync, warehouse_side
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
+
 TOKEN = "sql-test-token"
 
 

@@ -27,6 +27,8 @@ from app.bucket import decode_partition_manifest
 from app.replicator import Replicator, verify_bucket
 from app.store import ObjectStore
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
+
 
 async def _drop_oldest(store: ObjectStore, topic: str, count: int) -> list[str]:
     key = next(k for k in sorted([i.key async for i in store.list("")])

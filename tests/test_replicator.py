@@ -37,6 +37,8 @@ from app.store import ObjectStore
 from segment_format.keys import parse_segment_key
 from segment_format.manifest import PartitionManifest
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
+
 ProxyFactory = Callable[[str], Awaitable[FaultProxy]]
 
 

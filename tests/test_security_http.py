@@ -123,6 +123,7 @@ def _bucket_keys(seeded: Seeded) -> set[str]:
 EXAMPLES_PER_OPERATION = 60
 
 
+@pytest.mark.slow  # a real `http` process fuzzed with schemathesis at volume
 def test_schemathesis_finds_no_server_error(seeded: Seeded, tmp_path: Path) -> None:
     segments = _segments(seeded)
     with http_process(seeded, seeded.endpoint, tmp_path / "cache", token=TOKEN) as (url, log):

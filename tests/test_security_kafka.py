@@ -79,7 +79,7 @@ from tests.kafka_support import (
     tls_client,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 PASSWORDS = {"alice": "alice-pw-Zq81", "bob": "bob-pw-Kx27"}
 WRONG = "not-the-password-7Hq"

@@ -23,6 +23,8 @@ from segment_format.records import Compression
 from segment_format.remote_index import decode_remote_index
 from segment_format.segment import Tail, iter_batches
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
+
 CLI = [sys.executable, "-m", "app.cli"]
 SPEC = SeedSpec(topics=2, partitions=2, total_bytes=2 * 1024 * 1024, segment_bytes=256 * 1024, seed=7)
 
