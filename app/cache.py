@@ -193,12 +193,6 @@ class ChunkCache:
         finally:
             self._inflight.pop(name, None)
 
-    async def chunk_path(self, key: str, index: int, *, object_size: int) -> tuple[Path, int]:
-        """Ensure a chunk is on disk; returns its file and length (for ``loop.sock_sendfile``)."""
-        await self.chunk(key, index, object_size=object_size)
-        name = self._name(key, object_size, index)
-        return self.directory / name, self.chunk_range(index, object_size)[1]
-
     async def _fetch(self, key: str, start: int, length: int, name: str) -> bytes:
         self.stats.misses += 1
         data = await self.store.get_range(key, start, length)

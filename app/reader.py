@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from app.batch_runs import BatchRuns
 from app.cache import ChunkCache
 from app.catalog import Catalog, PartitionView, SegmentRef
 from app.errors import CorruptData, ObjectMissing, OffsetOutOfRange
@@ -121,6 +122,20 @@ class AbortedMatcher:
 
 
 @dataclass(slots=True)
+class Span:
+    """One partition's part of a Kafka Fetch: (Kafka header, records view) per batch, whole batches only."""
+
+    pieces: list[tuple[bytes | bytearray | memoryview, bytes | bytearray | memoryview]]
+    sizes: list[int]  # batch sizes (header + records)
+    aborted: list[AbortedTxn]
+    high_watermark: int
+
+    @property
+    def size(self) -> int:
+        return sum(self.sizes)
+
+
+@dataclass(slots=True)
 class ReadResult:
     batches: list[ServedBatch]
     high_watermark: int
@@ -142,9 +157,11 @@ class PartitionReader:
     """Reads partitions of one catalog through one cache."""
 
     def __init__(self, catalog: Catalog, cache: ChunkCache, *, read_size: int = 1024 * 1024,
-                 index_cache_entries: int = 4096) -> None:
+                 index_cache_entries: int = 4096, runs: BatchRuns | None = None) -> None:
         self.catalog = catalog
         self.cache = cache
+        self.runs = runs if runs is not None else BatchRuns()
+        """Stretches already served (:mod:`app.batch_runs`): a hot :meth:`span` skips the batch walk."""
         self.read_size = read_size
         self._indexes: OrderedDict[str, RemoteSegmentIndex | None] = OrderedDict()
         self._txs: OrderedDict[str, list[tuple[int, int, int]]] = OrderedDict()
@@ -188,6 +205,47 @@ class PartitionReader:
         while len(self._txs) > self.index_cache_entries:
             self._txs.popitem(last=False)
         return ranges
+
+    # ------------------------------------------------------------------ Kafka Fetch
+    async def span(self, topic: str, partition: int, offset: int, max_bytes: int, *,
+                   with_aborted: bool = False) -> Span:
+        """What a Kafka Fetch sends for one partition from ``offset``: :meth:`read` the first time, then from
+        the run of batches it remembered (:mod:`app.batch_runs`: bytes straight from the chunk cache, no
+        parsing). Same range check, same aborted-transaction matching either way."""
+        view = self.catalog.partition(topic, partition)
+        self._check_range(view, offset)
+        entries = self.runs.lookup(view, offset, max_bytes)
+        if entries is None:
+            result = await self.read(topic, partition, offset, max_bytes, with_aborted=with_aborted)
+            self.runs.record(view, offset, result)
+            return Span([(b.kafka_header(), b.records) for b in result.batches], [b.size for b in result.batches],
+                        list(result.aborted), result.high_watermark)
+        cs = self.cache.chunk_size
+        chunks: dict[tuple[str, int], bytes] = {}
+        pieces: list[tuple[bytes | bytearray | memoryview, bytes | bytearray | memoryview]] = []
+        for e in entries:
+            lo, hi = e.records_start, e.position + e.size
+            index = lo // cs
+            records: memoryview | bytes
+            if lo == hi:
+                records = b""
+            elif (hi - 1) // cs == index:
+                chunk = chunks.get((e.segment_key, index))
+                if chunk is None:
+                    chunk = chunks[(e.segment_key, index)] = await self.cache.chunk(e.segment_key, index,
+                                                                                    object_size=e.object_size)
+                records = memoryview(chunk)[lo - index * cs : hi - index * cs]
+            else:  # a batch across two chunks
+                records = await self.cache.read(e.segment_key, lo, hi - lo, object_size=e.object_size)
+            pieces.append((e.header, records))
+        matcher = AbortedMatcher()
+        if with_aborted:
+            for e in entries:
+                if e.transactional:
+                    seg = view.segment_for_kafka_offset(e.kafka_offset)
+                    if seg is not None:
+                        matcher.match(await self.aborted_ranges(seg), e.producer_id, e.rp_offset, e.kafka_offset)
+        return Span(pieces, [e.size for e in entries], matcher.aborted, view.high_watermark)
 
     # ------------------------------------------------------------------ reads
     def _check_range(self, view: PartitionView, offset: int) -> None:

@@ -88,8 +88,6 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     add_listener_flags(p)
     p.add_argument("--cache-dir", default=None, type=Path, help="local segment cache directory")
     p.add_argument("--cache-size", default=None, help="cache size cap on disk (e.g. 2GiB)")
-    p.add_argument("--send-mode", default=None, choices=("writev", "sendfile", "stream"),
-                   help="how plaintext Fetch records are written (default: the measured fastest, writev)")
     add_cluster_flag(p)
 
 
@@ -133,7 +131,7 @@ def _listen_socket(listen: str) -> socket.socket:
 
 
 async def serve(side: S3Side, kafka: KafkaSettings, cache_settings: CacheSettings, *,
-                send_mode: str | None = None, stop: asyncio.Event | None = None) -> None:
+                stop: asyncio.Event | None = None) -> None:
     """Run the shim alone until ``stop`` is set (or SIGTERM/SIGINT), over the bucket's read path
     (:func:`app.readpath.open_read_path`: the same cache layout and start-up retries as ``http`` and ``run``)."""
     from app.metrics import Metrics
@@ -147,12 +145,11 @@ async def serve(side: S3Side, kafka: KafkaSettings, cache_settings: CacheSetting
     metrics = Metrics()
     async with open_read_path(side, cache_settings, metrics=metrics, side_name="dest") as path:
         assert path.reader is not None
-        await kafka_face(side, path.store, path.catalog, path.reader, kafka, send_mode=send_mode, stop=stop,
-                         metrics=metrics)
+        await kafka_face(side, path.store, path.catalog, path.reader, kafka, stop=stop, metrics=metrics)
 
 
 async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader: PartitionReader,
-                     kafka: KafkaSettings, *, stop: asyncio.Event, send_mode: str | None = None,
+                     kafka: KafkaSettings, *, stop: asyncio.Event,
                      metrics: Metrics | None = None, offsets: Any = None, membership: Any = None) -> None:
     """The Kafka listener over an open read path (``serve`` alone, or ``run`` beside HTTP and the
     replicator, sharing one catalog and cache): TLS, auth, group coordinator, until ``stop`` is set.
@@ -163,7 +160,7 @@ async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader:
     from app.kafka.cluster import Cluster
     from app.kafka.groups import GroupCoordinator
     from app.kafka.handlers import Broker
-    from app.kafka.server import DEFAULT_SEND_MODE, KafkaServer, make_ssl_context
+    from app.kafka.server import KafkaServer, make_ssl_context
 
     ssl_context = None
     if kafka.tls_certfile is not None:
@@ -196,8 +193,7 @@ async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader:
         follower.start()
     broker = Broker(settings=kafka, cluster=cluster, catalog=catalog, reader=reader, coordinator=coordinator,
                     auth=auth, cluster_id=cluster_id_for(side), metrics=metrics, consumer_offsets=consumer_offsets)
-    server = KafkaServer(broker, ssl_context=ssl_context,
-                         send_mode=send_mode or DEFAULT_SEND_MODE)  # type: ignore[arg-type]
+    server = KafkaServer(broker, ssl_context=ssl_context)
     try:
         await server.start(sock=sock)
         print(f"serving {side.url} on {bound[0]}:{bound[1]} as broker {cluster.me.node_id} "
@@ -243,7 +239,7 @@ async def _consumer_offsets_log(kafka: KafkaSettings, offsets: Any, coordinator:
 def run_serve(args: argparse.Namespace) -> int:
     kafka, cache = load_settings(args)
     side = side_from_args(args, args.bucket, "dest")
-    asyncio.run(serve(side, kafka, cache, send_mode=args.send_mode))
+    asyncio.run(serve(side, kafka, cache))
     return 0
 
 

@@ -26,9 +26,9 @@ to answer in :mod:`app.kafka.handlers`. This module owns only I/O policy, every 
 * **Writes**: responses are lists of buffers (Fetch record bytes are views of the cache, never copied
   by the codec). On plaintext sockets the buffers go to the kernel with ``os.writev`` straight from
   those views when the transport has nothing queued (whatever does not fit is queued on the transport,
-  which then applies back-pressure); on TLS they go through the transport. The alternative,
-  ``os.sendfile`` of the records from the cache's chunk files (``send_mode="sendfile"``), was measured
-  against it with ``bench/kafka_shim.py``; the figures are in :data:`DEFAULT_SEND_MODE`'s comment.
+  which then applies back-pressure); on TLS they go through the transport. (An ``os.sendfile`` mode from
+  the cache's chunk files was measured 11x slower than ``writev`` with ``bench/kafka_shim.py`` and
+  removed, with the side channel it needed between the Fetch handler and this writer.)
 * **Shutdown**: stop accepting, cancel every connection task, wait for them.
 """
 
@@ -44,7 +44,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from app.kafka.handlers import HANDLERS, PRE_AUTH_APIS, Broker, Session
 from app.kafka.handlers.sasl import handle_unframed_sasl_token
@@ -63,12 +63,10 @@ if TYPE_CHECKING:
 
 Buffer = bytes | bytearray | memoryview
 
-__all__ = ["DEFAULT_SEND_MODE", "KafkaServer", "SendMode", "make_ssl_context"]
+__all__ = ["KafkaServer", "make_ssl_context"]
 
 log = logging.getLogger(__name__)
 
-SendMode = Literal["writev", "sendfile", "stream"]
-DEFAULT_SEND_MODE: SendMode = "writev"
 READ_SIZE = 256 * 1024  # bytes asked of the socket per read
 IOV_MAX = 1024  # buffers per writev call (Linux UIO_MAXIOV)
 TLS_HANDSHAKE_TIMEOUT = 10.0
@@ -128,7 +126,7 @@ class Connection:
         self.decoder = FrameDecoder(max_frame_size=server.broker.settings.max_frame_bytes)
         sock = writer.get_extra_info("socket")
         self._fd: int | None = None
-        if not session.tls and sock is not None and server.send_mode != "stream":
+        if not session.tls and sock is not None:
             self._fd = sock.fileno()
 
     async def run(self) -> None:
@@ -209,10 +207,7 @@ class Connection:
         if metrics is not None:
             _observe(metrics, header.api_key.name, body, time.perf_counter() - started)
         if buffers is not None:
-            if self.server.sendfile_writer is not None and isinstance(body, FetchResponse) and self._fd is not None:
-                await self.server.sendfile_writer(self, buffers)
-            else:
-                await self._write(buffers)
+            await self._write(buffers)
         if session.close_after_response:
             raise _Closing
 
@@ -260,16 +255,12 @@ class Connection:
 class KafkaServer:
     """Accepts connections and runs one :class:`Connection` task each."""
 
-    def __init__(self, broker: Broker, *, ssl_context: ssl.SSLContext | None = None,
-                 send_mode: SendMode = DEFAULT_SEND_MODE) -> None:
+    def __init__(self, broker: Broker, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self.broker = broker
         self.ssl_context = ssl_context
-        self.send_mode: SendMode = send_mode
         self.per_client: Counter[str] = Counter()
         self.tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
-        broker.sendfile = send_mode == "sendfile"
-        self.sendfile_writer = _SendfileWriter(broker) if send_mode == "sendfile" else None
 
     @property
     def connections(self) -> int:
@@ -333,82 +324,5 @@ class KafkaServer:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
-        if self.sendfile_writer is not None:
-            self.sendfile_writer.close()
 
 
-class _SendfileWriter:
-    """``send_mode="sendfile"``: Fetch records leave from the cache's chunk files with ``os.sendfile``.
-
-    Each batch is its rewritten 61-byte header (written) followed by its records (sent from the chunk
-    file(s) holding them; a batch may straddle two chunks). ``os.sendfile`` is tried directly while the
-    transport has nothing queued; when the socket is full, ``loop.sendfile`` waits for it. Pieces the
-    fetch handler did not map to a file (``Session.file_ranges``) are written as buffers.
-    """
-
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-
-    async def __call__(self, conn: Connection, buffers: Sequence[Buffer]) -> None:
-        ranges = conn.session.file_ranges
-        files: dict[Path, object] = {}
-        paths: dict[tuple[str, int], tuple[Path, int]] = {}
-        try:
-            pending: list[Buffer] = []
-            for b in buffers:
-                where = ranges.get(id(b))
-                if where is None:
-                    pending.append(b)
-                    continue
-                if pending:
-                    await conn._write(pending)
-                    pending = []
-                if not await self._send_range(conn, where, files, paths):
-                    await conn._write([b])
-            if pending:
-                await conn._write(pending)
-        finally:
-            ranges.clear()
-            for f in files.values():
-                f.close()  # type: ignore[attr-defined]
-
-    async def _send_range(self, conn: Connection, where: tuple[str, int, int, int], files: dict[Path, object],
-                          paths: dict[tuple[str, int], tuple[Path, int]]) -> bool:
-        key, start, length, object_size = where
-        cache = self.broker.reader.cache
-        loop = asyncio.get_running_loop()
-        transport = conn.writer.transport
-        end = start + length
-        first, last = start // cache.chunk_size, (end - 1) // cache.chunk_size
-        plan = []
-        for index in range(first, last + 1):
-            known = paths.get((key, index))
-            if known is None:
-                known = paths[(key, index)] = await cache.chunk_path(key, index, object_size=object_size)
-            path, chunk_len = known
-            lo = max(start, index * cache.chunk_size) - index * cache.chunk_size
-            hi = min(end, index * cache.chunk_size + chunk_len) - index * cache.chunk_size
-            f = files.get(path)
-            if f is None:
-                try:
-                    f = files[path] = open(path, "rb")  # noqa: SIM115 - closed with the response
-                except FileNotFoundError:  # evicted meanwhile: the caller writes the bytes instead
-                    return False
-            plan.append((f, lo, hi - lo))
-        assert conn._fd is not None
-        for f, offset, count in plan:
-            while count > 0:
-                sent = 0
-                if transport.get_write_buffer_size() == 0:
-                    try:
-                        sent = os.sendfile(conn._fd, f.fileno(), offset, count)  # type: ignore[attr-defined]
-                    except (BlockingIOError, InterruptedError):
-                        sent = 0
-                if sent == 0:
-                    sent = await loop.sendfile(transport, f, offset, count)  # type: ignore[arg-type]
-                offset += sent
-                count -= sent
-        return True
-
-    def close(self) -> None:
-        """Nothing is held between responses."""

@@ -15,7 +15,6 @@ from typing import Any
 from app.catalog import Catalog
 from app.config import KafkaSettings
 from app.kafka.auth import Authenticator
-from app.kafka.batch_runs import BatchRuns
 from app.kafka.cluster import Cluster
 from app.kafka.consumer_offsets import ConsumerOffsetsLog
 from app.kafka.groups import GroupCoordinator
@@ -44,9 +43,6 @@ class Session:
     client_id: str | None = None
     client_software: str | None = None  # "name version" from ApiVersions v3+ (KIP-511)
     close_after_response: bool = False
-    # send_mode="sendfile" only: id(records view) -> (object key, start, length, object size) of the
-    # Fetch records about to be written, so the writer can send them from the cache's files
-    file_ranges: dict[int, tuple[str, int, int, int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -60,11 +56,9 @@ class Broker:
     coordinator: GroupCoordinator
     auth: Authenticator
     cluster_id: str
-    sendfile: bool = False  # plaintext Fetch records leave with os.sendfile (see app.kafka.server)
     # Fetch reads still running, keyed by what they read: a client fetching again after a slow read
     # (answered empty at max_wait) joins the running read instead of starting another one.
     inflight_reads: dict[tuple[str, int, int, int, bool], asyncio.Task[Any]] = field(default_factory=dict)
-    runs: BatchRuns = field(default_factory=BatchRuns)  # hot Fetches skip the batch walk
     metrics: Metrics | None = None  # the process's Prometheus registry (requests and latency per API)
     consumer_offsets: ConsumerOffsetsLog | None = None  # the read-only __consumer_offsets topic
 

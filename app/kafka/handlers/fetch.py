@@ -2,7 +2,8 @@
 
 Theory of operation
 -------------------
-1. Every requested partition gets one read task (:meth:`PartitionReader.read` with
+1. Every requested partition gets one read task (:meth:`PartitionReader.span`, the one read path: range
+   check, index seek or the run of batches served before, aborted transactions, the chunk cache; with
    ``min(partition_max_bytes, max_bytes)``), all running at once. A read that another Fetch already
    started for the same (partition, offset, size) is joined, not repeated (``Broker.inflight_reads``).
 2. The handler answers as soon as the finished reads hold ``min_bytes`` or any partition has an error
@@ -52,7 +53,6 @@ from app.kafka.epochs import fencing_error
 from app.kafka.handlers._base import Broker, Session
 from app.kafka.protocol import (
     AbortedTransaction,
-    Buffer,
     ErrorCode,
     FetchRequest,
     FetchResponse,
@@ -62,8 +62,7 @@ from app.kafka.protocol import (
     Request,
 )
 from app.kafka.protocol.consumer_offsets import CONSUMER_OFFSETS
-from app.reader import AbortedMatcher, AbortedTxn
-from segment_format.batch import HEADER_SIZE
+from app.reader import Span
 
 __all__ = ["handle_fetch"]
 
@@ -83,80 +82,19 @@ class _Slot:
     offset: int
     max_bytes: int
     error: int = ErrorCode.NONE
-    task: asyncio.Task[Served] | None = None
+    task: asyncio.Task[Span] | None = None
     settled: bool = False  # the read finished (result, error, or "not ready")
-    result: Served | None = None
+    result: Span | None = None
 
     @property
     def ready_bytes(self) -> int:
         return self.result.size if self.result is not None else 0
 
 
-@dataclass(slots=True)
-class Served:
-    """What one partition read produced, ready for the encoder."""
-
-    pieces: list[RecordPiece]  # (Kafka header, records view) per batch
-    sizes: list[int]  # batch sizes (header + records)
-    files: list[tuple[str, int, int, int]]  # per batch: (object key, records start, records length, object size)
-    aborted: list[AbortedTxn]
-    high_watermark: int
-
-    @property
-    def size(self) -> int:
-        return sum(self.sizes)
-
-
 async def read_partition(broker: Broker, topic: str, partition: int, offset: int, max_bytes: int,
-                         with_aborted: bool) -> Served:
-    """One partition's batches from ``offset``: from a run of batches served before (bytes straight from
-    the chunk cache) or through the shared read path, which the run then remembers."""
-    view = broker.catalog.partition(topic, partition)
-    start, end = view.log_start_offset, view.high_watermark
-    if not start <= offset <= end:
-        raise OffsetOutOfRange(f"offset {offset} is outside {topic}/{partition}'s range [{start}, {end})",
-                               start=start, end=end, topic=topic, partition=partition)
-    entries = broker.runs.lookup(view, offset, max_bytes)
-    if entries is None:
-        result = await broker.reader.read(topic, partition, offset, max_bytes, with_aborted=with_aborted)
-        broker.runs.record(view, offset, result)
-        files = []
-        for b in result.batches:
-            seg = view.segment_for_kafka_offset(b.kafka_offset)
-            size = seg.meta.size_bytes if seg is not None and seg.key == b.segment_key else -1
-            files.append((b.segment_key, b.position + HEADER_SIZE, b.size - HEADER_SIZE, size))
-        return Served([(b.kafka_header(), b.records) for b in result.batches], [b.size for b in result.batches],
-                      files, list(result.aborted), result.high_watermark)
-    cache = broker.reader.cache
-    cs = cache.chunk_size
-    chunks: dict[tuple[str, int], bytes] = {}
-    pieces: list[RecordPiece] = []
-    for e in entries:
-        lo, hi = e.records_start, e.position + e.size
-        index = lo // cs
-        if lo == hi:
-            records: Buffer = b""
-        elif (hi - 1) // cs == index:
-            chunk = chunks.get((e.segment_key, index))
-            if chunk is None:
-                chunk = chunks[(e.segment_key, index)] = await cache.chunk(e.segment_key, index,
-                                                                           object_size=e.object_size)
-            records = memoryview(chunk)[lo - index * cs : hi - index * cs]
-        else:  # a batch across two chunks
-            records = await cache.read(e.segment_key, lo, hi - lo, object_size=e.object_size)
-        pieces.append((e.header, records))
-    matcher = AbortedMatcher()
-    if with_aborted:
-        for e in entries:
-            if not e.transactional:
-                continue
-            seg = view.segment_for_kafka_offset(e.kafka_offset)
-            if seg is not None:
-                matcher.match(await broker.reader.aborted_ranges(seg), e.producer_id, e.rp_offset, e.kafka_offset)
-    aborted = matcher.aborted
-    return Served(pieces, [e.size for e in entries],
-                  [(e.segment_key, e.records_start, e.size - HEADER_SIZE, e.object_size) for e in entries],
-                  aborted, view.high_watermark)
+                         with_aborted: bool) -> Span:
+    """One partition's batches from ``offset``, through the one read path (:meth:`PartitionReader.span`)."""
+    return await broker.reader.span(topic, partition, offset, max_bytes, with_aborted=with_aborted)
 
 
 def _fill_consumer_offsets(broker: Broker, session: Session, slot: _Slot) -> None:
@@ -173,14 +111,14 @@ def _fill_consumer_offsets(broker: Broker, session: Session, slot: _Slot) -> Non
         return
     got = log_.read(slot.partition, slot.offset, slot.max_bytes,
                     lambda group: broker.auth.may_use_group(session.principal, group))
-    slot.result = Served(got.pieces, got.sizes, [("", 0, 0, -1)] * len(got.pieces), [], got.high_watermark)
+    slot.result = Span(list(got.pieces), got.sizes, [], got.high_watermark)
 
 
 def _internal(broker: Broker, topic: str) -> bool:
     return topic == CONSUMER_OFFSETS and broker.consumer_offsets is not None
 
 
-def _forget(broker: Broker, key: tuple[str, int, int, int, bool], task: asyncio.Task[Served]) -> None:
+def _forget(broker: Broker, key: tuple[str, int, int, int, bool], task: asyncio.Task[Span]) -> None:
     if broker.inflight_reads.get(key) is task:
         del broker.inflight_reads[key]
     if not task.cancelled():
@@ -236,7 +174,7 @@ async def _read_round(broker: Broker, slots: list[_Slot], with_aborted: bool, mi
         if s.error == ErrorCode.NONE and not s.settled and s.task is None:
             _start_read(broker, s, with_aborted)
     while True:
-        pending: list[asyncio.Task[Served]] = []
+        pending: list[asyncio.Task[Span]] = []
         for s in slots:
             if s.task is not None and not s.settled:
                 if s.task.done():
@@ -299,7 +237,6 @@ async def handle_fetch(broker: Broker, session: Session, request: Request[FetchR
 
 def _response(broker: Broker, session: Session, req: FetchRequest, slots: list[_Slot], with_aborted: bool
               ) -> FetchResponse:
-    sendfile = broker.sendfile and not session.tls
     budget = req.max_bytes
     sent_any = False
     topics: list[FetchResponseTopic] = []
@@ -329,13 +266,11 @@ def _response(broker: Broker, session: Session, req: FetchRequest, slots: list[_
             aborted: tuple[AbortedTransaction, ...] | None = None
             if s.error == ErrorCode.NONE and s.result is not None:
                 r = s.result
-                for piece, size, where in zip(r.pieces, r.sizes, r.files, strict=True):
+                for piece, size in zip(r.pieces, r.sizes, strict=True):
                     if (sent_any or pieces) and size > budget:
                         break
                     pieces.append(piece)
                     budget -= size
-                    if sendfile and where[3] >= 0:
-                        session.file_ranges[id(piece[1])] = where
                 sent_any = sent_any or bool(pieces)
                 if with_aborted and pieces and r.aborted:
                     aborted = tuple(AbortedTransaction(producer_id=a.producer_id, first_offset=a.first_offset)
