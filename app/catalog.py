@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.background import Background
 from app.bucket import (
     BucketListing,
     ManifestObject,
@@ -210,7 +211,7 @@ class Catalog:
         self._spill_cache: dict[str, tuple[SegmentMeta, ...]] = {}
         self._seen_etags: dict[str, str] = {}
         self._changed = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("catalog-refresh")
         self._last_discovery = 0.0
 
     # ------------------------------------------------------------------ lookups
@@ -487,14 +488,10 @@ class Catalog:
         """First full refresh (so views exist), then the refresh loop in the background."""
         await self.refresh(discover=True)
         await self._notify_waiters()
-        self._task = asyncio.create_task(self.run(), name="catalog-refresh")
+        self._task.start(self.run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     def describe(self) -> dict[str, Any]:
         return {"topics": len(self.topics), "partitions": len(self.partitions()), "version": self.version,

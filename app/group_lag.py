@@ -15,7 +15,6 @@ answers it; ``run`` and ``serve`` add the live membership of the groups they coo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -25,6 +24,7 @@ from typing import Any, Protocol
 
 from prometheus_client.core import Metric
 
+from app.background import Background, every
 from app.catalog import Catalog
 from app.errors import NotFound, OffsetOutOfRange, ShadowReplicaError
 from app.group_offsets import CommittedOffset, OffsetStore
@@ -183,7 +183,7 @@ class GroupLagSampler:
         self.max_series = max_series
         self.samples: deque[GroupLagSample] = deque(maxlen=capacity)
         self.dropped_series = 0
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("group-lag-sampler")
 
     async def sample(self) -> GroupLagSample:
         lags: dict[LagKey, tuple[int | None, float | None]] = {}
@@ -200,26 +200,11 @@ class GroupLagSampler:
         self.samples.append(s)
         return s
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.sample()
-            except ShadowReplicaError as e:
-                log.warning("consumer-group lag sample: %s", e.message)
-            except Exception:  # a bug must not stop the sampler; logged loudly
-                log.exception("consumer-group lag sample failed")
-            await asyncio.sleep(self.interval)
-
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="group-lag-sampler")
+        self._task.start(every(self.interval, self.sample, what="consumer-group lag sample", log=log))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     def latest(self) -> GroupLagSample | None:
         return self.samples[-1] if self.samples else None

@@ -22,8 +22,6 @@ for every partition) so the page can draw lag over time from its first load.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -33,6 +31,7 @@ from typing import Any, Literal, Protocol
 
 from prometheus_client.core import Metric
 
+from app.background import Background, every
 from app.catalog import Catalog, PartitionView
 from app.metrics import families
 
@@ -228,31 +227,18 @@ class LagHistory:
         self.source = source
         self.interval = interval
         self.samples: deque[LagSample] = deque(maxlen=capacity)
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("replication-lag-history")
 
     def sample(self) -> None:
         status = self.source.status()
         self.samples.append(LagSample(time.time(), {(r.topic, r.partition): (r.lag_offsets, r.lag_seconds)
                                                     for r in status.partitions}))
 
-    async def run(self) -> None:
-        while True:
-            try:
-                self.sample()
-            except Exception:  # a status bug must not stop the sampler; it is logged loudly
-                log.exception("replication status sample failed")
-            await asyncio.sleep(self.interval)
-
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="replication-lag-history")
+        self._task.start(every(self.interval, self.sample, what="replication status sample", log=log))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     def series(self, topic: str | None = None, partition: int | None = None) -> Iterator[dict[str, Any]]:
         """Per partition: ``{"topic", "partition", "points": [[unix_seconds, lag_offsets, lag_seconds], ...]}``."""

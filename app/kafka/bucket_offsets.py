@@ -19,15 +19,14 @@ import --from-bucket`` does it on demand and prints every decision.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from app.background import Background, every
 from app.catalog import Catalog
-from app.errors import NotFound, ObjectMissing, ShadowReplicaError
+from app.errors import NotFound, ObjectMissing
 from app.group_offsets import BUCKET_MARK, CommittedOffset, OffsetStore
 from app.store import ObjectStore
 from segment_format.cluster_metadata import (
@@ -167,7 +166,7 @@ class BucketOffsetsFollower:
         self.cluster_uuid = cluster_uuid
         self.applied_metadata_id: int | None = None
         self.counts = {"set": 0, "clamped": 0, "skipped": 0, "kept": 0}
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("bucket-group-offsets")
 
     async def check(self) -> list[SeedDecision]:
         manifest, groups = await read_bucket_offsets(self.store, cluster_uuid=self.cluster_uuid)
@@ -182,20 +181,9 @@ class BucketOffsetsFollower:
                  manifest.metadata_id, len(groups), ", ".join(f"{n} {k}" for k, n in self.counts.items()))
         return decisions
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.check()
-            except ShadowReplicaError as e:
-                log.warning("group offsets from the bucket: %s", e.message)
-            await asyncio.sleep(self.interval)
-
     def start(self) -> None:
         if self.interval > 0:
-            self._task = asyncio.create_task(self._run(), name="bucket-group-offsets")
+            self._task.start(every(self.interval, self.check, what="group offsets from the bucket", log=log))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.stop()

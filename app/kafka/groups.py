@@ -31,7 +31,6 @@ Theory of operation (kafka-shim.md §9)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from app.background import Background
 from app.group_offsets import CommittedOffset, OffsetStore, TopicPartition
 from app.kafka.protocol import (
     DescribedGroup,
@@ -128,19 +128,15 @@ class GroupCoordinator:
         """Called when a group becomes Stable (the leader's assignments are in) or Empty: Kafka writes a
         GroupMetadata record then (``__consumer_offsets``)."""
         self.groups: dict[str, Group] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("group-reaper")
 
     # -- lifecycle --
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._reap_forever(), name="group-reaper")
+        self._task.start(self._reap_forever())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _reap_forever(self) -> None:
         while True:
