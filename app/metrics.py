@@ -16,8 +16,7 @@ Theory of operation
   ``catalog.stats``) are read at scrape time by collectors registered with :meth:`Metrics.watch_store`,
   :meth:`~Metrics.watch_cache`, :meth:`~Metrics.watch_catalog`: no second bookkeeping on the hot path.
 * Anything else plugs in with :meth:`Metrics.add_collector` (a function returning metric families at
-  scrape time) or :meth:`Metrics.add_text` (a component that renders its own exposition text, e.g. a
-  ``render_prometheus()``; its names must not repeat ours).
+  scrape time: the replicator's, group lag, replication lag). One writer, prometheus_client's, for all.
 
 Why prometheus_client (pinned) rather than a hand-written writer: it is the reference implementation of
 the text format (label escaping, ``+Inf`` buckets, ``_sum``/``_count``), and its Counter/Histogram API is
@@ -73,7 +72,6 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.prices = prices or Prices()
         self.started = time.monotonic()
-        self._texts: list[Callable[[], str]] = []
         # watched components, one family per metric name whatever their number (the format requires it)
         self._stores: list[tuple[str, ObjectStore]] = []
         self._caches: list[tuple[str, ChunkCache]] = []
@@ -103,7 +101,7 @@ class Metrics:
             ["face"], buckets=LATENCY_BUCKETS, registry=r)
         self.fetch_records = Counter(
             "shadowreplica_fetch_records", "Records returned by fetches, by face.", ["face"], registry=r)
-        # Kafka shim: every answered request, by API (the replicator renders its own families: add_text)
+        # Kafka shim: every answered request, by API (the replicator adds its families: add_collector)
         self.kafka_requests = Counter(
             "shadowreplica_kafka_requests", "Kafka requests handled, by API and outcome (ok, failed).",
             ["api", "outcome"], registry=r)
@@ -116,10 +114,6 @@ class Metrics:
     def add_collector(self, fn: Callable[[], Iterable[Metric]]) -> None:
         """Call ``fn`` at every scrape; it returns metric families (``GaugeMetricFamily`` …)."""
         self.registry.register(_FunctionCollector(fn))
-
-    def add_text(self, fn: Callable[[], str]) -> None:
-        """Append ``fn()`` (Prometheus text exposition) to every scrape."""
-        self._texts.append(fn)
 
     def cost(self) -> dict[str, Any]:
         """What the watched stores' requests cost so far and per hour, at :attr:`prices` (``app.polling``)."""
@@ -144,13 +138,8 @@ class Metrics:
 
     # ------------------------------------------------------------------ output
     def render(self) -> bytes:
-        """The whole exposition: our registry, then every added text."""
-        parts = [prometheus_client.generate_latest(self.registry)]
-        for fn in self._texts:
-            text = fn()
-            if text:
-                parts.append(text.encode() if text.endswith("\n") else (text + "\n").encode())
-        return b"".join(parts)
+        """The whole exposition (text format 0.0.4)."""
+        return prometheus_client.generate_latest(self.registry)
 
 
 def _counter(name: str, doc: str, labels: list[str], rows: Iterable[tuple[list[str], float]]) -> CounterMetricFamily:

@@ -85,7 +85,8 @@ class ReplicatorStatus:
         for row in base.partitions:
             lag = lags.get((row.topic, row.partition))
             if lag is not None:
-                row = dataclasses.replace(row, lag_seconds=lag.lag_seconds(), last_error=lag.last_error or row.last_error)
+                row = dataclasses.replace(row, pending_seconds=round(lag.lag_seconds(), 3),
+                                          last_error=lag.last_error or row.last_error)
             rows.append(row)
         return dataclasses.replace(base, mode="replicator", partitions=tuple(rows))
 
@@ -99,7 +100,7 @@ async def run_all(args: argparse.Namespace) -> None:
     from app.kafka.cli import kafka_face, load_settings
     from app.replicator.cli import _client_side, config_from_args
     from app.replicator.loop import Replicator
-    from app.replicator.metrics import render_prometheus
+    from app.replicator.metrics import replicator_families
 
     file_cfg = load_file(args.config)
     run_cfg = file_cfg.get("run", {})
@@ -145,7 +146,7 @@ async def run_all(args: argparse.Namespace) -> None:
             metrics.watch_store(src, side="sync_source")
             metrics.watch_store(dst, side="sync_dest")
             rep_metrics = replicator.metrics
-            metrics.add_text(lambda: render_prometheus(rep_metrics, s3=False))
+            metrics.add_collector(lambda: replicator_families(rep_metrics, s3=False))
             replication = ReplicatorStatus(replication, replicator)
         lake_face = None
         sql = None

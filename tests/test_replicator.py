@@ -90,7 +90,7 @@ async def test_sync_once_copies_every_object_one_request_each_manifest_last(buck
     assert len(lags) == 4 and all(p["state"] == "caught_up" and p["segments_behind"] == 0 for p in lags.values())
     assert all(p["restorable_offset"] > 0 for p in lags.values())
     text = render_prometheus(run.metrics)
-    assert 'shadowreplica_replication_lag_seconds{namespace="kafka",topic="orders",partition="0"} 0' in text
+    assert 'shadowreplica_replication_pending_seconds{namespace="kafka",partition="0",topic="orders"} 0.0' in text
     n_segments = sum(1 for k in data_keys(src) if parse_segment_key(k).suffix == "")
     assert f'shadowreplica_copied_objects_total{{kind="segment"}} {n_segments}' in text
     assert "shadowreplica_copied_bytes_total" in text and "shadowreplica_s3_requests_total" in text
@@ -470,10 +470,10 @@ async def test_prometheus_rendering_is_well_formed() -> None:
     text = render_prometheus(m)
     assert text.endswith("\n")
     lines = [x for x in text.splitlines() if x and not x.startswith("#")]
-    assert 'shadowreplica_replication_lag_offsets{namespace="kafka",topic="we\\"ird",partition="3"} 30' in lines
-    lag_line = next(x for x in lines if x.startswith("shadowreplica_replication_lag_seconds"))
+    assert 'shadowreplica_replication_lag_offsets{namespace="kafka",partition="3",topic="we\\"ird"} 30.0' in lines
+    lag_line = next(x for x in lines if x.startswith("shadowreplica_replication_pending_seconds"))
     assert 4.5 < float(lag_line.rsplit(" ", 1)[1]) < 10
-    assert 'shadowreplica_errors_total{kind="throttled"} 1' in lines
+    assert 'shadowreplica_errors_total{kind="throttled"} 1.0' in lines
     for line in lines:
         name = line.split("{")[0].split(" ")[0]
         assert f"# TYPE {name} " in text

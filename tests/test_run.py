@@ -109,7 +109,7 @@ manifest_refresh_interval = 0.3
         assert 'shadowreplica_kafka_requests_total{api="Fetch",outcome="ok"}' in metrics
         assert 'shadowreplica_fetch_requests_total{face="kafka"}' in metrics
         assert 'shadowreplica_copied_objects_total{kind="segment"}' in metrics
-        assert 'shadowreplica_replication_lag_seconds{namespace="kafka",topic="payments",partition="1"} 0' in metrics
+        assert 'shadowreplica_replication_pending_seconds{namespace="kafka",partition="1",topic="payments"} 0.0' in metrics
         assert 'side="sync_dest"' in metrics
         for line in metrics.splitlines():  # one family per name: the exposition would be rejected otherwise
             if line.startswith("# TYPE "):

@@ -13,7 +13,9 @@ Definitions, per partition:
 * ``lag_offsets`` = source high watermark − destination high watermark (0 when caught up).
 * ``lag_seconds`` = newest source record's timestamp − newest destination record's timestamp, from the
   manifests' ``max_timestamp`` (0 when caught up): how much *data time* the destination is behind, which
-  does not grow while the source is idle.
+  does not grow while the source is idle. The one meaning of ``lag_seconds`` everywhere (``/replication``,
+  ``shadowreplica_replication_lag_seconds``, ``status``); wall time since the oldest uncommitted change is
+  ``pending_seconds`` (``shadowreplica_replication_pending_seconds``).
 * ``restorable_up_to``: the last Kafka offset present in the destination and its segment's max timestamp.
 
 :class:`LagHistory` samples the status every ``interval`` seconds into a bounded ring (one sample per tick
@@ -72,6 +74,8 @@ class PartitionReplication:
     restorable_timestamp: int | None
     last_error: str | None
     state: State
+    pending_seconds: float | None = None
+    """With a replicator in the process: seconds since the oldest source change it has not committed."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -1,10 +1,9 @@
-"""Replicator metrics as a plain data structure, and its Prometheus text rendering.
+"""Replicator metrics as a plain data structure, and its Prometheus families.
 
 The replicator owns one :class:`ReplicatorMetrics`; its tasks update it in place (single event loop, no
 locks). Anything that wants the figures reads them: the CLI's progress line, ``sync --status-file``,
-tests, and the HTTP face, which serves :func:`render_prometheus` at ``/metrics``. Nothing here imports a
-Prometheus client: the text format is small and stable, and keeping the metrics plain keeps the
-replicator testable without one.
+tests, and the process registry (:func:`replicator_families`, registered by ``run``; one Prometheus
+writer, prometheus_client's, for every face).
 
 Counters (monotonic, ``_total``)::
 
@@ -18,7 +17,9 @@ Counters (monotonic, ``_total``)::
 
 Gauges, per partition (labels ``namespace, topic, partition``)::
 
-    shadowreplica_replication_lag_seconds           seconds since the oldest source change not yet committed
+    shadowreplica_replication_pending_seconds       seconds since the oldest source change not yet committed
+                                                    (``shadowreplica_replication_lag_seconds`` has one meaning,
+                                                    data time behind: app/http/replication.py)
     shadowreplica_replication_lag_offsets           Kafka offsets the destination is behind
     shadowreplica_replication_lag_segments          segments behind
     shadowreplica_replication_lag_bytes             bytes behind
@@ -33,11 +34,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["PartitionLag", "ReplicatorMetrics", "render_prometheus"]
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from app.metrics import families
+
+__all__ = ["PartitionLag", "ReplicatorMetrics", "render_prometheus", "replicator_families"]
 
 
 @dataclass(slots=True)
@@ -139,78 +146,75 @@ class ReplicatorMetrics:
 # ------------------------------------------------------------------------------------------ Prometheus
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: Mapping[str, object]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items()) + "}"
-
-
-def _number(value: float) -> str:
-    if isinstance(value, int) or float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
-
-
-class _Writer:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(self, name: str, kind: str, help: str, samples: Iterable[tuple[Mapping[str, object], float]]) -> None:
-        self.lines.append(f"# HELP {name} {help}")
-        self.lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            self.lines.append(f"{name}{_labels(labels)} {_number(value)}")
-
-
-def render_prometheus(metrics: ReplicatorMetrics, *, now: float | None = None, s3: bool = True) -> str:
-    """The Prometheus text exposition (format 0.0.4) of ``metrics``; ends with a newline. ``s3=False``
-    leaves out ``shadowreplica_s3_requests_total`` (when the process registry already watches the stores)."""
+def replicator_families(metrics: ReplicatorMetrics, *, now: float | None = None, s3: bool = True) -> list[Metric]:
+    """The replicator's metric families, for the process registry (:meth:`app.metrics.Metrics.add_collector`):
+    one Prometheus writer for every face. ``s3=False`` leaves out ``shadowreplica_s3_requests_total`` (when the
+    registry already watches the stores)."""
     now = time.time() if now is None else now
-    w = _Writer()
     p = "shadowreplica_"
-    w.family(p + "copied_objects_total", "counter", "Objects copied server-side to the destination.",
-             (({"kind": k}, v) for k, v in sorted(metrics.copied_objects.items())))
-    w.family(p + "copied_bytes_total", "counter", "Bytes of the objects copied server-side.",
-             (({"kind": k}, v) for k, v in sorted(metrics.copied_bytes.items())))
-    w.family(p + "manifest_commits_total", "counter", "Manifests written at the destination.",
-             (({"kind": k}, v) for k, v in sorted(metrics.manifest_commits.items())))
-    w.family(p + "deleted_objects_total", "counter", "Destination objects deleted by retention mirror.",
-             [({}, metrics.deleted_objects)])
-    w.family(p + "streamed_bytes_total", "counter",
-             "Bytes copied through this process (stream copies, when a server-side copy is impossible).",
-             [({}, metrics.streamed_bytes)])
-    w.family(p + "retries_total", "counter", "Operations retried after a retriable error.", [({}, metrics.retries)])
-    w.family(p + "errors_total", "counter", "Replication errors by kind.",
-             (({"kind": k}, v) for k, v in sorted(metrics.errors.items())))
-    if s3:
-        w.family(p + "s3_requests_total", "counter", "S3 requests made, by side and operation.",
-                 (({"side": side, "op": op}, n) for side, ops in sorted(metrics.requests.items())
-                  for op, n in sorted(ops.items())))
-    w.family(p + "concurrency_limit", "gauge", "Current adaptive limit on concurrent S3 copy requests.",
-             [({}, metrics.concurrency_limit)])
-    w.family(p + "partitions", "gauge", "Partitions this replicator follows.", [({}, len(metrics.partitions))])
     parts = sorted(metrics.partitions.values(), key=lambda lag: (lag.namespace, lag.topic, lag.partition))
+    plab = ["namespace", "topic", "partition"]
 
-    def per(fn: Any) -> Iterable[tuple[Mapping[str, object], float]]:
+    def per(fn: Any) -> Iterable[tuple[list[str], float]]:
         for lag in parts:
             value = fn(lag)
             if value is not None:
-                yield {"namespace": lag.namespace, "topic": lag.topic, "partition": lag.partition}, value
+                yield [lag.namespace, lag.topic, str(lag.partition)], float(value)
 
-    w.family(p + "replication_lag_seconds", "gauge", "Seconds since the oldest source change not yet committed.",
-             per(lambda lag: round(lag.lag_seconds(now), 3)))
-    w.family(p + "replication_lag_offsets", "gauge", "Kafka offsets the destination is behind the source.",
-             per(lambda lag: lag.offsets_behind))
-    w.family(p + "replication_lag_segments", "gauge", "Segments the destination is behind the source.",
-             per(lambda lag: lag.segments_behind))
-    w.family(p + "replication_lag_bytes", "gauge", "Bytes the destination is behind the source.",
-             per(lambda lag: lag.bytes_behind))
-    w.family(p + "restorable_offset", "gauge", "Last Kafka offset restorable from the destination.",
-             per(lambda lag: lag.restorable_offset))
-    w.family(p + "restorable_timestamp_ms", "gauge", "Max timestamp of the last committed segment (ms).",
-             per(lambda lag: lag.restorable_timestamp_ms))
-    return "\n".join(w.lines) + "\n"
+    def by_kind(counts: Mapping[str, float]) -> Iterable[tuple[list[str], float]]:
+        return (([k], float(v)) for k, v in sorted(counts.items()))
+
+    rows: list[tuple[str, str, str, list[str], Iterable[tuple[list[str], float]]]] = [
+        ("counter", p + "copied_objects_total", "Objects copied server-side to the destination.", ["kind"],
+         by_kind(metrics.copied_objects)),
+        ("counter", p + "copied_bytes_total", "Bytes of the objects copied server-side.", ["kind"],
+         by_kind(metrics.copied_bytes)),
+        ("counter", p + "manifest_commits_total", "Manifests written at the destination.", ["kind"],
+         by_kind(metrics.manifest_commits)),
+        ("counter", p + "deleted_objects_total", "Destination objects deleted by retention mirror.", [],
+         [([], float(metrics.deleted_objects))]),
+        ("counter", p + "streamed_bytes_total",
+         "Bytes copied through this process (stream copies, when a server-side copy is impossible).", [],
+         [([], float(metrics.streamed_bytes))]),
+        ("counter", p + "retries_total", "Operations retried after a retriable error.", [],
+         [([], float(metrics.retries))]),
+        ("counter", p + "errors_total", "Replication errors by kind.", ["kind"], by_kind(metrics.errors)),
+    ]
+    if s3:
+        rows.append(("counter", p + "s3_requests_total", "S3 requests made, by side and operation.", ["side", "op"],
+                     (([side, op], float(n)) for side, ops in sorted(metrics.requests.items())
+                      for op, n in sorted(ops.items()))))
+    rows += [
+        ("gauge", p + "concurrency_limit", "Current adaptive limit on concurrent S3 copy requests.", [],
+         [([], float(metrics.concurrency_limit))]),
+        ("gauge", p + "partitions", "Partitions this replicator follows.", [], [([], float(len(metrics.partitions)))]),
+        ("gauge", p + "replication_pending_seconds",
+         "Seconds since the oldest source change the destination has not committed yet (0: caught up).", plab,
+         per(lambda lag: round(lag.lag_seconds(now), 3))),
+        ("gauge", p + "replication_lag_offsets", "Kafka offsets the destination is behind the source.", plab,
+         per(lambda lag: lag.offsets_behind)),
+        ("gauge", p + "replication_lag_segments", "Segments the destination is behind the source.", plab,
+         per(lambda lag: lag.segments_behind)),
+        ("gauge", p + "replication_lag_bytes", "Bytes the destination is behind the source.", plab,
+         per(lambda lag: lag.bytes_behind)),
+        ("gauge", p + "restorable_offset", "Last Kafka offset restorable from the destination.", plab,
+         per(lambda lag: lag.restorable_offset)),
+        ("gauge", p + "restorable_timestamp_ms", "Max timestamp of the last committed segment (ms).", plab,
+         per(lambda lag: lag.restorable_timestamp_ms)),
+    ]
+    return families(rows)
+
+
+def render_prometheus(metrics: ReplicatorMetrics, *, now: float | None = None, s3: bool = True) -> str:
+    """:func:`replicator_families` as Prometheus text (prometheus_client's writer, as ``/metrics`` uses)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(lambda: replicator_families(metrics, now=now, s3=s3)))
+    return generate_latest(registry).decode()
+
+
+class _Families(Collector):
+    def __init__(self, fn: Callable[[], list[Metric]]) -> None:
+        self.fn = fn
+
+    def collect(self) -> Iterable[Metric]:
+        return self.fn()

@@ -2,8 +2,10 @@
 
 For each partition of the destination (and of the source, with ``--source``): its effective manifest, the
 restorable Kafka offset and timestamp, and — against the source — segments, bytes and Kafka offsets
-behind and ``lag_seconds``: 0 when the destination holds every source segment, else the seconds since the
-source published the manifest the destination has not caught up with (a lower bound of the real lag).
+behind; ``lag_seconds``, the data time the destination is behind (newest source record's timestamp − newest
+destination record's, from the manifests: the same meaning as ``/replication`` and the metrics); and
+``pending_seconds``: 0 when the destination holds every source segment, else the seconds since the source
+published the manifest the destination has not caught up with (a lower bound of the wall-time delay).
 A running replicator exposes the same figures live through :class:`~app.replicator.metrics.ReplicatorMetrics`.
 
 Cost: two discoveries (the bucket model's manifest roots: 16 + 2 LISTs, plus 2 per cluster UUID each) and one GET per partition manifest on each side.
@@ -30,6 +32,7 @@ from app.polling import idle_following_cost, request_costs
 from app.replicator.plan import named_keys, restorable
 from app.store import ObjectStore
 from segment_format.errors import FormatError
+from segment_format.manifest import PartitionManifest
 
 __all__ = ["bucket_status"]
 
@@ -74,7 +77,7 @@ async def bucket_status(dest: ObjectStore, source: ObjectStore | None = None, *,
     pids = sorted(set(dest_m) | set(src_m))
     partitions: list[dict[str, Any]] = []
     totals = {"segments_behind": 0, "bytes_behind": 0, "offsets_behind": 0, "partitions_behind": 0}
-    max_lag = 0.0
+    max_lag = max_pending = 0.0
     for pid in pids:
         d = dest_m.get(pid)
         s = src_m.get(pid)
@@ -103,19 +106,21 @@ async def bucket_status(dest: ObjectStore, source: ObjectStore | None = None, *,
                 missing_spills = [x for x in s.manifest.spillover if s.manifest.spillover_key(x) not in dest_spills]
                 behind_offsets = max(0, s.manifest.kafka_next_offset - (d.manifest.kafka_next_offset if d else 0))
                 behind = bool(missing or missing_spills or d is None)
-                lag = max(0.0, now - s.last_modified.timestamp()) if behind else 0.0
+                pending = max(0.0, now - s.last_modified.timestamp()) if behind else 0.0
+                lag = _data_lag_seconds(s.manifest, d.manifest if d is not None else None) if behind else 0.0
                 row["source"] = {"manifest": s.key, "segments": len(s.manifest.segments),
                                  "next_offset": s.manifest.kafka_next_offset}
                 row.update(state="behind" if behind else "caught_up", segments_behind=len(missing),
                            spillovers_behind=len(missing_spills),
                            bytes_behind=sum(x.size_bytes for x in missing), offsets_behind=behind_offsets,
-                           lag_seconds=round(lag, 3))
+                           lag_seconds=round(lag, 3), pending_seconds=round(pending, 3))
                 if behind:
                     totals["partitions_behind"] += 1
                 totals["segments_behind"] += len(missing)
                 totals["bytes_behind"] += sum(x.size_bytes for x in missing)
                 totals["offsets_behind"] += behind_offsets
                 max_lag = max(max_lag, lag)
+                max_pending = max(max_pending, pending)
         partitions.append(row)
     out: dict[str, Any] = {
         "dest": str(dest.side.url),
@@ -141,10 +146,24 @@ async def bucket_status(dest: ObjectStore, source: ObjectStore | None = None, *,
         out["topics_missing"] = sorted(str(t) for t in set(source_listing.topics) - set(dest_listing.topics))
         if source_listing.unsupported:
             out["source_unsupported"] = dict(source_listing.unsupported)
-        out["totals"] = {**totals, "max_lag_seconds": round(max_lag, 3)}
+        out["totals"] = {**totals, "max_lag_seconds": round(max_lag, 3), "max_pending_seconds": round(max_pending, 3)}
         out["caught_up"] = totals["partitions_behind"] == 0 and not out["topics_missing"]
     return out
 
 
 async def _none() -> None:
     return None
+
+
+def _data_lag_seconds(source: PartitionManifest, dest: PartitionManifest | None) -> float:
+    """Newest source record's timestamp − newest destination record's, from the manifests' max timestamps."""
+    def newest(m: PartitionManifest | None) -> int | None:
+        stamps = [x.max_timestamp for x in m.segments if x.max_timestamp is not None] if m is not None else []
+        return max(stamps) if stamps else None
+
+    src, dst = newest(source), newest(dest)
+    if src is None:
+        return 0.0
+    if dst is None:
+        dst = min((x.base_timestamp for x in source.segments if x.base_timestamp is not None), default=src)
+    return max(0.0, (src - dst) / 1000.0)
