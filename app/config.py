@@ -112,6 +112,10 @@ class CacheSettings:
     manifest_max_refresh_interval: float = 30.0  # an idle partition's refresh backs off up to this
     discovery_interval: float = 10.0  # the catalog's listings of the manifest roots (new topics, partitions)
     discovery_max_interval: float = 900.0  # ... backing off up to this while nothing changes
+    read_size: int = 1 * MiB  # bytes the reader asks the cache for per step of a batch walk
+    index_cache_entries: int = 4096  # decoded .index / .tx objects kept in memory (each)
+    batch_runs_max_entries: int = 100_000  # batches remembered for hot Fetches, all partitions (app/batch_runs.py)
+    batch_runs_per_partition: int = 8  # separate runs remembered per partition
     # the destination read path of serve/http/run: which cluster a topic name means when several clusters
     # share the bucket ("" = the one whose manifests are newest)
     cluster_uuid: str = ""
@@ -127,6 +131,10 @@ class KafkaSettings:
     max_connections_per_client: int = 200
     idle_timeout: float = 600.0
     max_fetch_wait: float = 30.0
+    fetch_ready_grace: float = 0.05  # seconds a Fetch that has enough still waits for its other partitions' reads
+    tls_handshake_timeout: float = 10.0
+    listen_backlog: int = 1024
+    socket_read_size: int = 256 * 1024  # bytes asked of a client socket per read
     group_offsets_prefix: str = "_shadowreplica/groups"
     group_initial_rebalance_delay: float = 0.5
     # seconds between checks for a newer cluster-metadata offsets snapshot to seed groups from (0: only at
@@ -157,6 +165,7 @@ class HttpSettings:
     key_search_window: int = 100_000  # offsets a key search scans at most
     lag_history_interval: float = 5.0  # seconds between replication lag samples (lag-over-time chart)
     lag_history_samples: int = 720  # samples kept (an hour at the default interval)
+    graceful_shutdown: float = 5.0  # seconds uvicorn lets open requests finish on SIGTERM
     group_lag_interval: float = 15.0  # seconds between consumer-group lag samples (/groups history, metrics)
     group_lag_max_series: int = 1000  # (group, topic, partition) series in the metrics at most, most lagging first
 

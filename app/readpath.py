@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from app.batch_runs import BatchRuns
 from app.cache import ChunkCache
 from app.catalog import Catalog
 from app.config import CacheSettings, S3Side
@@ -90,7 +91,10 @@ async def open_read_path(side: S3Side, cache: CacheSettings, *, metrics: Metrics
             chunk_cache = await ChunkCache(
                 store, cache.directory / cache_dir_name(side), max_bytes=cache.max_bytes,
                 chunk_size=cache.chunk_size, readahead_chunks=cache.readahead_chunks).open()
-            part_reader = PartitionReader(catalog, chunk_cache)
+            part_reader = PartitionReader(
+                catalog, chunk_cache, read_size=cache.read_size, index_cache_entries=cache.index_cache_entries,
+                runs=BatchRuns(max_entries=cache.batch_runs_max_entries,
+                               runs_per_partition=cache.batch_runs_per_partition))
             metrics.watch_cache(chunk_cache)
         metrics.watch_store(store, side=side_name)
         metrics.watch_catalog(catalog, side=side_name)

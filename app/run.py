@@ -193,6 +193,7 @@ async def run_all(args: argparse.Namespace) -> None:
                 faces.append(f"kafka ({kafka.listen})")
             if "http" not in without:
                 tg.create_task(face("http", serve_http(app, http.listen, banner=f"HTTP API for {dest_side.url}",
+                                                       graceful_shutdown=http.graceful_shutdown,
                                                        stop=stop)))
                 faces.append(f"http ({http.listen})")
             print(f"run: started {', '.join(faces)}", file=sys.stderr, flush=True)

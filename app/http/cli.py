@@ -71,7 +71,7 @@ async def serve(args: argparse.Namespace) -> None:
         app = create_app(http, dest.catalog, dest.reader, metrics=metrics, replication=replication,
                          bucket_name=str(dest_side.url), sql=sql_from_args(args, file_cfg, dest_side, cache),
                          groups=groups)
-        await serve_http(app, http.listen, banner=f"serving {dest_side.url}")
+        await serve_http(app, http.listen, banner=f"serving {dest_side.url}", graceful_shutdown=http.graceful_shutdown)
 
 
 def sql_from_args(args: argparse.Namespace, file_cfg: dict[str, Any], base: S3Side, cache: CacheSettings) -> Any:

@@ -20,7 +20,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def serve_http(app: Any, listen: str, *, banner: str = "serving",
+async def serve_http(app: Any, listen: str, *, banner: str = "serving", graceful_shutdown: float = 5.0,
                      on_ready: Callable[[str], Awaitable[None] | None] | None = None,
                      stop: asyncio.Event | None = None) -> None:
     """Run ``app`` under uvicorn until cancelled, signalled or ``stop`` is set (a graceful shutdown);
@@ -29,7 +29,7 @@ async def serve_http(app: Any, listen: str, *, banner: str = "serving",
 
     host, port = parse_listen(listen)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
-                            server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
+                            server_header=False, proxy_headers=False, timeout_graceful_shutdown=int(graceful_shutdown))
     server = uvicorn.Server(config)
 
     async def announce() -> None:

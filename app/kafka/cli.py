@@ -119,13 +119,13 @@ def cluster_id_for(side: S3Side) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _listen_socket(listen: str) -> socket.socket:
+def _listen_socket(listen: str, backlog: int) -> socket.socket:
     from app.kafka.cluster import parse_host_port
 
     host, port = parse_host_port(listen, what="--kafka")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=1024, reuse_port=False)
+        return socket.create_server((host, port), family=family, backlog=backlog, reuse_port=False)
     except OSError as e:
         raise ConfigError(f"cannot listen on {listen}: {e.strerror}") from e
 
@@ -170,7 +170,7 @@ async def kafka_face(side: S3Side, store: ObjectStore, catalog: Catalog, reader:
         except (OSError, ValueError) as e:
             raise ConfigError(f"TLS setup failed: {e}") from e
     auth = Authenticator(kafka, tls=ssl_context is not None)
-    sock = _listen_socket(kafka.listen)
+    sock = _listen_socket(kafka.listen, kafka.listen_backlog)
     bound = sock.getsockname()
     listen = kafka.listen if not kafka.listen.endswith(":0") else f"{kafka.listen.rsplit(':', 1)[0]}:{bound[1]}"
     cluster = Cluster.from_settings(listen, kafka.advertise, kafka.peers)

@@ -67,9 +67,7 @@ __all__ = ["KafkaServer", "make_ssl_context"]
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 256 * 1024  # bytes asked of the socket per read
-IOV_MAX = 1024  # buffers per writev call (Linux UIO_MAXIOV)
-TLS_HANDSHAKE_TIMEOUT = 10.0
+IOV_MAX = 1024  # buffers per writev call (Linux UIO_MAXIOV: a kernel limit, not a setting)
 
 
 def make_ssl_context(certfile: Path, keyfile: Path | None, cafile: Path | None, require_client_cert: bool
@@ -152,7 +150,7 @@ class Connection:
             if frame is not None:
                 return frame.payload
             try:
-                data = await asyncio.wait_for(self.reader.read(READ_SIZE), idle)
+                data = await asyncio.wait_for(self.reader.read(self.broker.settings.socket_read_size), idle)
             except TimeoutError:
                 log.info("closing connection from %s: idle for %.0f s", self.session.peer, idle)
                 return None
@@ -270,8 +268,8 @@ class KafkaServer:
                     ) -> list[tuple[str, int]]:
         self._server = await asyncio.start_server(
             self._accept, host=host, port=port, sock=sock, ssl=self.ssl_context,
-            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if self.ssl_context else None,
-            limit=READ_SIZE, backlog=1024,
+            ssl_handshake_timeout=self.broker.settings.tls_handshake_timeout if self.ssl_context else None,
+            limit=self.broker.settings.socket_read_size, backlog=self.broker.settings.listen_backlog,
         )
         return [s.getsockname()[:2] for s in self._server.sockets]
 

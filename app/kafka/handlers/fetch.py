@@ -7,7 +7,7 @@ Theory of operation
    ``min(partition_max_bytes, max_bytes)``), all running at once. A read that another Fetch already
    started for the same (partition, offset, size) is joined, not repeated (``Broker.inflight_reads``).
 2. The handler answers as soon as the finished reads hold ``min_bytes`` or any partition has an error
-   (Kafka's DelayedFetch rule), after giving the reads still running :data:`READY_GRACE` to finish. When every read finished with too little, it waits for the catalog to
+   (Kafka's DelayedFetch rule), after giving the reads still running ``kafka.fetch_ready_grace`` to finish. When every read finished with too little, it waits for the catalog to
    change (:meth:`Catalog.wait_for_change`: a manifest refresh added data) and reads the empty
    partitions again, until ``max_wait_ms`` (capped by ``kafka.max_fetch_wait``).
 3. At the deadline it answers with what is ready: a partition whose read is still waiting on S3 is
@@ -68,9 +68,9 @@ __all__ = ["handle_fetch"]
 
 log = logging.getLogger(__name__)
 
-READY_GRACE = 0.05
-"""Seconds the other partitions' reads may still take once a Fetch has enough to answer (or an error):
-reads served from the cache finish well within it, reads waiting on S3 are answered next time."""
+# kafka.fetch_ready_grace: seconds the other partitions' reads may still take once a Fetch has enough to
+# answer (or an error): reads served from the cache finish well within it, reads waiting on S3 are answered
+# next time.
 
 
 @dataclass(slots=True)
@@ -188,7 +188,7 @@ async def _read_round(broker: Broker, slots: list[_Slot], with_aborted: bool, mi
             return
         if any(s.error for s in slots) or sum(s.ready_bytes for s in slots) >= min_bytes:
             # enough to answer: give the other reads a moment (cache hits finish within it), not more
-            await asyncio.wait(pending, timeout=min(READY_GRACE, remaining))
+            await asyncio.wait(pending, timeout=min(broker.settings.fetch_ready_grace, remaining))
             for s in slots:
                 if s.task is not None and not s.settled and s.task.done():
                     _settle(s)
