@@ -166,6 +166,9 @@ class HttpSettings:
     lag_history_interval: float = 5.0  # seconds between replication lag samples (lag-over-time chart)
     lag_history_samples: int = 720  # samples kept (an hour at the default interval)
     graceful_shutdown: float = 5.0  # seconds uvicorn lets open requests finish on SIGTERM
+    read_bytes: int = 1024 * 1024  # records route: bytes per read after the first batch
+    span_read_max_records: int = 1000  # queries up to this many records read index spans, bigger ones chunks
+    decode_in_thread_bytes: int = 256 * 1024  # batches bigger than this are decompressed off the event loop
     group_lag_interval: float = 15.0  # seconds between consumer-group lag samples (/groups history, metrics)
     group_lag_max_series: int = 1000  # (group, topic, partition) series in the metrics at most, most lagging first
 

@@ -213,7 +213,7 @@ class PartitionReader:
         the run of batches it remembered (:mod:`app.batch_runs`: bytes straight from the chunk cache, no
         parsing). Same range check, same aborted-transaction matching either way."""
         view = self.catalog.partition(topic, partition)
-        self._check_range(view, offset)
+        self.check_range(view, offset)
         entries = self.runs.lookup(view, offset, max_bytes)
         if entries is None:
             result = await self.read(topic, partition, offset, max_bytes, with_aborted=with_aborted)
@@ -248,7 +248,9 @@ class PartitionReader:
         return Span(pieces, [e.size for e in entries], matcher.aborted, view.high_watermark)
 
     # ------------------------------------------------------------------ reads
-    def _check_range(self, view: PartitionView, offset: int) -> None:
+    def check_range(self, view: PartitionView, offset: int) -> None:
+        """The one range check of every read (Fetch, HTTP): ``OffsetOutOfRange`` outside [log start, high
+        watermark] with the range."""
         start, end = view.log_start_offset, view.high_watermark
         if offset < start or offset > end:
             raise OffsetOutOfRange(
@@ -260,7 +262,7 @@ class PartitionReader:
                    max_batches: int | None = None, with_aborted: bool = False,
                    granularity: Granularity = "chunk") -> ReadResult:
         view = self.catalog.partition(topic, partition)
-        self._check_range(view, offset)
+        self.check_range(view, offset)
         result = ReadResult([], view.high_watermark, view.log_start_offset)
         matcher = AbortedMatcher()
         seg = view.segment_for_kafka_offset(offset)

@@ -10,8 +10,8 @@ only fail on data or S3 errors, which the NDJSON writer reports in a final ``{"e
 :func:`iter_records` walks the partition with :meth:`PartitionReader.read` from the planned offset:
 
 * The first read asks for one batch only; with ``granularity="span"`` (every query of at most
-  :data:`SPAN_READ_MAX_RECORDS` records) it costs the segment's ``.index`` (cached) plus one exact byte
-  range — the batch's span between two index samples. Later reads take up to :data:`READ_BYTES` per call.
+  ``http.span_read_max_records`` records) it costs the segment's ``.index`` (cached) plus one exact byte
+  range — the batch's span between two index samples. Later reads take up to ``http.read_bytes`` per call.
   Large queries and key searches read cache-aligned chunks with read-ahead instead.
 * Records before the start offset (inside the first batch) and control batches are skipped; transactional
   records are shown with ``batch.transactional``.
@@ -32,16 +32,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.errors import OffsetOutOfRange
+from app.config import HttpSettings
 from app.http.codec import Decode, record_dict
 from app.reader import Granularity, PartitionReader, ServedBatch
 from segment_format.records import Record
 
-__all__ = ["READ_BYTES", "SPAN_READ_MAX_RECORDS", "Outcome", "Plan", "iter_records", "plan_query"]
+__all__ = ["Outcome", "Plan", "iter_records", "plan_query"]
 
-READ_BYTES = 1024 * 1024  # per read after the first batch
-SPAN_READ_MAX_RECORDS = 1000  # queries up to this many records read index spans, bigger ones chunks
-DECODE_IN_THREAD_BYTES = 256 * 1024  # batches bigger than this are decompressed off the event loop
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +58,8 @@ class Plan:
     log_start_offset: int
     high_watermark: int
     timestamp_match: tuple[int, int] | None = None  # (offset, timestamp) found for ?timestamp=
+    read_bytes: int = 1024 * 1024  # http.read_bytes: per read after the first batch
+    decode_in_thread_bytes: int = 256 * 1024  # http.decode_in_thread_bytes
 
 
 @dataclass(slots=True)
@@ -77,18 +76,15 @@ class Outcome:
 
 async def plan_query(reader: PartitionReader, *, topic: str, partition: int, offset: int | None,
                      timestamp: int | None, key: bytes | None, until: int | None, window: int, limit: int,
-                     decode: Decode, read_committed: bool = False) -> Plan:
+                     decode: Decode, read_committed: bool = False, settings: HttpSettings | None = None) -> Plan:
     """Resolve a query against the current partition view (raises UnknownTopic/UnknownPartition/416)."""
     view = reader.catalog.partition(topic, partition)
     start_offset, hw = view.log_start_offset, view.high_watermark
     match: tuple[int, int] | None = None
-    granularity: Granularity = "span" if limit <= SPAN_READ_MAX_RECORDS and key is None else "chunk"
+    settings = settings or HttpSettings()
+    granularity: Granularity = "span" if limit <= settings.span_read_max_records and key is None else "chunk"
     if offset is not None:
-        if offset < start_offset or offset > hw:
-            raise OffsetOutOfRange(
-                f"offset {offset} is outside {topic}/{partition}'s range [{start_offset}, {hw})",
-                start=start_offset, end=hw, topic=topic, partition=partition,
-            )
+        reader.check_range(view, offset)
         start = offset
     elif timestamp is not None:
         match = await reader.offset_for_timestamp(topic, partition, timestamp, granularity=granularity)
@@ -100,11 +96,12 @@ async def plan_query(reader: PartitionReader, *, topic: str, partition: int, off
     end = min(hw, start + window) if key is not None else hw
     return Plan(topic=topic, partition=partition, start=start, end=end, limit=limit, decode=decode, key=key,
                 until=until, read_committed=read_committed, granularity=granularity, log_start_offset=start_offset, high_watermark=hw,
-                timestamp_match=match)
+                timestamp_match=match, read_bytes=settings.read_bytes,
+                decode_in_thread_bytes=settings.decode_in_thread_bytes)
 
 
-async def _decode(batch: ServedBatch) -> list[Record]:
-    if batch.header.size_bytes > DECODE_IN_THREAD_BYTES:
+async def _decode(batch: ServedBatch, in_thread_above: int) -> list[Record]:
+    if batch.header.size_bytes > in_thread_above:
         return await asyncio.to_thread(batch.decode)
     return batch.decode()
 
@@ -127,7 +124,7 @@ async def iter_records(reader: PartitionReader, plan: Plan, outcome: Outcome) ->
     outcome.next_offset = offset
     outcome.scanned_to = offset
     while remaining > 0 and offset < plan.end:
-        result = await reader.read(plan.topic, plan.partition, offset, 1 if first else READ_BYTES,
+        result = await reader.read(plan.topic, plan.partition, offset, 1 if first else plan.read_bytes,
                                    max_batches=1 if first else None, granularity=plan.granularity,
                                    with_aborted=True)
         first = False
@@ -146,7 +143,7 @@ async def iter_records(reader: PartitionReader, plan: Plan, outcome: Outcome) ->
                 return
             aborted = batch.kafka_offset in result.aborted_batches
             if not batch.header.is_control and not (aborted and plan.read_committed):
-                for record in await _decode(batch):
+                for record in await _decode(batch, plan.decode_in_thread_bytes):
                     at = batch.kafka_offset + record.offset_delta
                     if at < offset:
                         continue

@@ -104,7 +104,8 @@ async def get_records(
     try:
         plan = await plan_query(ctx.reader, topic=topic, partition=partition, offset=offset, timestamp=ts,
                                 key=key_bytes, until=until_ts, window=window or settings.key_search_window,
-                                limit=limit, decode=decode, read_committed=isolation == "read_committed")
+                                limit=limit, decode=decode, read_committed=isolation == "read_committed",
+                                settings=settings)
     except ShadowReplicaError as e:
         ctx.metrics.fetch_errors.labels(face=face, error=type(e).__name__).inc()
         raise
