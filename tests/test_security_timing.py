@@ -31,7 +31,8 @@ from app.kafka.sasl import DEFAULT_ITERATIONS, SaslError, create_sasl_server, de
 from tests.cert_support import Certs, make_certs
 from tests.kafka_support import RawClient, ServeProcess, auth_reply, new_bucket, start_serve, tls_client
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+# timing: compared on a quiet machine, so `make test` runs these after the parallel part, alone
+pytestmark = [pytest.mark.slow, pytest.mark.timing, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 PASSWORD = "timing-pw-Qe93"
 CONFIG = """
