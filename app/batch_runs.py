@@ -23,14 +23,41 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from segment_format.batch import HEADER_SIZE
+from segment_format.batch import HEADER_SIZE, BatchHeader
 
 if TYPE_CHECKING:
     from app.catalog import PartitionView
-    from app.reader import ReadResult
+
+
+class _Batch(Protocol):
+    """What a run remembers of a batch the reader served (``app.reader.ServedBatch``)."""
+
+    @property
+    def kafka_offset(self) -> int: ...
+    @property
+    def kafka_last_offset(self) -> int: ...
+    @property
+    def segment_key(self) -> str: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def header(self) -> BatchHeader: ...
+    def kafka_header(self) -> bytes: ...
+
+
+class _Read(Protocol):
+    """A read of consecutive batches (``app.reader.ReadResult``): this module sits below the reader."""
+
+    @property
+    def batches(self) -> Sequence[_Batch]: ...
+    @property
+    def next_offset(self) -> int | None: ...
 
 __all__ = ["BatchRuns", "Entry"]
 
@@ -117,7 +144,7 @@ class BatchRuns:
         self.misses += 1
         return None
 
-    def record(self, view: PartitionView, start: int, result: ReadResult) -> None:
+    def record(self, view: PartitionView, start: int, result: _Read) -> None:
         """Remember what :meth:`PartitionReader.read` returned for a read starting at ``start``."""
         end = result.next_offset
         if end is None:

@@ -6,7 +6,7 @@ Theory of operation
   caller (``shadowreplica http`` or ``run``, shared with the Kafka shim there) and passed in. The app's
   lifespan runs only its own task, the replication lag sampler.
 * **Errors** have one shape, ``{"error": <class>, "message": ..., "status": <http>, ...details}``, and one
-  mapping to HTTP statuses: :func:`app.errors.http_status`. :func:`error_response` is the only place that
+  mapping to HTTP statuses: :func:`app.errors.http_status`. :func:`app.http.errors.error_response` is the only place that
   turns an error into a response; the exception handlers, the guard middleware and the NDJSON error line
   all go through it (or :func:`error_body`). Request validation failures become
   :class:`~app.errors.InvalidParameter` (422); unknown routes :class:`~app.errors.NotFound`; anything
@@ -33,7 +33,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -46,14 +46,13 @@ from app.errors import (
     InvalidParameter,
     InvalidRequest,
     NotFound,
-    OffsetOutOfRange,
     ReadOnly,
     ShadowReplicaError,
-    StorageError,
     http_status,
 )
 from app.group_lag import GroupLagSampler, GroupLagSource
 from app.http.context import HttpContext
+from app.http.errors import READ_METHODS, error_body, error_response
 from app.http.replication import CatalogComparison, LagHistory, ReplicationSource, replication_families
 from app.http.routes import catalog as catalog_routes
 from app.http.routes import groups as groups_routes
@@ -71,34 +70,9 @@ __all__ = ["create_app", "error_body", "error_response"]
 STATIC = Path(__file__).parent / "static"
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/", "/favicon.ico", "/docs", "/openapi.json"})
 PUBLIC_PREFIXES = ("/static/", "/docs-assets/")
-READ_METHODS = ("GET", "HEAD")
 
 
 # ---------------------------------------------------------------------------------------------- errors
-
-
-def error_body(error: ShadowReplicaError) -> dict[str, Any]:
-    """The stable JSON shape of an error."""
-    body = error.to_dict()
-    body["status"] = http_status(error)
-    if isinstance(error, StorageError):
-        body["retriable"] = error.retriable
-    return body
-
-
-def error_response(error: ShadowReplicaError, headers: dict[str, str] | None = None) -> JSONResponse:
-    """THE error → response mapping (status from :func:`app.errors.http_status`)."""
-    status = http_status(error)
-    extra = dict(headers or {})
-    if status == 401:
-        extra.setdefault("WWW-Authenticate", 'Bearer realm="shadowreplica"')
-    if isinstance(error, ReadOnly):
-        extra.setdefault("Allow", ", ".join(READ_METHODS))
-    if isinstance(error, OffsetOutOfRange) and error.details.get("unit") == "bytes":
-        extra.setdefault("Content-Range", f"bytes */{error.end}")
-    if isinstance(error, StorageError) and error.retriable:
-        extra.setdefault("Retry-After", "1")
-    return JSONResponse(error_body(error), status_code=status, headers=extra)
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:

@@ -149,7 +149,7 @@ def _tail(plan: Plan, outcome: Outcome) -> dict[str, Any]:
 
 async def _ndjson(ctx: HttpContext, plan: Plan, outcome: Outcome, done: Any) -> AsyncIterator[bytes]:
     """Records one per line as they are read; a final ``end`` line, or an ``error`` line if reading fails."""
-    from app.http.app import error_body  # the one error shape
+    from app.http.errors import error_body  # the one error shape
 
     batch: list[str] = []
     try:
