@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from app.bucket import (
     ManifestObject,
@@ -23,15 +23,13 @@ from app.bucket import (
 )
 from app.errors import ObjectMissing, PreconditionFailed, ShadowReplicaError
 from app.replicator.checkpoint import CheckpointEntry
+from app.replicator.context import ReplicatorContext
 from app.replicator.copier import CopyOutcome, SourceChanged
 from app.replicator.metrics import PartitionLag
 from app.replicator.plan import PartitionPlan, Unit, plan_partition, restorable
 from app.store import GetResult, NotModified
 from segment_format.errors import FormatError
 from segment_format.manifest import PartitionManifest, SegmentMeta
-
-if TYPE_CHECKING:
-    from app.replicator.loop import Replicator
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +72,7 @@ def _now() -> datetime:
 class PartitionWorker:
     """Replicates one partition. :meth:`sync` is one pass; the cursor is a cache (module doc)."""
 
-    def __init__(self, rep: Replicator, pid: PartitionId, *, source_fmt: str | None = None,
+    def __init__(self, rep: ReplicatorContext, pid: PartitionId, *, source_fmt: str | None = None,
                  dest_listing: PartitionObjects | None = None) -> None:
         self.rep = rep
         self.pid = pid

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
-from typing import TYPE_CHECKING
 
 from app.bucket import (
     BucketListing,
@@ -16,12 +15,9 @@ from app.bucket import (
     list_partition,
 )
 from app.errors import PreconditionFailed
-from app.store import ObjectInfo, ObjectStore
-
-if TYPE_CHECKING:
-    from app.replicator.loop import Replicator
-
+from app.replicator.context import ReplicatorContext
 from app.replicator.partition import _CONTENT_TYPE
+from app.store import ObjectInfo, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +31,7 @@ class TopicWorker:
     """Copies a topic's manifests (verbatim, same keys: a copy keeps its layout) once its partitions are at
     the destination."""
 
-    def __init__(self, rep: Replicator, topic: TopicId) -> None:
+    def __init__(self, rep: ReplicatorContext, topic: TopicId) -> None:
         self.rep = rep
         self.topic = topic
         self.done_etags: dict[str, str] = {}  # fmt -> source ETag already at the destination
@@ -134,7 +130,7 @@ class ClusterMetadataWorker:
     up (:meth:`Replicator.run_once`). With ``--cluster-uuid`` only that cluster's metadata is copied.
     """
 
-    def __init__(self, rep: Replicator) -> None:
+    def __init__(self, rep: ReplicatorContext) -> None:
         self.rep = rep
         self._said_partial = False
 
