@@ -19,7 +19,8 @@ from replicator_support import KiB, seed, sync_once
 
 from tests.http_fixtures import running
 
-pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
+# timing: request counts over a time window, compared between two runs: alone, after the parallel part
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 FAST, CAP, WINDOW = 0.1, 2.0, 5.0
 
