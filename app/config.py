@@ -110,6 +110,9 @@ class CacheSettings:
     readahead_chunks: int = 2
     manifest_refresh_interval: float = 1.0
     manifest_max_refresh_interval: float = 30.0  # an idle partition's refresh backs off up to this
+    # `run` with its replicator: the catalogs learn every source manifest the replicator reads and every
+    # destination commit it makes in process, so they poll each manifest only this often, as a safety net
+    fed_refresh_interval: float = 300.0
     discovery_interval: float = 10.0  # the catalog's listings of the manifest roots (new topics, partitions)
     discovery_max_interval: float = 900.0  # ... backing off up to this while nothing changes
     read_size: int = 1 * MiB  # bytes the reader asks the cache for per step of a batch walk

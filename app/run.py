@@ -125,24 +125,33 @@ async def run_all(args: argparse.Namespace) -> None:
     metrics = Metrics()
     stop = asyncio.Event()
     faces: list[str] = []
+    replicating = source_side is not None and "sync" not in without
+    # with the replicator in this process both catalogs are fed by it (below): their own polls are a safety net
+    fed = dataclasses.replace(cache, manifest_refresh_interval=max(cache.manifest_refresh_interval,
+                                                                    cache.fed_refresh_interval),
+                              manifest_max_refresh_interval=max(cache.manifest_max_refresh_interval,
+                                                                cache.fed_refresh_interval)) if replicating else cache
     async with AsyncExitStack() as stack:
-        dest = await stack.enter_async_context(open_read_path(dest_side, cache, metrics=metrics, side_name="dest"))
+        dest = await stack.enter_async_context(open_read_path(dest_side, fed, metrics=metrics, side_name="dest"))
         assert dest.reader is not None
         source_catalog = None
         if source_side is not None:
             source = await stack.enter_async_context(
-                open_read_path(source_side, cache, metrics=metrics, side_name="source", reader=False))
+                open_read_path(source_side, fed, metrics=metrics, side_name="source", reader=False))
             source_catalog = source.catalog
         replication: Any = CatalogComparison(dest.catalog, source_catalog, dest_name=str(dest_side.url),
                                              source_name=str(source_side.url) if source_side else None)
         replicator = None
-        if source_side is not None and "sync" not in without:
+        if replicating:
+            assert source_side is not None
             conc = sync_cfg.replicator.concurrency
             src = await stack.enter_async_context(ObjectStore(_client_side(source_side, conc)))
             dst = await stack.enter_async_context(ObjectStore(_client_side(dest_side, conc)))
             await dst.ensure_bucket()
             replicator = Replicator(src, dst, sync_cfg)
             replicator.on_commit = dest.catalog.accept_commit  # the catalog learns our commits without polling
+            if source_catalog is not None:  # ... and every source manifest the replicator reads
+                replicator.on_source = source_catalog.accept_commit
             metrics.watch_store(src, side="sync_source")
             metrics.watch_store(dst, side="sync_dest")
             rep_metrics = replicator.metrics

@@ -144,6 +144,8 @@ class Replicator:
         self.activity = False  # a partition changed since the last discovery (its backoff snaps back)
         self.on_commit: Callable[[PartitionId, ManifestObject], None] | None = None
         """Called after every destination manifest commit (``run``: the catalog learns it in process)."""
+        self.on_source: Callable[[PartitionId, ManifestObject], None] | None = None
+        """Called with every new source manifest a worker reads (``run``: the source catalog learns it)."""
         self._checkpoint_loaded = False
         self._tasks: dict[PartitionId, asyncio.Task[None]] = {}
 

@@ -135,6 +135,8 @@ class PartitionWorker:
             previous = self.source.etag if self.source is not None else None
             self.source = self._parse(got, fmt, "source")
             self.changed = self.changed or got.etag != previous
+            if self.rep.on_source is not None and got.etag != previous:
+                self.rep.on_source(self.pid, self.source)
             return self.source
         raise ReplicationError(f"{self.pid}: source manifest keeps moving between formats")
 
