@@ -306,7 +306,8 @@ class Catalog:
             await self._poll_partition(pid, fmt, key)
         finally:
             pacing = self._pacing.setdefault(key, AdaptiveInterval(self.refresh_interval, self.max_refresh_interval))
-            self._due[key] = time.monotonic() + pacing.next(self.version != version)
+            # a commit handed over while this poll was in flight must not wait for the (slow) next poll
+            self._due[key] = 0.0 if key in self._commits else time.monotonic() + pacing.next(self.version != version)
 
     async def _poll_partition(self, pid: PartitionId, fmt: str, key: str) -> None:
         topic = self.topics.get(pid.topic)
@@ -455,6 +456,7 @@ class Catalog:
         next poll is due (or :meth:`accept_commit` / :meth:`poke` wakes it)."""
         while True:
             before = self.version
+            self._poke.clear()  # before the pass: a poke during it (a commit handed over) wakes the next one
             try:
                 await self.refresh(everything=False)
             except ShadowReplicaError as e:
@@ -465,7 +467,6 @@ class Catalog:
                 await self._notify_waiters()
             now = time.monotonic()
             wait = min([self._next_discovery, *self._due.values()], default=now + self.refresh_interval) - now
-            self._poke.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poke.wait(), max(self.refresh_interval, wait))
 
