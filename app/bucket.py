@@ -255,6 +255,34 @@ class BucketListing:
         self.partitions = {p: v for p, v in self.partitions.items() if keep(p.topic_id)}
 
 
+def changed_object_kind(key: str) -> str:
+    """What an event for ``key`` (relative to the layout root) can change (pure): ``"partition"`` (a partition
+    manifest), ``"spillover"``, ``"topic"`` (a topic manifest), ``"cluster"`` (``cluster_metadata/``,
+    ``cluster_name/``) or ``""`` (segments, indexes, tx objects: named by a manifest written after them)."""
+    if key.startswith((CLUSTER_METADATA_ROOT, "cluster_name/")):
+        return "cluster"
+    name = key.rsplit("/", 1)[-1]
+    try:
+        if name in ("manifest.json", "manifest.bin"):
+            keys.parse_partition_manifest_key(key)
+            return "partition"
+        if name.startswith("manifest.bin."):
+            keys.parse_spillover_manifest_key(key)
+            return "spillover"
+        if name in ("topic_manifest.json", "topic_manifest.bin"):
+            keys.parse_topic_manifest_key(key)
+            return "topic"
+    except ObjectKeyError:
+        pass
+    return ""
+
+
+def listed_etags(listing: BucketListing) -> dict[str, str]:
+    """Every partition manifest key of ``listing`` with its listed ETag: a discovery doubles as one poll of
+    every partition (the catalog and the replicator re-read only those whose ETag moved)."""
+    return {info.key: info.etag for objs in listing.partitions.values() for info in objs.manifests.values()}
+
+
 async def _collect(store: ObjectStore, prefix: str) -> list[ObjectInfo]:
     return [info async for info in store.list(prefix)]
 

@@ -15,7 +15,12 @@ Theory of operation
   ``refresh_interval`` up to ``max_refresh_interval``), snapping back to the fast interval when it changes;
   discovery backs off the same way (``discovery_interval`` … ``discovery_max_interval``). In ``run`` the
   replicator hands every destination commit to :meth:`Catalog.accept_commit`: the catalog learns its own
-  process's writes without a request. ``manifest.bin`` is preferred over ``manifest.json`` when both exist,
+  process's writes without a request. A discovery lists every partition manifest with its ETag, so it also
+  serves as one poll of all of them: only manifests whose listed ETag moved are read.
+* **Hinted** (:meth:`Catalog.set_hinted`): while S3 events arrive through a queue (:mod:`app.events`,
+  :meth:`Catalog.on_bucket_event` pokes the changed manifest) or the replicator in this process feeds every
+  change, partition manifests are not polled at all; a discovery every ``safety_interval`` catches what a
+  lost event missed, at a cost independent of the number of partitions. ``manifest.bin`` is preferred over ``manifest.json`` when both exist,
   as Redpanda's reader does. Spillover manifests (older segments moved out of the main manifest) are
   immutable, fetched once and merged in front.
 * **Bad manifests** (malformed JSON, offsets that go backwards, …) never replace a good one: the last good
@@ -32,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -44,9 +50,11 @@ from app.bucket import (
     ManifestObject,
     PartitionId,
     TopicId,
+    changed_object_kind,
     decode_partition_manifest,
     decode_topic_manifest,
     discover,
+    listed_etags,
 )
 from app.errors import ObjectMissing, ShadowReplicaError, StorageError, UnknownPartition, UnknownTopic
 from app.polling import AdaptiveInterval
@@ -167,6 +175,7 @@ class CatalogStats:
     manifest_errors: int = 0
     discoveries: int = 0
     commits_accepted: int = 0  # destination commits learnt from the replicator in this process (no request)
+    events: int = 0  # bucket events received from a queue (app/events.py)
 
 
 class Catalog:
@@ -196,6 +205,8 @@ class Catalog:
         self._due: dict[str, float] = {}  # manifest key -> monotonic time of its next poll
         self._poke = asyncio.Event()
         self._commits: dict[str, tuple[PartitionId, ManifestObject]] = {}
+        self._hinted = False  # events or an in-process replicator tell us what changed: no per-partition polls
+        self._safety_interval = 300.0
         self.include = include
         self.cluster_uuid = keys.check_cluster_uuid(cluster_uuid) if cluster_uuid else None
         self.topics: dict[str, TopicView] = {}
@@ -248,8 +259,13 @@ class Catalog:
         self._choose_topics(listing)
         self._last_discovery = time.monotonic()
         changed = before != (set(listing.partitions), set(listing.topics))
-        self._next_discovery = self._last_discovery + self._discovery_pacing.next(changed)
+        pace = self._discovery_pacing.next(changed)
+        self._next_discovery = self._last_discovery + (self._safety_interval if self._hinted else pace)
         self.stats.discoveries += 1
+        # the listing carries every manifest's ETag: read only those that moved (or were never read)
+        for key, etag in listed_etags(listing).items():
+            if self._seen_etags.get(key) != etag:
+                self._due[key] = 0.0
 
     def _choose_topics(self, listing: BucketListing) -> None:
         candidates: dict[str, list[TopicId]] = {}
@@ -307,7 +323,13 @@ class Catalog:
         finally:
             pacing = self._pacing.setdefault(key, AdaptiveInterval(self.refresh_interval, self.max_refresh_interval))
             # a commit handed over while this poll was in flight must not wait for the (slow) next poll
-            self._due[key] = 0.0 if key in self._commits else time.monotonic() + pacing.next(self.version != version)
+            if key in self._commits:
+                self._due[key] = 0.0
+            elif self._hinted:
+                pacing.reset()
+                self._due[key] = math.inf  # until an event, a commit or a listed ETag says it moved
+            else:
+                self._due[key] = time.monotonic() + pacing.next(self.version != version)
 
     async def _poll_partition(self, pid: PartitionId, fmt: str, key: str) -> None:
         topic = self.topics.get(pid.topic)
@@ -403,8 +425,7 @@ class Catalog:
         refresh loop passes ``everything=False``: only those due, see the module doc)."""
         now = time.monotonic()
         if discover or (discover is None and now >= self._next_discovery):
-            await self.discover()
-            everything = True
+            await self.discover()  # marks the manifests whose listed ETag moved as due
         wanted = self._wanted()
         due = {tp: (pid, fmt) for tp, (pid, fmt) in wanted.items()
                if everything or self._due.get(pid.manifest_key(fmt), 0.0) <= now}
@@ -468,7 +489,7 @@ class Catalog:
             now = time.monotonic()
             wait = min([self._next_discovery, *self._due.values()], default=now + self.refresh_interval) - now
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), max(self.refresh_interval, wait))
+                await asyncio.wait_for(self._poke.wait(), min(3600.0, max(self.refresh_interval, wait)))
 
     def poke(self, key: str | None = None) -> None:
         """Poll ``key`` (a partition manifest key) now, or discover now when it is None or unknown."""
@@ -478,6 +499,36 @@ class Catalog:
         else:
             self._next_discovery = 0.0
         self._poke.set()
+
+    def set_hinted(self, hinted: bool, safety_interval: float | None = None) -> None:
+        """Hinted: something tells this catalog about changes (an event queue that answers, the replicator in
+        this process), so partition manifests are not polled and discovery runs every ``safety_interval``.
+        Unhinted again (the queue stopped answering): every manifest is read once now, then polled adaptively."""
+        if safety_interval is not None:
+            self._safety_interval = safety_interval
+        was, self._hinted = self._hinted, hinted
+        now = time.monotonic()
+        if hinted and not was:
+            self._due = {k: math.inf if v > now else v for k, v in self._due.items()}
+            self._next_discovery = min(self._next_discovery, now + self._safety_interval)
+        elif was and not hinted:
+            self._due = dict.fromkeys(self._due, 0.0)
+            self._next_discovery = 0.0
+            self._poke.set()
+
+    @property
+    def hinted(self) -> bool:
+        return self._hinted
+
+    def on_bucket_event(self, key: str) -> None:
+        """An object changed in the bucket (``key`` relative to the layout root, from :mod:`app.events`): re-read
+        the partition manifest it is, or discover when it names something new. Other objects are ignored."""
+        kind = changed_object_kind(key)
+        self.stats.events += 1
+        if kind == "partition" and key in self._due:
+            self.poke(key)
+        elif kind in ("partition", "topic"):
+            self.poke(None)
 
     def accept_commit(self, pid: PartitionId, committed: ManifestObject) -> None:
         """The replicator in this process committed ``committed`` (``run``): serve it without polling for it.

@@ -103,6 +103,18 @@ class ReplicatorSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EventsSettings:
+    """Following by S3 event notifications through an SQS queue (app/events.py)."""
+
+    queue: str = ""  # SQS queue URL receiving the bucket's notifications; "" = poll (adaptively)
+    wait_seconds: int = 20  # ReceiveMessage long poll (SQS allows at most 20): 180 requests an hour when idle
+    # while events arrive: no per-partition polls, one listing of the manifest roots this often catches lost
+    # events (a cost independent of the number of partitions)
+    safety_interval: float = 300.0
+    retry_max: float = 60.0  # the queue failing: retried with back-off up to this (the bucket is polled meanwhile)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CacheSettings:
     directory: Path = Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "shadowreplica"
     max_bytes: int = 2 * GiB
@@ -209,6 +221,7 @@ class Settings:
     cache: CacheSettings = CacheSettings()
     kafka: KafkaSettings = KafkaSettings()
     http: HttpSettings = HttpSettings()
+    events: EventsSettings = EventsSettings()
 
 
 def _env(environ: Mapping[str, str], *names: str) -> str | None:

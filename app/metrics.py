@@ -42,6 +42,7 @@ from app.polling import Prices, request_costs
 if TYPE_CHECKING:
     from app.cache import ChunkCache
     from app.catalog import Catalog
+    from app.events import EventQueue
     from app.store import ObjectStore
 
 __all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "Metrics", "families"]
@@ -76,10 +77,12 @@ class Metrics:
         self._stores: list[tuple[str, ObjectStore]] = []
         self._caches: list[tuple[str, ChunkCache]] = []
         self._catalogs: list[tuple[str, Catalog]] = []
+        self._queues: list[EventQueue] = []
         self.add_collector(lambda: _store_families(self._stores))
         self.add_collector(lambda: _cost_families(self.cost()))
         self.add_collector(lambda: _cache_families(self._caches))
         self.add_collector(lambda: _catalog_families(self._catalogs))
+        self.add_collector(lambda: _event_families(self._queues))
         r = self.registry
         # HTTP API
         self.http_requests = Counter(
@@ -122,6 +125,9 @@ class Metrics:
             ops = requests.setdefault(side, {})
             for op, st in store.stats.ops.items():
                 ops[op] = ops.get(op, 0) + st.requests
+        for queue in self._queues:  # SQS bills ReceiveMessage/DeleteMessageBatch like S3 GETs ($0.40 a million)
+            ops = requests.setdefault("events", {})
+            ops["ReceiveMessage"] = ops.get("ReceiveMessage", 0) + queue.stats.requests
         return request_costs(requests, seconds=time.monotonic() - self.started, prices=self.prices)
 
     def watch_store(self, store: ObjectStore, *, side: str) -> None:
@@ -131,6 +137,10 @@ class Metrics:
     def watch_cache(self, cache: ChunkCache, *, side: str = "dest") -> None:
         """Chunk cache hits, misses, bytes and size, read from ``cache.stats`` at scrape time."""
         self._caches.append((side, cache))
+
+    def watch_events(self, queue: EventQueue) -> None:
+        """An S3 event queue: healthy or not, messages, events, malformed messages, receive errors."""
+        self._queues.append(queue)
 
     def watch_catalog(self, catalog: Catalog, *, side: str) -> None:
         """Topics, partitions, offsets and manifest refresh counters of one bucket's catalog."""
@@ -154,6 +164,19 @@ def _gauge(name: str, doc: str, labels: list[str], rows: Iterable[tuple[list[str
     for values, value in rows:
         fam.add_metric(values, value)
     return fam
+
+
+def _event_families(queues: list[EventQueue]) -> Iterator[Metric]:
+    if not queues:
+        return
+    lab = ["queue"]
+    yield _gauge("shadowreplica_events_healthy", "1 while the S3 event queue answers (following by events), "
+                 "0 while the bucket is polled instead.", lab, [([q.url], float(q.healthy)) for q in queues])
+    for name, doc in (("messages", "SQS messages received"), ("events", "S3 object events received"),
+                      ("malformed", "messages that were not S3 events (deleted, logged)"),
+                      ("receive_errors", "failed ReceiveMessage calls (the bucket is polled meanwhile)")):
+        yield _counter(f"shadowreplica_events_{name}", doc + ".", lab,
+                       [([q.url], float(getattr(q.stats, name))) for q in queues])
 
 
 def _cost_families(cost: dict[str, Any]) -> Iterator[Metric]:

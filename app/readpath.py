@@ -22,6 +22,7 @@ from app.cache import ChunkCache
 from app.catalog import Catalog
 from app.config import CacheSettings, S3Side
 from app.errors import BucketMissing, ConfigError, StorageError
+from app.events import EventQueue, subscribe
 from app.metrics import Metrics
 from app.reader import PartitionReader
 from app.store import ObjectStore
@@ -74,8 +75,9 @@ async def _start_catalog(catalog: Catalog, side: S3Side, retry_every: float) -> 
 
 @asynccontextmanager
 async def open_read_path(side: S3Side, cache: CacheSettings, *, metrics: Metrics, side_name: str = "dest",
-                         reader: bool = True) -> AsyncIterator[ReadPath]:
-    """Open a bucket's store, start its catalog, open a chunk cache and reader; close all on exit.
+                         reader: bool = True, events: EventQueue | None = None) -> AsyncIterator[ReadPath]:
+    """Open a bucket's store, start its catalog, open a chunk cache and reader; close all on exit. With
+    ``events`` (an open :class:`~app.events.EventQueue`) the catalog follows the bucket by its events.
 
     Registers the store, cache and catalog collectors in ``metrics`` under ``side=side_name``.
     """
@@ -98,6 +100,8 @@ async def open_read_path(side: S3Side, cache: CacheSettings, *, metrics: Metrics
             metrics.watch_cache(chunk_cache)
         metrics.watch_store(store, side=side_name)
         metrics.watch_catalog(catalog, side=side_name)
+        if events is not None:
+            subscribe(events, side.url, catalog.on_bucket_event, catalog.set_hinted)
         retry = await _start_catalog(catalog, side, max(1.0, cache.manifest_refresh_interval))
         try:
             yield ReadPath(side, store, catalog, chunk_cache, part_reader)

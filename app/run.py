@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from app.cli import add_s3_flags, command, side_from_args
 from app.config import CacheSettings, HttpSettings, S3Side, load_file, section
 from app.errors import ConfigError
+from app.events import add_events_flag, events_settings, open_events, subscribe
 from app.http.serve import serve_http
 from app.kafka.cli import add_listener_flags
 from app.metrics import Metrics
@@ -58,6 +59,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     add_listener_flags(p)
     p.add_argument("--cache-dir", default=None, help="chunk cache directory")
     add_scope_flags(p)
+    add_events_flag(p, what="the source (the destination with --without sync)")
     p.add_argument("--without", default="", metavar="FACES",
                    help="comma-separated faces not to start: sync, kafka, http")
     p.add_argument("--with", dest="with_faces", default="", metavar="FACES",
@@ -126,18 +128,20 @@ async def run_all(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     faces: list[str] = []
     replicating = source_side is not None and "sync" not in without
-    # with the replicator in this process both catalogs are fed by it (below): their own polls are a safety net
-    fed = dataclasses.replace(cache, manifest_refresh_interval=max(cache.manifest_refresh_interval,
-                                                                    cache.fed_refresh_interval),
-                              manifest_max_refresh_interval=max(cache.manifest_max_refresh_interval,
-                                                                cache.fed_refresh_interval)) if replicating else cache
     async with AsyncExitStack() as stack:
-        dest = await stack.enter_async_context(open_read_path(dest_side, fed, metrics=metrics, side_name="dest"))
+        # the replicator follows the source by its events; without it the catalogs follow their buckets by theirs
+        queue = await stack.enter_async_context(open_events(
+            events_settings(args, file_cfg), source_side if replicating and source_side else dest_side))
+        if queue is not None:
+            metrics.watch_events(queue)
+        catalog_events = None if replicating else queue
+        dest = await stack.enter_async_context(open_read_path(dest_side, cache, metrics=metrics, side_name="dest",
+                                                              events=catalog_events))
         assert dest.reader is not None
         source_catalog = None
         if source_side is not None:
-            source = await stack.enter_async_context(
-                open_read_path(source_side, fed, metrics=metrics, side_name="source", reader=False))
+            source = await stack.enter_async_context(open_read_path(
+                source_side, cache, metrics=metrics, side_name="source", reader=False, events=catalog_events))
             source_catalog = source.catalog
         replication: Any = CatalogComparison(dest.catalog, source_catalog, dest_name=str(dest_side.url),
                                              source_name=str(source_side.url) if source_side else None)
@@ -149,9 +153,15 @@ async def run_all(args: argparse.Namespace) -> None:
             dst = await stack.enter_async_context(ObjectStore(_client_side(dest_side, conc)))
             await dst.ensure_bucket()
             replicator = Replicator(src, dst, sync_cfg)
-            replicator.on_commit = dest.catalog.accept_commit  # the catalog learns our commits without polling
-            if source_catalog is not None:  # ... and every source manifest the replicator reads
+            # both catalogs are fed by the replicator (its commits, every source manifest it reads): they do not
+            # poll partition manifests, a discovery every cache.fed_refresh_interval is their safety net
+            replicator.on_commit = dest.catalog.accept_commit
+            dest.catalog.set_hinted(True, cache.fed_refresh_interval)
+            if source_catalog is not None:
                 replicator.on_source = source_catalog.accept_commit
+                source_catalog.set_hinted(True, cache.fed_refresh_interval)
+            if queue is not None:
+                subscribe(queue, source_side.url, replicator.on_bucket_event, replicator.set_hinted)
             metrics.watch_store(src, side="sync_source")
             metrics.watch_store(dst, side="sync_dest")
             rep_metrics = replicator.metrics

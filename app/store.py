@@ -377,17 +377,17 @@ def _kind(error: ShadowReplicaError) -> str:
 # -------------------------------------------------------------------------------------- client set-up
 
 _LOADER = botocore.loaders.create_loader()  # shared by every store: botocore's JSON models are read once
-_warm = False
+_warm: set[str] = set()
 
 
-def _new_session() -> AioSession:
-    """Runs in a worker thread: everything here reads files (AWS config, botocore's service models)."""
-    global _warm
-    if not _warm:  # a throwaway sync client loads exactly what create_client needs into the shared loader
+def new_session(service: str = "s3") -> AioSession:
+    """Runs in a worker thread: everything here reads files (AWS config, botocore's service models). Also
+    used for the SQS client of :mod:`app.events`."""
+    if service not in _warm:  # a throwaway sync client loads exactly what create_client needs into the loader
         warm = botocore.session.Session()
         warm.register_component("data_loader", _LOADER)
-        warm.create_client("s3", region_name="us-east-1", aws_access_key_id="-", aws_secret_access_key="-").close()
-        _warm = True
+        warm.create_client(service, region_name="us-east-1", aws_access_key_id="-", aws_secret_access_key="-").close()
+        _warm.add(service)
     session = AioSession()
     session.register_component("data_loader", _LOADER)
     session.get_scoped_config()
@@ -446,7 +446,7 @@ class ObjectStore:
     async def __aenter__(self) -> ObjectStore:
         if self._stack is not None:
             raise RuntimeError("ObjectStore is already open")
-        session = await asyncio.to_thread(_new_session)
+        session = await asyncio.to_thread(new_session)
         side = self.side
         config = AioConfig(
             region_name=side.region,

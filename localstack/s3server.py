@@ -60,6 +60,7 @@ __all__ = [
     "DEFAULT_BUCKETS",
     "S3Server",
     "S3ServerError",
+    "configure_events",
     "create_buckets",
     "main",
     "parse_bucket",
@@ -84,6 +85,8 @@ class S3Server:
     buckets: tuple[tuple[str, str], ...]
     log_path: Path | None
     _process: subprocess.Popen[bytes] = field(repr=False)
+    queues: dict[str, str] = field(default_factory=dict)
+    """Per bucket, the SQS queue URL its event notifications go to (moto serves SQS on the same port)."""
     _owns_data_dir: bool = field(default=False, repr=False)
 
     @property
@@ -180,6 +183,7 @@ def start_s3_server(
         )
         _wait_until_answering(server, startup_timeout)
         create_buckets(server.endpoint, bucket_list)
+        server.queues = {name: configure_events(server.endpoint, name, region) for name, region in bucket_list}
         return server
     except BaseException:
         if server is not None:
@@ -206,6 +210,24 @@ def create_buckets(endpoint: str, buckets: Iterable[tuple[str, str]]) -> None:
                 client.create_bucket(**kwargs)
         finally:
             client.close()
+
+
+def configure_events(endpoint: str, bucket: str, region: str, *, queue: str | None = None) -> str:
+    """Create the SQS queue ``<bucket>-events`` (in the bucket's region) and have every object written to or
+    deleted from ``bucket`` notified to it, as on AWS (README, "Following by events"). Returns the queue URL."""
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region, **TEST_CREDENTIALS)
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region, **TEST_CREDENTIALS)
+    try:
+        url: str = sqs.create_queue(QueueName=queue or f"{bucket}-events")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [
+            {"Id": "shadowreplica", "QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
+        return url
+    finally:
+        sqs.close()
+        s3.close()
 
 
 def sweep_stale_dirs(root: Path, prefix: str) -> None:
@@ -342,6 +364,8 @@ def _serve(args: argparse.Namespace, stop: SignalStop) -> int:
         listed = ", ".join(f"{name} ({region})" for name, region in server.buckets)
         print(f"local S3 (moto, pid {server.pid}) ready on {server.endpoint}", flush=True)
         print(f"  buckets: {listed}")
+        for name, url in server.queues.items():
+            print(f"  events of {name}: --events-queue {url}")
         print(f"  export AWS_ENDPOINT_URL={server.endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test")
         if server.log_path:
             print(f"  request log: {server.log_path}")

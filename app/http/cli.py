@@ -17,6 +17,7 @@ from typing import Any
 from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
 from app.config import CacheSettings, HttpSettings, S3Side, load_file, section
 from app.errors import ConfigError
+from app.events import add_events_flag, events_settings, open_events
 from app.metrics import Metrics
 from segment_format.keys import is_cluster_uuid
 
@@ -33,6 +34,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default=None, metavar="s3://BUCKET[/PREFIX]",
                    help="the source bucket: /replication then compares source and destination manifests")
     add_s3_flags(p, "source")
+    add_events_flag(p, what="the bucket (and --source)")
     from app.lake.cli import add_lake_flags
 
     add_lake_flags(p, required=False)  # --warehouse enables GET /sql over the exported tables
@@ -56,13 +58,18 @@ async def serve(args: argparse.Namespace) -> None:
     dest_side = side_from_args(args, args.bucket, "dest")
     metrics = Metrics()
     async with AsyncExitStack() as stack:
-        dest = await stack.enter_async_context(open_read_path(dest_side, cache, metrics=metrics, side_name="dest"))
+        # one queue may carry both buckets' events (they name their bucket)
+        queue = await stack.enter_async_context(open_events(events_settings(args, file_cfg), dest_side))
+        if queue is not None:
+            metrics.watch_events(queue)
+        dest = await stack.enter_async_context(open_read_path(dest_side, cache, metrics=metrics, side_name="dest",
+                                                              events=queue))
         assert dest.reader is not None  # opened with a reader (the default)
         source_catalog = None
         if args.source:
             source_side = side_from_args(args, args.source, "source", "source-")
             source = await stack.enter_async_context(
-                open_read_path(source_side, cache, metrics=metrics, side_name="source", reader=False))
+                open_read_path(source_side, cache, metrics=metrics, side_name="source", reader=False, events=queue))
             source_catalog = source.catalog
         replication = CatalogComparison(dest.catalog, source_catalog, dest_name=str(dest_side.url),
                                         source_name=args.source)

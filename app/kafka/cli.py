@@ -55,8 +55,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
-from app.config import CacheSettings, KafkaSettings, S3Side, load_file, parse_size, section
+from app.config import CacheSettings, EventsSettings, KafkaSettings, S3Side, load_file, parse_size, section
 from app.errors import ConfigError, CorruptData, ShadowReplicaError
+from app.events import add_events_flag, events_settings, open_events
 from segment_format.keys import is_cluster_uuid
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", default=None, type=Path, help="local segment cache directory")
     p.add_argument("--cache-size", default=None, help="cache size cap on disk (e.g. 2GiB)")
     add_cluster_flag(p)
+    add_events_flag(p, what="the bucket")
 
 
 def load_settings(args: argparse.Namespace) -> tuple[KafkaSettings, CacheSettings]:
@@ -131,7 +133,7 @@ def _listen_socket(listen: str, backlog: int) -> socket.socket:
 
 
 async def serve(side: S3Side, kafka: KafkaSettings, cache_settings: CacheSettings, *,
-                stop: asyncio.Event | None = None) -> None:
+                stop: asyncio.Event | None = None, events: EventsSettings | None = None) -> None:
     """Run the shim alone until ``stop`` is set (or SIGTERM/SIGINT), over the bucket's read path
     (:func:`app.readpath.open_read_path`: the same cache layout and start-up retries as ``http`` and ``run``)."""
     from app.metrics import Metrics
@@ -143,8 +145,11 @@ async def serve(side: S3Side, kafka: KafkaSettings, cache_settings: CacheSetting
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     metrics = Metrics()
-    async with open_read_path(side, cache_settings, metrics=metrics, side_name="dest") as path:
+    async with open_events(events or EventsSettings(), side) as queue, \
+            open_read_path(side, cache_settings, metrics=metrics, side_name="dest", events=queue) as path:
         assert path.reader is not None
+        if queue is not None:
+            metrics.watch_events(queue)
         await kafka_face(side, path.store, path.catalog, path.reader, kafka, stop=stop, metrics=metrics)
 
 
@@ -239,7 +244,7 @@ async def _consumer_offsets_log(kafka: KafkaSettings, offsets: Any, coordinator:
 def run_serve(args: argparse.Namespace) -> int:
     kafka, cache = load_settings(args)
     side = side_from_args(args, args.bucket, "dest")
-    asyncio.run(serve(side, kafka, cache))
+    asyncio.run(serve(side, kafka, cache, events=events_settings(args, load_file(args.config))))
     return 0
 
 

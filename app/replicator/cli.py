@@ -25,8 +25,9 @@ import sys
 from typing import Any
 
 from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
-from app.config import S3Side, load_file, parse_size
+from app.config import EventsSettings, S3Side, load_file, parse_size
 from app.errors import ConfigError
+from app.events import add_events_flag, events_settings, open_events, subscribe
 from app.replicator.loop import Replicator
 from app.replicator.model import Shard, TopicFilter
 from app.replicator.options import SyncConfig, load_sync_config
@@ -89,6 +90,7 @@ def _sync_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gc-grace", type=float, default=None, help="seconds an orphan must be old to be deleted (3600)")
     p.add_argument("--gc-interval", type=float, default=None,
                    help="--follow: seconds between orphan collections (default 0: off)")
+    add_events_flag(p, what="the source (with --follow)")
     p.add_argument("--json", action="store_true", help="print the final report and metrics as JSON")
     p.add_argument("--no-progress", action="store_true")
 
@@ -113,7 +115,8 @@ def config_from_args(args: argparse.Namespace) -> SyncConfig:
 
 
 async def run_sync(source: S3Side, dest: S3Side, config: SyncConfig, *, follow: bool, progress: bool = True,
-                   stop: asyncio.Event | None = None) -> tuple[int, dict[str, Any]]:
+                   stop: asyncio.Event | None = None,
+                   events: EventsSettings | None = None) -> tuple[int, dict[str, Any]]:
     """The ``sync`` command as a coroutine: (exit code, JSON-ready report)."""
     conc = config.replicator.concurrency
     bar = Progress(1, "sync", enabled=progress)
@@ -126,7 +129,10 @@ async def run_sync(source: S3Side, dest: S3Side, config: SyncConfig, *, follow: 
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, stop.set)
-            await rep.run_forever(stop)
+            async with open_events(events or EventsSettings(), source) as queue:
+                if queue is not None:
+                    subscribe(queue, source.url, rep.on_bucket_event, rep.set_hinted)
+                await rep.run_forever(stop)
             bar.close()
             return 0, {"metrics": rep.metrics.snapshot()}
         report = await rep.run_once()
@@ -146,8 +152,11 @@ def run_sync_command(args: argparse.Namespace) -> int:
     if (source.url.bucket, source.url.prefix, source.endpoint_url) == (dest.url.bucket, dest.url.prefix,
                                                                        dest.endpoint_url):
         raise ConfigError("--source and --dest name the same place")
+    events = events_settings(args, load_file(args.config))
+    if events.queue and not args.follow:
+        raise ConfigError("--events-queue follows the source: use it with --follow")
     code, out = asyncio.run(run_sync(source, dest, config, follow=args.follow,
-                                     progress=not args.no_progress and not args.json))
+                                     progress=not args.no_progress and not args.json, events=events))
     if args.json:
         print(json.dumps(out, indent=2, default=str))
     elif "report" in out:

@@ -54,7 +54,9 @@ from app.bucket import (
     PartitionId,
     PartitionObjects,
     TopicId,
+    changed_object_kind,
     discover,
+    listed_etags,
 )
 from app.errors import ShadowReplicaError, StorageUnavailable
 from app.polling import AdaptiveInterval
@@ -148,6 +150,12 @@ class Replicator:
         """Called with every new source manifest a worker reads (``run``: the source catalog learns it)."""
         self._checkpoint_loaded = False
         self._tasks: dict[PartitionId, asyncio.Task[None]] = {}
+        # following by events (app/events.py): partitions sleep until woken, discovery is the safety net
+        self.hinted = False
+        self.safety_interval = 300.0
+        self._wake: dict[PartitionId, asyncio.Event] = {}
+        self._meta_wake = asyncio.Event()
+        self._by_manifest_key: dict[str, PartitionId] = {}
 
     def _page_failed(self, error: StorageUnavailable) -> None:
         self.metrics.error(error_kind(error))
@@ -180,6 +188,49 @@ class Replicator:
     def update_request_metrics(self) -> None:
         for side, store in (("source", self.source), ("dest", self.dest)):
             self.metrics.set_requests(side, {op: s.requests for op, s in store.stats.ops.items()})
+
+    # -- events --
+
+    def set_hinted(self, hinted: bool, safety_interval: float | None = None) -> None:
+        """Events arrive (``True``): partition manifests are not polled; a discovery every ``safety_interval``
+        compares listed ETags instead. ``False`` (the queue stopped answering): poll adaptively again, now."""
+        if safety_interval is not None:
+            self.safety_interval = safety_interval
+        was, self.hinted = self.hinted, hinted
+        if was and not hinted:
+            for event in self._wake.values():
+                event.set()
+            self._meta_wake.set()
+
+    def on_bucket_event(self, key: str) -> None:
+        """An object changed in the source (``key`` relative to its layout root): wake the partition whose
+        manifest it is, or the discovery when it names something new (a topic, a partition, cluster metadata)."""
+        self.metrics.events += 1
+        kind = changed_object_kind(key)
+        pid = self._by_manifest_key.get(key)
+        if kind == "partition" and pid is not None and pid in self._wake:
+            self._wake[pid].set()
+        elif kind in ("partition", "topic", "cluster"):
+            self._meta_wake.set()
+
+    def _wake_moved(self, listing: BucketListing) -> None:
+        """Wake the workers whose listed source manifest ETag differs from the one they last read."""
+        etags = listed_etags(listing)
+        for pid, worker in self.workers.items():
+            key = pid.manifest_key(worker.source_fmt) if worker.source_fmt else None
+            if key is None:
+                continue
+            self._by_manifest_key[key] = pid
+            seen = worker.source.etag if worker.source is not None else None
+            if etags.get(key) != seen and pid in self._wake:
+                self._wake[pid].set()
+
+    async def _sleep(self, wake: asyncio.Event, seconds: float) -> None:
+        """Sleep ``seconds`` (forever while hinted: an event or the safety net wakes it) or until woken."""
+        timeout = 3600.0 if self.hinted else seconds
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout)
+        wake.clear()
 
     # -- discovery --
 
@@ -313,28 +364,28 @@ class Replicator:
     # -- follow --
 
     async def _partition_loop(self, worker: PartitionWorker) -> None:
-        """Poll one partition: fast while it changes, slower and slower while idle (``max_poll_interval``)."""
+        """Poll one partition: fast while it changes, slower and slower while idle (``max_poll_interval``);
+        while hinted (events), only when woken. A failed pass is retried after a back-off, hinted or not."""
         failures = 0
         r = self.config.replicator
         pacing = AdaptiveInterval(r.poll_interval, max(r.poll_interval, r.max_poll_interval))
+        wake = self._wake.setdefault(worker.pid, asyncio.Event())
         while True:
-            interval = r.poll_interval
+            wake.clear()
             try:
                 await worker.sync()
                 failures = 0
-                interval = pacing.next(worker.changed)
                 if worker.changed:
                     self.activity = True
+                await self._sleep(wake, pacing.next(worker.changed) * self.rng.uniform(0.9, 1.1))
+                continue
             except (ShadowReplicaError, FormatError) as e:
-                failures += 1
                 self._failed(worker, e.message if isinstance(e, ShadowReplicaError) else str(e))
-                await asyncio.sleep(self.policy.delay(min(failures, 8)))
             except Exception:  # a bug: say so loudly, keep the other partitions going
-                failures += 1
                 log.exception("%s: replication pass crashed", worker.pid)
                 self._failed(worker, "internal error (see log)")
-                await asyncio.sleep(self.policy.delay(min(failures, 8)))
-            await asyncio.sleep(interval * self.rng.uniform(0.9, 1.1))
+            failures += 1
+            await asyncio.sleep(max(r.poll_interval, self.policy.delay(min(failures, 8))))
 
     def _discovery_changed(self, before: BucketListing | None, after: BucketListing) -> bool:
         if before is None:
@@ -351,6 +402,7 @@ class Replicator:
         first = True
         last_gc = time.monotonic()
         while True:
+            self._meta_wake.clear()  # before the pass: an event during it wakes the next one
             try:
                 before = None if first else self.listing
                 listing = self.listing if first else await self.discover(with_dest=False)
@@ -358,10 +410,14 @@ class Replicator:
                 assert listing is not None
                 # listings back off like partitions; any change (or a partition that moved) snaps them back
                 interval = pacing.next(self._discovery_changed(before, listing) or self.activity)
+                if self.hinted:
+                    interval = self.safety_interval
                 self.activity = False
                 for pid, worker in list(self.workers.items()):
                     if pid not in self._tasks:
+                        self._wake.setdefault(pid, asyncio.Event())
                         self._tasks[pid] = asyncio.create_task(self._partition_loop(worker), name=f"sync {pid}")
+                self._wake_moved(listing)  # a discovery is also one poll of every partition (listed ETags)
                 for tw in self.topic_workers.values():
                     try:
                         await tw.sync(listing, self.dest_listing)
@@ -382,8 +438,10 @@ class Replicator:
             # topic manifests wait for partitions: look again soon while any is pending
             pending = any(tw.done_etags.keys() != _topic_formats(self.listing, tw.topic)
                           for tw in self.topic_workers.values()) if self.listing else False
-            await asyncio.sleep(min(interval, self.config.replicator.poll_interval * 2) if pending else interval)
-            if pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._meta_wake.wait(),
+                                       min(interval, self.config.replicator.poll_interval * 2) if pending else interval)
+            if pending or self._meta_wake.is_set():
                 pacing.reset()
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:

@@ -93,6 +93,7 @@ class ReplicatorMetrics:
     streamed_bytes: int = 0  # bytes that passed through this process (stream copies): what egress costs
     copy_mode: str = "server"  # how objects are copied now: "server" or "stream"
     retries: int = 0
+    events: int = 0  # source bucket events received from a queue (app/events.py)
     errors: Counter[str] = field(default_factory=Counter)
     requests: dict[str, Counter[str]] = field(default_factory=dict)  # side -> op -> count
     concurrency_limit: float = 0.0

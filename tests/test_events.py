@@ -1,0 +1,244 @@
+"""Following by S3 event notifications (app/events.py) against the S3 server process, which serves SQS too
+and sends real bucket notifications to a queue (moto, as S3 does on AWS).
+
+Expected values come from the outside: the messages are what the server sent for real writes (and AWS's
+documented shapes), the replica's offsets from the source bucket as the seeder wrote it, request counts
+from a counting proxy in front of S3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from conftest import BucketPair, FaultProxy
+from replicator_support import KiB, seed, sync_once
+
+from app.errors import ConfigError
+from app.events import BucketEvent, parse_message, queue_endpoint
+from localstack.s3server import TEST_CREDENTIALS, configure_events
+from tests.http_fixtures import running
+
+# ---------------------------------------------------------------------------------------- parsing (pure)
+
+# AWS's documented notification (docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure)
+AWS_RECORD = {"Records": [{
+    "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-west-2", "eventTime": "1970-01-01T00:00:00.000Z",
+    "eventName": "ObjectCreated:Put", "userIdentity": {"principalId": "AIDAJDPLRKLG7UEXAMPLE"},
+    "s3": {"s3SchemaVersion": "1.0", "configurationId": "testConfigRule",
+           "bucket": {"name": "mybucket", "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                      "arn": "arn:aws:s3:::mybucket"},
+           "object": {"key": "HappyFace.jpg", "size": 1024, "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                      "sequencer": "0055AED6DCD90281E5"}}}]}
+
+
+def test_parses_s3_notifications_with_keys_decoded_as_s3_encodes_them() -> None:
+    assert parse_message(json.dumps(AWS_RECORD)) == [BucketEvent("mybucket", "HappyFace.jpg")]
+    record = json.loads(json.dumps(AWS_RECORD))
+    record["Records"][0]["s3"]["object"]["key"] = "a0000000%2Fmeta%2Fkafka%2Fmy+topic%2F0_1%2Fmanifest.bin"
+    record["Records"][0]["eventName"] = "ObjectRemoved:Delete"
+    assert parse_message(json.dumps(record)) == [
+        BucketEvent("mybucket", "a0000000/meta/kafka/my topic/0_1/manifest.bin", removed=True)]
+
+
+def test_parses_sns_envelopes_eventbridge_events_and_ignores_test_events() -> None:
+    sns = {"Type": "Notification", "MessageId": "x", "TopicArn": "arn:aws:sns:us-east-1:1:t",
+           "Message": json.dumps(AWS_RECORD)}
+    assert parse_message(json.dumps(sns)) == [BucketEvent("mybucket", "HappyFace.jpg")]
+    bridge = {"version": "0", "detail-type": "Object Deleted", "source": "aws.s3", "region": "us-east-1",
+              "detail": {"bucket": {"name": "b"}, "object": {"key": "meta/kafka/t/x/1/topic_manifest.bin"}}}
+    assert parse_message(json.dumps(bridge)) == [BucketEvent("b", "meta/kafka/t/x/1/topic_manifest.bin", True)]
+    assert parse_message(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"})) == []
+
+
+@pytest.mark.parametrize("body", ["", "not json", "[]", '{"Records": 3}', '{"Records": [{"s3": {}}]}',
+                                  '{"source": "aws.s3", "detail": {"bucket": {}}}', '{"hello": 1}'])
+def test_malformed_messages_are_a_clear_error(body: str) -> None:
+    with pytest.raises(ValueError):
+        parse_message(body)
+
+
+def test_queue_endpoints_follow_the_queue_url() -> None:
+    assert queue_endpoint("https://sqs.eu-west-1.amazonaws.com/123456789012/q", "us-east-1") == (None, "eu-west-1")
+    assert queue_endpoint("https://eu-central-1.queue.amazonaws.com/1/q", "us-east-1") == (None, "eu-central-1")
+    assert queue_endpoint("http://127.0.0.1:4566/123456789012/q", "eu-west-1") == ("http://127.0.0.1:4566",
+                                                                                    "eu-west-1")
+    for bad in ("s3://bucket", "https://sqs.us-east-1.amazonaws.com", "queue"):
+        with pytest.raises(ConfigError):
+            queue_endpoint(bad, "us-east-1")
+
+
+# -------------------------------------------------------------------------------- against the server
+
+# polling alone could not explain any of the timings below: partitions 60 s, listings 10 minutes
+SLOW_POLLS = {"SHADOWREPLICA_REPLICATOR_POLL_INTERVAL": "60", "SHADOWREPLICA_REPLICATOR_MAX_POLL_INTERVAL": "60",
+              "SHADOWREPLICA_REPLICATOR_DISCOVERY_INTERVAL": "600",
+              "SHADOWREPLICA_REPLICATOR_DISCOVERY_MAX_INTERVAL": "600",
+              "SHADOWREPLICA_CACHE_MANIFEST_REFRESH_INTERVAL": "60",
+              "SHADOWREPLICA_CACHE_MANIFEST_MAX_REFRESH_INTERVAL": "60",
+              "SHADOWREPLICA_CACHE_DISCOVERY_INTERVAL": "600", "SHADOWREPLICA_CACHE_DISCOVERY_MAX_INTERVAL": "600",
+              "SHADOWREPLICA_EVENTS_WAIT_SECONDS": "1", "SHADOWREPLICA_KAFKA_GROUP_SEED_INTERVAL": "0"}
+
+
+def _run_args(pair: BucketPair, endpoint: str, tmp: Path, *extra: str) -> list[str]:
+    return ["run", "--source", str(pair.source.url), "--source-region", "us-east-1", "--source-endpoint-url",
+            endpoint, "--dest", str(pair.dest.url), "--dest-region", "eu-west-1", "--dest-endpoint-url", endpoint,
+            "--kafka", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--cache-dir", str(tmp), *extra]
+
+
+async def _watermarks(client: httpx.AsyncClient) -> dict[tuple[str, int], int]:
+    return {(p["topic"], p["partition"]): p["high_watermark"]
+            for t in (await client.get("/topics")).json()["topics"] for p in t["partitions"]}
+
+
+async def _until(client: httpx.AsyncClient, done: Any, timeout: float, started: float | None = None) -> float:
+    """Seconds since ``started`` (default now) until ``done(watermarks)`` holds (fails after ``timeout``)."""
+    started = time.monotonic() if started is None else started
+    while time.monotonic() - started < timeout:
+        if done(await _watermarks(client)):
+            return time.monotonic() - started
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not reached in {timeout} s: {await _watermarks(client)}")
+
+
+async def _metric(client: httpx.AsyncClient, name: str) -> float:
+    text = (await client.get("/metrics")).text
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{")]
+    assert values, f"{name} not exported"
+    return sum(values)
+
+
+async def _source_watermarks(pair: BucketPair, topics: int) -> dict[tuple[str, int], int]:
+    """What the source bucket says (its own manifests, read by the seeder's model), for the expectations."""
+    from app.catalog import Catalog
+    from app.store import ObjectStore
+
+    async with ObjectStore(pair.source) as store:
+        catalog = Catalog(store)
+        await catalog.refresh(discover=True)
+        return {(v.topic, v.partition): v.high_watermark for v in catalog.partitions()}
+
+
+@pytest.mark.slow
+async def test_run_follows_by_events_with_no_idle_requests_and_second_lag(buckets: BucketPair, s3_server: str,
+                                                                          tmp_path: Path) -> None:
+    await seed(buckets.source, topics=1, partitions=2, size=192 * KiB, segment=64 * KiB)
+    assert (await sync_once(buckets)).report.ok
+    queue = configure_events(s3_server, buckets.source.url.bucket, "us-east-1")
+    proxy = await FaultProxy.for_endpoint(s3_server).start()
+    try:
+        async with running(*_run_args(buckets, proxy.endpoint, tmp_path, "--events-queue", queue),
+                           env=SLOW_POLLS) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+            await asyncio.sleep(3)
+            assert await _metric(client, "shadowreplica_events_healthy") == 1
+            before = sum(proxy.requests.values())
+            await asyncio.sleep(5)
+            idle = sum(proxy.requests.values()) - before
+            assert idle == 0, f"{idle} S3 requests while idle and following by events: {dict(proxy.requests)}"
+            lags = []
+            for n in range(3):  # appends to existing partitions: each partition's manifest event wakes it
+                await seed(buckets.source, topics=1, partitions=2, size=64 * KiB, segment=32 * KiB, seed=50 + n,
+                           append=True)
+                appended = time.monotonic()
+                expected = await _source_watermarks(buckets, 1)
+                lags.append(await _until(client, lambda hw, e=expected: all(hw.get(k) == v for k, v in e.items()),
+                                         20, appended))
+            # a new topic: its manifests' events start a discovery (listings are 10 minutes apart otherwise)
+            await seed(buckets.source, topics=2, partitions=2, size=128 * KiB, segment=32 * KiB, seed=7, append=True)
+            appended = time.monotonic()
+            expected = await _source_watermarks(buckets, 2)
+            lags.append(await _until(client, lambda hw: all(hw.get(k) == v for k, v in expected.items()), 20,
+                                     appended))
+            assert await _metric(client, "shadowreplica_events_malformed_total") == 0
+    finally:
+        await proxy.close()
+    print(f"\nidle S3 requests in 5 s: {idle}; append -> destination lag by events: "
+          + ", ".join(f"{lag:.2f} s" for lag in lags))
+    assert max(lags) < 5, lags  # the issue's p99 target is 2 s; 5 s leaves room for a loaded CI machine
+
+
+@pytest.mark.slow
+async def test_lost_duplicated_and_reordered_events_change_nothing_but_timing(buckets: BucketPair, s3_server: str,
+                                                                               tmp_path: Path) -> None:
+    await seed(buckets.source, topics=1, partitions=2, size=128 * KiB, segment=32 * KiB)
+    assert (await sync_once(buckets)).report.ok
+    queue = configure_events(s3_server, buckets.source.url.bucket, "us-east-1")
+    sqs = boto3.client("sqs", endpoint_url=s3_server, region_name="us-east-1", **TEST_CREDENTIALS)
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1", **TEST_CREDENTIALS)
+    env = {**SLOW_POLLS, "SHADOWREPLICA_EVENTS_SAFETY_INTERVAL": "3"}
+    try:
+        async with running(*_run_args(buckets, s3_server, tmp_path, "--events-queue", queue),
+                           env=env) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+            await asyncio.sleep(2)
+            # lost: notifications off while the source moves; the safety-net listing (every 3 s here) finds it
+            await asyncio.to_thread(s3.put_bucket_notification_configuration, Bucket=buckets.source.url.bucket,
+                                    NotificationConfiguration={})
+            await seed(buckets.source, topics=1, partitions=2, size=64 * KiB, segment=32 * KiB, seed=61, append=True)
+            expected = await _source_watermarks(buckets, 1)
+            await _until(client, lambda hw: all(hw.get(k) == v for k, v in expected.items()), 20)
+            # duplicated and stale: replay old events (of manifests already copied) and garbage, many times
+            stale = json.dumps({"Records": [{"eventName": "ObjectCreated:Put", "s3": {
+                "bucket": {"name": buckets.source.url.bucket}, "object": {"key": key}}} for key in [
+                f"{k}" for k in await _manifest_keys(buckets)]]})
+            copied = await _metric(client, "shadowreplica_copied_objects_total")
+            for _ in range(5):
+                await asyncio.to_thread(sqs.send_message, QueueUrl=queue, MessageBody=stale)
+            await asyncio.to_thread(sqs.send_message, QueueUrl=queue, MessageBody="{not an event")
+            await asyncio.sleep(3)
+            assert await _metric(client, "shadowreplica_events_malformed_total") == 1
+            assert await _metric(client, "shadowreplica_copied_objects_total") == copied
+            assert await _watermarks(client) == expected
+    finally:
+        sqs.close()
+        s3.close()
+
+
+async def _manifest_keys(pair: BucketPair) -> list[str]:
+    from app.store import ObjectStore
+
+    async with ObjectStore(pair.source) as store:
+        return [i.key async for i in store.list("") if i.key.endswith(("/manifest.bin", "/manifest.json"))]
+
+
+@pytest.mark.slow
+async def test_an_unreachable_queue_falls_back_to_polling_and_says_so(buckets: BucketPair, tmp_path: Path,
+                                                                      s3_server: str) -> None:
+    from kafka_support import free_port
+
+    await seed(buckets.source, topics=1, partitions=1, size=64 * KiB, segment=32 * KiB)
+    assert (await sync_once(buckets)).report.ok
+    dead = f"http://127.0.0.1:{free_port()}/123456789012/nowhere"
+    env = {"SHADOWREPLICA_REPLICATOR_POLL_INTERVAL": "0.2", "SHADOWREPLICA_REPLICATOR_MAX_POLL_INTERVAL": "1",
+           "SHADOWREPLICA_EVENTS_RETRY_MAX": "1", "SHADOWREPLICA_KAFKA_GROUP_SEED_INTERVAL": "0"}
+    async with running(*_run_args(buckets, s3_server, tmp_path, "--events-queue", dead),
+                       env=env) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        await asyncio.sleep(2)
+        assert await _metric(client, "shadowreplica_events_healthy") == 0
+        assert await _metric(client, "shadowreplica_events_receive_errors_total") >= 1
+        await seed(buckets.source, topics=1, partitions=1, size=32 * KiB, segment=32 * KiB, seed=3, append=True)
+        expected = await _source_watermarks(buckets, 1)
+        await _until(client, lambda hw: hw == expected, 20)
+
+
+@pytest.mark.slow
+async def test_http_follows_the_destination_by_its_events(buckets: BucketPair, s3_server: str,
+                                                          tmp_path: Path) -> None:
+    await seed(buckets.source, topics=1, partitions=2, size=128 * KiB, segment=32 * KiB)
+    assert (await sync_once(buckets)).report.ok
+    queue = configure_events(s3_server, buckets.dest.url.bucket, "eu-west-1")
+    args = ["http", "--bucket", str(buckets.dest.url), "--region", "eu-west-1", "--endpoint-url", s3_server,
+            "--listen", "127.0.0.1:0", "--cache-dir", str(tmp_path), "--events-queue", queue]
+    async with running(*args, env=SLOW_POLLS) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        await asyncio.sleep(2)
+        await seed(buckets.source, topics=1, partitions=2, size=64 * KiB, segment=32 * KiB, seed=5, append=True)
+        assert (await sync_once(buckets)).report.ok
+        synced = time.monotonic()
+        expected = await _source_watermarks(buckets, 1)
+        lag = await _until(client, lambda hw: hw == expected, 20, synced)
+    assert lag < 5, lag
