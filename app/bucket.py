@@ -196,6 +196,12 @@ class BucketListing:
     unsupported: dict[str, int] = field(default_factory=dict)
     """Keys that match no known shape, counted by prefix (see the module doc)."""
 
+    def roots(self) -> set[str]:
+        """The listing roots (``HASH_ROOTS``, ``meta/``, ``<uuid>/meta/``) holding at least one manifest here."""
+        keys = [i.key for o in self.topics.values() for i in o.manifests.values()]
+        keys += [i.key for o in self.partitions.values() for i in o.manifests.values()]
+        return {_root_of(k) for k in keys}
+
     def partitions_of(self, topic: TopicId) -> list[PartitionId]:
         return sorted(p for p in self.partitions if p.topic_id == topic)
 
@@ -302,16 +308,33 @@ def _report_unsupported(store: ObjectStore, listing: BucketListing) -> None:
                         store.side.url, count, prefix)
 
 
+def _root_of(key: str) -> str:
+    """``a0000000/meta/``, ``meta/`` or ``<uuid>/meta/``: the listing root a manifest key was found under."""
+    head, _, rest = key.partition("/")
+    if head == "meta":
+        return LABELED_TOPIC_ROOT
+    return f"{head}/meta/" if rest.startswith("meta/") else f"{head}/"
+
+
 async def discover(store: ObjectStore, *, include: Callable[[str, str], bool] | None = None,
-                   cluster_uuids: Iterable[str] | None = None, other_clusters: bool = False) -> BucketListing:
+                   cluster_uuids: Iterable[str] | None = None, other_clusters: bool = False,
+                   known: BucketListing | None = None) -> BucketListing:
     """List every manifest root of both layouts (module doc) and file what is found.
 
     ``include(namespace, topic)`` drops topics (``--topics``); ``cluster_uuids`` (``--cluster-uuid``) adds
     those roots even when nothing else names them and, unless ``other_clusters``, drops other clusters'
     labeled topics (a reader that serves one cluster still wants to know what else is there).
+
+    ``known`` (a previous full listing) makes this a *light* pass: only the roots that held manifests then
+    are listed, with the cluster UUIDs known then (no ``cluster_metadata/`` listing): every known manifest's
+    current ETag for a few requests. Followers told of changes by events use it as their frequent safety
+    net and list everything less often (a new topic in an empty root is seen by the next full pass, or at
+    once through its event).
     """
     listing = BucketListing()
     wanted = {keys.check_cluster_uuid(u) for u in cluster_uuids} if cluster_uuids else set()
+    if known is not None:
+        return await _discover_known(store, known, include, wanted, other_clusters)
     roots = [*HASH_ROOTS, LABELED_TOPIC_ROOT]
     found, cluster_dirs = await asyncio.gather(
         asyncio.gather(*(_collect(store, r) for r in roots)), _prefixes(store, CLUSTER_METADATA_ROOT))
@@ -341,6 +364,20 @@ async def discover(store: ObjectStore, *, include: Callable[[str, str], bool] | 
             listing.note_unsupported(child)
     listing.filter(include, None if other_clusters else (wanted or None))
     _report_unsupported(store, listing)
+    return listing
+
+
+async def _discover_known(store: ObjectStore, known: BucketListing, include: Callable[[str, str], bool] | None,
+                          wanted: set[str], other_clusters: bool) -> BucketListing:
+    listing = BucketListing(cluster_uuids=set(known.cluster_uuids) | wanted)
+    roots = known.roots()
+    for uuid in listing.cluster_uuids:
+        roots.add(f"{uuid}/meta/")  # a labeled cluster's partition manifests, even before its first one
+    found = await asyncio.gather(*(_collect(store, r) for r in sorted(roots)))
+    for infos in found:
+        for info in infos:
+            listing.add(info)
+    listing.filter(include, None if other_clusters else (wanted or None))
     return listing
 
 

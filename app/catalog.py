@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -224,6 +225,9 @@ class Catalog:
         self._changed = asyncio.Condition()
         self._task = Background("catalog-refresh")
         self._last_discovery = 0.0
+        self._last_full = 0.0  # monotonic time of the last discovery that listed every root
+        self._need_full = True
+        self._full_interval = 3600.0
 
     # ------------------------------------------------------------------ lookups
     def topic(self, name: str) -> TopicView:
@@ -244,11 +248,25 @@ class Catalog:
         return [p for t in self.topics.values() for p in t.partitions.values()]
 
     # ------------------------------------------------------------------ refresh
-    async def discover(self) -> None:
-        """The bucket model's discovery (both layouts), then which topic each name means (module doc)."""
-        before = set(self._listing.partitions), set(self._listing.topics)
+    async def discover(self, *, full: bool = True) -> None:
+        """The bucket model's discovery (both layouts), then which topic each name means (module doc). Not
+        ``full``: a light pass over the roots known to hold manifests (:func:`app.bucket.discover`)."""
+        known = None if full or not self._listing.partitions else self._listing
         listing = await discover(self.store, cluster_uuids=[self.cluster_uuid] if self.cluster_uuid else None,
-                                 other_clusters=True)
+                                 other_clusters=True, known=known)
+        if known is None:
+            self._last_full, self._need_full = time.monotonic(), False
+        self._install_listing(listing)
+
+    def accept_listing(self, listing: BucketListing) -> None:
+        """A discovery of this bucket made elsewhere in the process (``run``: the replicator's of the source):
+        used as this catalog's own, so it does not list the bucket itself."""
+        self._install_listing(dataclasses.replace(listing, partitions=dict(listing.partitions),
+                                                  topics=dict(listing.topics)))
+        self._poke.set()  # the refresh loop reads the manifests whose listed ETag moved
+
+    def _install_listing(self, listing: BucketListing) -> None:
+        before = set(self._listing.partitions), set(self._listing.topics)
         listing.partitions = {
             p: o for p, o in listing.partitions.items()
             if p.namespace in self.namespaces and o.effective_fmt is not None
@@ -425,7 +443,11 @@ class Catalog:
         refresh loop passes ``everything=False``: only those due, see the module doc)."""
         now = time.monotonic()
         if discover or (discover is None and now >= self._next_discovery):
-            await self.discover()  # marks the manifests whose listed ETag moved as due
+            # hinted, the frequent safety-net passes list only the roots known to hold manifests; all of them
+            # every discovery_max_interval, or at once when an event names something new
+            full = bool(discover) or not self._hinted or self._need_full or \
+                now - self._last_full >= self._full_interval
+            await self.discover(full=full)  # marks the manifests whose listed ETag moved as due
         wanted = self._wanted()
         due = {tp: (pid, fmt) for tp, (pid, fmt) in wanted.items()
                if everything or self._due.get(pid.manifest_key(fmt), 0.0) <= now}
@@ -498,14 +520,19 @@ class Catalog:
             self._pacing.get(key, AdaptiveInterval(self.refresh_interval, self.max_refresh_interval)).reset()
         else:
             self._next_discovery = 0.0
+            self._need_full = True
         self._poke.set()
 
-    def set_hinted(self, hinted: bool, safety_interval: float | None = None) -> None:
+    def set_hinted(self, hinted: bool, safety_interval: float | None = None,
+                   full_interval: float | None = None) -> None:
         """Hinted: something tells this catalog about changes (an event queue that answers, the replicator in
         this process), so partition manifests are not polled and discovery runs every ``safety_interval``.
-        Unhinted again (the queue stopped answering): every manifest is read once now, then polled adaptively."""
+        Unhinted again (the queue stopped answering): every manifest is read once now, then polled adaptively.
+        Hinted discoveries list only the roots known to hold manifests, all roots every ``full_interval``."""
         if safety_interval is not None:
             self._safety_interval = safety_interval
+        if full_interval is not None:
+            self._full_interval = full_interval
         was, self._hinted = self._hinted, hinted
         now = time.monotonic()
         if hinted and not was:

@@ -111,6 +111,9 @@ class EventsSettings:
     # while events arrive: no per-partition polls, one listing of the manifest roots this often catches lost
     # events (a cost independent of the number of partitions)
     safety_interval: float = 300.0
+    # ... that listing covers the roots known to hold manifests; every root (a new topic whose event was lost)
+    # is listed this often
+    full_listing_interval: float = 3600.0
     retry_max: float = 60.0  # the queue failing: retried with back-off up to this (the bucket is polled meanwhile)
 
 
@@ -122,9 +125,10 @@ class CacheSettings:
     readahead_chunks: int = 2
     manifest_refresh_interval: float = 1.0
     manifest_max_refresh_interval: float = 30.0  # an idle partition's refresh backs off up to this
-    # `run` with its replicator: the catalogs learn every source manifest the replicator reads and every
-    # destination commit it makes in process, so they poll each manifest only this often, as a safety net
-    fed_refresh_interval: float = 300.0
+    # `run` with its replicator: the destination catalog learns every commit in process and polls no partition
+    # manifest; as a safety net it lists the roots holding manifests this often (every root every
+    # events.full_listing_interval); the source catalog uses the replicator's listings and lists nothing
+    fed_refresh_interval: float = 900.0
     discovery_interval: float = 10.0  # the catalog's listings of the manifest roots (new topics, partitions)
     discovery_max_interval: float = 900.0  # ... backing off up to this while nothing changes
     read_size: int = 1 * MiB  # bytes the reader asks the cache for per step of a batch walk

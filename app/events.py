@@ -269,7 +269,7 @@ async def open_events(settings: EventsSettings, side: S3Side) -> AsyncIterator[E
 
 
 def subscribe(queue: EventQueue, url: BucketUrl, on_key: Callable[[str], None],
-              set_hinted: Callable[[bool, float], None]) -> None:
+              set_hinted: Callable[[bool, float, float], None]) -> None:
     """Route ``url``'s events (keys made relative to its prefix; others ignored) to ``on_key``; the queue's
     health to ``set_hinted`` (hinted while it answers: no per-partition polls, a safety-net listing)."""
     def listener(event: BucketEvent) -> None:
@@ -279,5 +279,5 @@ def subscribe(queue: EventQueue, url: BucketUrl, on_key: Callable[[str], None],
             return  # another prefix of the same bucket
         on_key(key)
 
-    safety = queue.settings.safety_interval
-    queue.subscribe(url.bucket, listener, lambda healthy: set_hinted(healthy, safety))
+    safety, full = queue.settings.safety_interval, queue.settings.full_listing_interval
+    queue.subscribe(url.bucket, listener, lambda healthy: set_hinted(healthy, safety, full))

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import sys
 from collections.abc import Awaitable
 from contextlib import AsyncExitStack
@@ -130,8 +131,9 @@ async def run_all(args: argparse.Namespace) -> None:
     replicating = source_side is not None and "sync" not in without
     async with AsyncExitStack() as stack:
         # the replicator follows the source by its events; without it the catalogs follow their buckets by theirs
+        events = events_settings(args, file_cfg)
         queue = await stack.enter_async_context(open_events(
-            events_settings(args, file_cfg), source_side if replicating and source_side else dest_side))
+            events, source_side if replicating and source_side else dest_side))
         if queue is not None:
             metrics.watch_events(queue)
         catalog_events = None if replicating else queue
@@ -156,10 +158,11 @@ async def run_all(args: argparse.Namespace) -> None:
             # both catalogs are fed by the replicator (its commits, every source manifest it reads): they do not
             # poll partition manifests, a discovery every cache.fed_refresh_interval is their safety net
             replicator.on_commit = dest.catalog.accept_commit
-            dest.catalog.set_hinted(True, cache.fed_refresh_interval)
-            if source_catalog is not None:
+            dest.catalog.set_hinted(True, cache.fed_refresh_interval, events.full_listing_interval)
+            if source_catalog is not None:  # ... and its discoveries: the source catalog lists nothing itself
                 replicator.on_source = source_catalog.accept_commit
-                source_catalog.set_hinted(True, cache.fed_refresh_interval)
+                replicator.on_listing = source_catalog.accept_listing
+                source_catalog.set_hinted(True, math.inf)
             if queue is not None:
                 subscribe(queue, source_side.url, replicator.on_bucket_event, replicator.set_hinted)
             metrics.watch_store(src, side="sync_source")

@@ -1,78 +1,49 @@
-"""What following an idle bucket costs, through a request-counting proxy in front of the S3 server process.
-
-`shadowreplica run` (replicator, Kafka and HTTP over one destination read path) follows a caught-up bucket,
-once with fixed-rate polling (``max_poll_interval`` = ``poll_interval``, the old behaviour) and once with
-adaptive polling; the intervals are scaled down 15x (fast 0.1 s, cap 2 s instead of 1 s and 30 s) so the
-test takes seconds. Adaptive polling must cut the idle requests several times over, and a change at the
-source must still reach the destination within the cap plus a commit."""
+"""What following an idle bucket costs, through a request-counting proxy in front of the S3 server process
+(tests/following_support.py): `shadowreplica run` over 6 caught-up partitions, every interval scaled 300x
+down (the fixed 1 s poll 15x), in three modes, against the issue's targets as ratios to a Redpanda read replica (120 requests per
+partition-hour): adaptive polling at most 1.25x idle with its lag at most the cap (plus a copy); events at
+most 200 S3 requests an hour in all, whatever the number of partitions; the fixed 1 s poll (a setting) many
+times dearer. ``python -m bench following`` measures the same over longer windows.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from conftest import BucketPair, FaultProxy
 from replicator_support import KiB, seed, sync_once
 
-from tests.http_fixtures import running
+from localstack.s3server import configure_events
+from tests.following_support import REDPANDA_READ_REPLICA, FollowingCost, measure_following
 
-# timing: request counts over a time window, compared between two runs: alone, after the parallel part
+# timing: request counts over a time window: alone, after the parallel part
 pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
-FAST, CAP, WINDOW = 0.1, 2.0, 5.0
+SCALE = 300.0  # a 30 s poll cap becomes 0.1 s, a 15-minute listing period 3 s
+WINDOW = 12.0  # an hour scaled: four 15-minute listing periods, one full listing of every root
 
 
-def _env(adaptive: bool) -> dict[str, str]:
-    cap = str(CAP if adaptive else FAST)
-    return {"SHADOWREPLICA_REPLICATOR_POLL_INTERVAL": str(FAST), "SHADOWREPLICA_REPLICATOR_MAX_POLL_INTERVAL": cap,
-            "SHADOWREPLICA_REPLICATOR_DISCOVERY_INTERVAL": "0.5",
-            "SHADOWREPLICA_REPLICATOR_DISCOVERY_MAX_INTERVAL": str(15 * CAP if adaptive else 0.5),
-            "SHADOWREPLICA_CACHE_MANIFEST_REFRESH_INTERVAL": str(FAST),
-            "SHADOWREPLICA_CACHE_MANIFEST_MAX_REFRESH_INTERVAL": cap,
-            "SHADOWREPLICA_CACHE_DISCOVERY_INTERVAL": "0.5",
-            "SHADOWREPLICA_CACHE_DISCOVERY_MAX_INTERVAL": str(15 * CAP if adaptive else 0.5),
-            "SHADOWREPLICA_KAFKA_GROUP_SEED_INTERVAL": "0"}
-
-
-async def _idle_requests(pair: BucketPair, proxy: FaultProxy, tmp: Path, *, adaptive: bool) -> tuple[int, float]:
-    """Requests made in WINDOW seconds of idling (after the back-off ramp), and the lag of one append."""
-    args = ["run", "--source", str(pair.source.url), "--source-region", "us-east-1", "--source-endpoint-url",
-            proxy.endpoint, "--dest", str(pair.dest.url), "--dest-region", "eu-west-1", "--dest-endpoint-url",
-            proxy.endpoint, "--kafka", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--cache-dir", str(tmp)]
-    async with running(*args, env=_env(adaptive)) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
-        await asyncio.sleep(2.5 * CAP)  # start-up and the ramp to the cap
-        before = sum(proxy.requests.values())
-        await asyncio.sleep(WINDOW)
-        idle = sum(proxy.requests.values()) - before
-        hw = {(p["topic"], p["partition"]): p["high_watermark"]
-              for t in (await client.get("/topics")).json()["topics"] for p in t["partitions"]}
-        await seed(pair.source, topics=1, partitions=1, size=64 * KiB, segment=32 * KiB, seed=9, append=True)
-        appended = time.monotonic()
-        while time.monotonic() - appended < 20:
-            now = {(p["topic"], p["partition"]): p["high_watermark"]
-                   for t in (await client.get("/topics")).json()["topics"] for p in t["partitions"]}
-            if now[("orders", 0)] > hw[("orders", 0)]:
-                return idle, time.monotonic() - appended
-            await asyncio.sleep(0.05)
-    raise AssertionError("the append never reached the destination")
-
-
-async def test_adaptive_polling_cuts_idle_requests_and_keeps_the_lag_bounded(buckets: BucketPair, s3_server: str,
-                                                                             tmp_path: Path) -> None:
+async def test_following_costs_what_a_read_replica_costs_and_events_less(buckets: BucketPair, s3_server: str,
+                                                                         tmp_path: Path) -> None:
     await seed(buckets.source, topics=2, partitions=3, size=384 * KiB, segment=64 * KiB)
     assert (await sync_once(buckets)).report.ok
+    queue = configure_events(s3_server, buckets.source.url.bucket, "us-east-1")
     proxy = await FaultProxy.for_endpoint(s3_server).start()
+    costs: dict[str, FollowingCost] = {}
     try:
-        fixed, fixed_lag = await _idle_requests(buckets, proxy, tmp_path / "fixed", adaptive=False)
-        adaptive, adaptive_lag = await _idle_requests(buckets, proxy, tmp_path / "adaptive", adaptive=True)
+        for n, mode in enumerate(("fixed", "adaptive", "events")):
+            # the fixed 1 s poll cannot be scaled 300x (3 ms polls): 15x, over a shorter window
+            scale, window = (15.0, 3.0) if mode == "fixed" else (SCALE, WINDOW)
+            costs[mode] = await measure_following(buckets.source, buckets.dest, proxy, tmp_path / mode, mode=mode,
+                                                  scale=scale, window=window, partitions=6, queue=queue,
+                                                  append_seed=90 + n)
     finally:
         await proxy.close()
-    per_hour = {name: n * 3600 / WINDOW / 6 for name, n in (("fixed", fixed), ("adaptive", adaptive))}
-    print(f"\nidle requests per partition-hour (intervals scaled 15x down): fixed {per_hour['fixed']:.0f}, "
-          f"adaptive {per_hour['adaptive']:.0f}; append lag fixed {fixed_lag:.2f} s, adaptive {adaptive_lag:.2f} s")
-    # 6 partitions, each polled on both sides: fixed ~ 2 x 6 / 0.1 s; adaptive ~ 2 x 6 / 2 s (+ discovery)
-    assert adaptive * 5 < fixed, (fixed, adaptive)
-    assert adaptive_lag < CAP + 3.0  # at most one idle interval, then a copy and a commit
+    print("\n" + "\n".join(c.line() + f"  {c.by_operation}" for c in costs.values()))
+    fixed, adaptive, events = costs["fixed"], costs["adaptive"], costs["events"]
+    assert adaptive.per_partition_hour <= 1.25 * REDPANDA_READ_REPLICA, adaptive.line()
+    assert adaptive.lag < 30.0 / SCALE + 3.0, adaptive.line()  # at most one idle interval, then a copy and a commit
+    assert events.per_hour <= 200, events.line()
+    assert events.lag < 3.0, events.line()
+    assert fixed.per_partition_hour > 10 * adaptive.per_partition_hour, (fixed.line(), adaptive.line())

@@ -64,18 +64,28 @@ class SeedDecision:
 
 
 async def read_bucket_offsets(store: ObjectStore, *, cluster_uuid: str | None = None,
-                              problems: list[str] | None = None) -> tuple[ClusterManifest | None, list[GroupOffsets]]:
+                              problems: list[str] | None = None, unless: dict[str, str] | None = None,
+                              newest_etags: dict[str, str] | None = None,
+                              ) -> tuple[ClusterManifest | None, list[GroupOffsets]]:
     """The newest cluster manifest of the chosen cluster and the groups of the snapshots it names. An unusable
     manifest or snapshot is logged, added to ``problems`` (``"<key>: <why>"``) and skipped: its groups are
-    left as they are, the other snapshots still count."""
+    left as they are, the other snapshots still count.
+
+    ``newest_etags`` receives the newest manifests' keys and ETags; when they equal ``unless`` (what a
+    follower applied last time) nothing is read and ``(None, [])`` is returned: one LIST per check while idle."""
     problems = [] if problems is None else problems
-    keys: list[str] = []
+    etags: dict[str, str] = {}
     async for info in store.list(f"{PREFIX}/"):
         if info.key.endswith("/cluster_manifest.json"):
-            keys.append(info.key)
-    newest = newest_manifests(keys)
+            etags[info.key] = info.etag
+    newest = newest_manifests(list(etags))
     if cluster_uuid is not None:
         newest = {u: k for u, k in newest.items() if u == cluster_uuid}
+    current = {k: etags[k] for k in newest.values()}
+    if newest_etags is not None:
+        newest_etags.update(current)
+    if unless is not None and current == unless:
+        return None, []
     manifests = []
     for key in newest.values():
         try:
@@ -167,14 +177,19 @@ class BucketOffsetsFollower:
         self.applied_metadata_id: int | None = None
         self.counts = {"set": 0, "clamped": 0, "skipped": 0, "kept": 0}
         self._task = Background("bucket-group-offsets")
+        self._seen: dict[str, str] = {}  # the newest cluster manifests read, by key: their ETags
 
     async def check(self) -> list[SeedDecision]:
-        manifest, groups = await read_bucket_offsets(self.store, cluster_uuid=self.cluster_uuid)
+        current: dict[str, str] = {}
+        manifest, groups = await read_bucket_offsets(self.store, cluster_uuid=self.cluster_uuid, unless=self._seen,
+                                                     newest_etags=current)
         if manifest is None or manifest.metadata_id == self.applied_metadata_id:
+            self._seen = current if manifest is not None else self._seen
             return []
         decisions = await seed_groups(self.offsets, plan_seed(groups, self.catalog),
                                       metadata_id=manifest.metadata_id)
         self.applied_metadata_id = manifest.metadata_id
+        self._seen = current  # only once applied: a failed read or seed is tried again next time
         for d in decisions:
             self.counts[d.action] += 1
         log.info("consumer group offsets from cluster %s metadata %d: %d groups; %s", manifest.cluster_uuid,

@@ -148,14 +148,19 @@ class Replicator:
         """Called after every destination manifest commit (``run``: the catalog learns it in process)."""
         self.on_source: Callable[[PartitionId, ManifestObject], None] | None = None
         """Called with every new source manifest a worker reads (``run``: the source catalog learns it)."""
+        self.on_listing: Callable[[BucketListing], None] | None = None
+        """Called with every discovery of the source (``run``: the source catalog need not list it)."""
         self._checkpoint_loaded = False
         self._tasks: dict[PartitionId, asyncio.Task[None]] = {}
         # following by events (app/events.py): partitions sleep until woken, discovery is the safety net
         self.hinted = False
         self.safety_interval = 300.0
+        self.full_interval = 3600.0  # hinted: every root listed this often (light passes in between)
         self._wake: dict[PartitionId, asyncio.Event] = {}
         self._meta_wake = asyncio.Event()
         self._by_manifest_key: dict[str, PartitionId] = {}
+        self._last_full = 0.0  # the last discovery that listed every root
+        self._need_full = True  # an event named a new topic or partition, or cluster metadata
 
     def _page_failed(self, error: StorageUnavailable) -> None:
         self.metrics.error(error_kind(error))
@@ -191,11 +196,14 @@ class Replicator:
 
     # -- events --
 
-    def set_hinted(self, hinted: bool, safety_interval: float | None = None) -> None:
+    def set_hinted(self, hinted: bool, safety_interval: float | None = None,
+                   full_interval: float | None = None) -> None:
         """Events arrive (``True``): partition manifests are not polled; a discovery every ``safety_interval``
         compares listed ETags instead. ``False`` (the queue stopped answering): poll adaptively again, now."""
         if safety_interval is not None:
             self.safety_interval = safety_interval
+        if full_interval is not None:
+            self.full_interval = full_interval
         was, self.hinted = self.hinted, hinted
         if was and not hinted:
             for event in self._wake.values():
@@ -211,6 +219,7 @@ class Replicator:
         if kind == "partition" and pid is not None and pid in self._wake:
             self._wake[pid].set()
         elif kind in ("partition", "topic", "cluster"):
+            self._need_full = True
             self._meta_wake.set()
 
     def _wake_moved(self, listing: BucketListing) -> None:
@@ -234,9 +243,9 @@ class Replicator:
 
     # -- discovery --
 
-    async def discover(self, *, with_dest: bool) -> BucketListing:
+    async def discover(self, *, with_dest: bool, full: bool = True) -> BucketListing:
         """Discover the source's manifests (both layouts, :mod:`app.bucket`); start workers for owned partitions
-        and topics not seen before."""
+        and topics not seen before. Not ``full``: a light pass over the roots known to hold manifests."""
         if not self._checkpoint_loaded:
             await self.checkpoint.load()
             self._checkpoint_loaded = True
@@ -244,7 +253,10 @@ class Replicator:
         uuids = self.config.cluster_uuids
         # no retry around the whole discovery: each listing page is retried on its own (request_retry), so a
         # fault never restarts listings that succeeded
-        listing = await discover(self.source, include=include, cluster_uuids=uuids)
+        known = self.listing if not full and self.listing is not None and self.listing.partitions else None
+        listing = await discover(self.source, include=include, cluster_uuids=uuids, known=known)
+        if known is None:
+            self._last_full, self._need_full = time.monotonic(), False
         dest_listing: BucketListing | None = None
         if with_dest:
             dest_listing = await discover(self.dest, include=include, cluster_uuids=uuids)
@@ -277,6 +289,8 @@ class Replicator:
                         tid not in self.topic_workers:
                     self.topic_workers[tid] = TopicWorker(self, tid)
         self.listing = listing
+        if self.on_listing is not None:
+            self.on_listing(listing)
         return listing
 
     # -- once --
@@ -405,7 +419,11 @@ class Replicator:
             self._meta_wake.clear()  # before the pass: an event during it wakes the next one
             try:
                 before = None if first else self.listing
-                listing = self.listing if first else await self.discover(with_dest=False)
+                # hinted (events), the safety-net passes are light (known roots only) and skip the cluster
+                # metadata; everything is listed every discovery_max_interval or when an event asks for it
+                full = not self.hinted or self._need_full or \
+                    time.monotonic() - self._last_full >= self.full_interval
+                listing = self.listing if first else await self.discover(with_dest=False, full=full)
                 first = False
                 assert listing is not None
                 # listings back off like partitions; any change (or a partition that moved) snaps them back
@@ -423,7 +441,7 @@ class Replicator:
                         await tw.sync(listing, self.dest_listing)
                     except (ShadowReplicaError, FormatError) as e:
                         log.warning("topic %s: %s", tw.name, e)
-                if self.config.shard.owns_cluster_metadata:
+                if self.config.shard.owns_cluster_metadata and full:
                     await self.cluster.sync()
                 gc_every = self.config.options.gc_interval
                 if gc_every > 0 and time.monotonic() - last_gc >= gc_every:
