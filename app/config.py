@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ConfigError
+from app.polling import Prices
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -226,6 +227,7 @@ class Settings:
     kafka: KafkaSettings = KafkaSettings()
     http: HttpSettings = HttpSettings()
     events: EventsSettings = EventsSettings()
+    cost: Prices = field(default_factory=Prices)  # [cost]: request list prices for the estimates (app/polling.py)
 
 
 def _env(environ: Mapping[str, str], *names: str) -> str | None:

@@ -66,6 +66,14 @@ class _FunctionCollector(Collector):
         return []
 
 
+def prices_from(file_cfg: dict[str, Any]) -> Prices:
+    """The ``[cost]`` section: dollars per 1,000 requests, ``get`` and ``write`` (:class:`app.polling.Prices`)."""
+    from app.config import section
+
+    prices: Prices = section(Prices, file_cfg.get("cost", {}), None, "COST")
+    return prices
+
+
 class Metrics:
     """The process's metrics. Render with :meth:`render` (``/metrics`` serves it)."""
 
@@ -137,6 +145,13 @@ class Metrics:
     def watch_cache(self, cache: ChunkCache, *, side: str = "dest") -> None:
         """Chunk cache hits, misses, bytes and size, read from ``cache.stats`` at scrape time."""
         self._caches.append((side, cache))
+
+    def following(self) -> dict[str, Any]:
+        """How the buckets are followed: ``events`` while every queue answers, else ``polling`` (adaptive)."""
+        queues = [{"queue": q.url, "healthy": q.healthy, "messages": q.stats.messages, "events": q.stats.events,
+                   "malformed": q.stats.malformed, "receive_errors": q.stats.receive_errors} for q in self._queues]
+        mode = "events" if queues and all(q["healthy"] for q in queues) else "polling"
+        return {"mode": mode, "queues": queues}
 
     def watch_events(self, queue: EventQueue) -> None:
         """An S3 event queue: healthy or not, messages, events, malformed messages, receive errors."""

@@ -42,7 +42,8 @@ class AdaptiveInterval:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Prices:
-    """Dollars per 1,000 requests (S3 Standard list prices, us-east-1). DELETE is free."""
+    """Dollars per 1,000 requests (S3 Standard list prices, us-east-1). DELETE is free. The ``[cost]`` section
+    of the config file (``SHADOWREPLICA_COST_GET``, ``..._WRITE``) sets them for another provider or tier."""
 
     get: float = 0.0004  # GET, HEAD and every other read
     write: float = 0.005  # PUT, COPY, POST, LIST (S3 bills LIST at the write tier)
@@ -75,6 +76,18 @@ def request_costs(requests: Mapping[str, Mapping[str, int]], *, seconds: float, 
     out["dollars_per_hour"] = round(total_usd / hours, 6)
     out["dollars_per_month"] = round(total_usd / hours * 730, 2)
     return out
+
+
+def events_following_cost(*, known_roots: int, all_listings: int, safety_interval: float, full_interval: float,
+                          wait_seconds: float, prices: Prices = Prices()) -> dict[str, float]:
+    """What following an idle bucket by S3 events costs per hour, whatever its number of partitions: SQS long
+    polls, a light listing (``known_roots`` LISTs) every ``safety_interval`` and a full one (``all_listings``)
+    every ``full_interval``; SQS bills its requests like S3 GETs."""
+    receives = 3600 / max(wait_seconds, 1)
+    lists = known_roots * 3600 / safety_interval + all_listings * 3600 / full_interval
+    usd = receives * prices.get / 1000 + lists * prices.write / 1000
+    return {"s3_requests_per_hour": round(lists, 1), "sqs_requests_per_hour": round(receives, 1),
+            "dollars_per_hour": round(usd, 6), "dollars_per_month": round(usd * 730, 2)}
 
 
 def idle_following_cost(partitions: int, *, max_poll_interval: float, discovery_listings: int,

@@ -32,7 +32,7 @@ from app.errors import ConfigError
 from app.events import add_events_flag, events_settings, open_events, subscribe
 from app.http.serve import serve_http
 from app.kafka.cli import add_listener_flags
-from app.metrics import Metrics
+from app.metrics import Metrics, prices_from
 from app.readpath import ReadPath, open_read_path
 from app.replicator.cli import add_scope_flags
 from app.store import ObjectStore
@@ -125,7 +125,7 @@ async def run_all(args: argparse.Namespace) -> None:
     dest_side = side_from_args(args, dest_url, "dest", "dest-")
     source_side = side_from_args(args, source_url, "source", "source-") if source_url else None
     sync_cfg = config_from_args(args)
-    metrics = Metrics()
+    metrics = Metrics(prices=prices_from(file_cfg))
     stop = asyncio.Event()
     faces: list[str] = []
     replicating = source_side is not None and "sync" not in without

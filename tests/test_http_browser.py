@@ -131,6 +131,11 @@ async def test_page_browses_to_a_record(chromium: Path, seeded: Seeded, tmp_path
             before = await page.locator("#status").inner_text()
             await expect(page.locator("#status")).not_to_have_text(before, timeout=8000)
             await expect(page.locator("#replication-chart path.line")).to_have_count(6)
+            # what following costs, from the same /replication document
+            cost = (await api.get("/replication")).json()
+            assert cost["following"]["mode"] == "polling" and cost["cost"]["sides"]
+            await expect(page.locator("#following")).to_contain_text("following by polling")
+            assert await page.locator("#cost-table tbody tr").count() >= 1
             await shot(page, "replication")
         finally:
             await browser.close()

@@ -18,7 +18,7 @@ from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
 from app.config import CacheSettings, HttpSettings, S3Side, load_file, section
 from app.errors import ConfigError
 from app.events import add_events_flag, events_settings, open_events
-from app.metrics import Metrics
+from app.metrics import Metrics, prices_from
 from segment_format.keys import is_cluster_uuid
 
 
@@ -56,7 +56,7 @@ async def serve(args: argparse.Namespace) -> None:
     if cache.cluster_uuid and not is_cluster_uuid(cache.cluster_uuid):
         raise ConfigError(f"--cluster-uuid {cache.cluster_uuid!r} is not a cluster UUID")
     dest_side = side_from_args(args, args.bucket, "dest")
-    metrics = Metrics()
+    metrics = Metrics(prices=prices_from(file_cfg))
     async with AsyncExitStack() as stack:
         # one queue may carry both buckets' events (they name their bucket)
         queue = await stack.enter_async_context(open_events(events_settings(args, file_cfg), dest_side))

@@ -27,8 +27,9 @@ from app.bucket import (
     decode_partition_manifest,
     discover,
 )
+from app.config import EventsSettings
 from app.errors import ObjectMissing
-from app.polling import idle_following_cost, request_costs
+from app.polling import events_following_cost, idle_following_cost, request_costs
 from app.replicator.plan import named_keys, restorable
 from app.store import ObjectStore
 from segment_format.errors import FormatError
@@ -131,6 +132,7 @@ async def bucket_status(dest: ObjectStore, source: ObjectStore | None = None, *,
         out["unsupported"] = dict(dest_listing.unsupported)
     stores = {"dest": dest, **({"source": source} if source is not None else {})}
     followed = source_listing if source_listing is not None else dest_listing
+    events = EventsSettings()
     out["cost"] = {
         # what this status run itself cost, and what following the bucket costs while idle (adaptive polling)
         "this_run": request_costs({side: {op: st.requests for op, st in s.stats.ops.items()}
@@ -139,6 +141,10 @@ async def bucket_status(dest: ObjectStore, source: ObjectStore | None = None, *,
             len(followed.partitions), max_poll_interval=max_poll_interval,
             discovery_listings=len(HASH_ROOTS) + 2 + 2 * len(followed.cluster_uuids),
             discovery_max_interval=discovery_max_interval),
+        "following_by_events_per_hour": events_following_cost(
+            known_roots=len(followed.roots()), all_listings=len(HASH_ROOTS) + 2 + 2 * len(followed.cluster_uuids),
+            safety_interval=events.safety_interval, full_interval=events.full_listing_interval,
+            wait_seconds=events.wait_seconds),
     }
     if source is not None:
         assert source_listing is not None

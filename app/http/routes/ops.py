@@ -18,8 +18,9 @@ Ctx = Annotated[HttpContext, Depends(get_context)]
 
 @router.get("/replication", summary="Per partition: source vs destination offsets, lag, restorable point, errors")
 async def replication(ctx: Ctx) -> dict[str, Any]:
-    """Also ``cost``: this process's S3 requests per side and operation, per hour, in dollars at list prices."""
-    return {**ctx.replication.status().to_dict(), "cost": ctx.metrics.cost()}
+    """Also ``cost``: this process's S3 requests per side and operation, per hour, in dollars at list prices;
+    ``following``: by events (and each queue's state) or by polling."""
+    return {**ctx.replication.status().to_dict(), "cost": ctx.metrics.cost(), "following": ctx.metrics.following()}
 
 
 @router.get("/replication/history", summary="Replication lag samples per partition (lag-over-time chart)")

@@ -268,13 +268,26 @@ async function replicationView(serial) {
     h("td", {}, h("span", {class: `badge ${p.state}`}, p.state.replace("_", " "))),
     h("td", {class: "small"}, p.last_error || "")));
   const chart = h("div", {class: "chart-box", id: "replication-chart"});
+  const cost = status.cost, following = status.following;
+  const costRows = Object.entries(cost.sides).flatMap(([side, ops]) => Object.entries(ops).map(([op, r]) =>
+    h("tr", {}, h("td", {}, side), h("td", {}, op), h("td", {class: "num"}, fmtInt(Math.round(r.requests_per_hour))),
+      h("td", {class: "num"}, `$${r.dollars_per_hour.toFixed(4)}`))));
+  const queues = following.queues.map((q) => `${q.queue} (${q.healthy ? "answering" : "not answering: polling meanwhile"}, ${fmtInt(q.events)} events)`);
+  const costCard = h("section", {class: "card"}, h("h2", {}, "What following costs"),
+    h("p", {id: "following", class: "muted"}, `following by ${following.mode}` + (queues.length ? ` · ${queues.join(", ")}` : " (no --events-queue)") +
+      ` · ${fmtInt(Math.round(cost.requests_per_hour))} requests per hour · $${cost.dollars_per_month.toFixed(2)} a month at $${cost.prices_per_1000.get} per 1,000 GETs and $${cost.prices_per_1000.write} per 1,000 LIST/PUT/COPY`),
+    costRows.length === 0 ? h("p", {class: "muted"}, "No S3 request yet.") :
+      h("table", {class: "grid-table", id: "cost-table"},
+        h("thead", {}, h("tr", {}, ["side", "operation", "requests per hour", "dollars per hour"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, costRows)));
   $view.replaceChildren(
     h("h1", {}, "Replication"),
     h("p", {class: "muted"}, `mode: ${status.mode}` + (status.source ? ` · source ${status.source}` : "") + ` · destination ${status.dest || "this bucket"} · refreshes every 5 s`),
     h("section", {class: "card"}, h("h2", {}, "Lag over time (seconds)"), chart),
     h("section", {class: "card"}, h("table", {class: "grid-table", id: "replication-table"},
       h("thead", {}, h("tr", {}, ["partition", "source end", "destination end", "lag (offsets)", "lag (time)", "restorable up to", "restorable time (UTC)", "state", "last error"].map((c) => h("th", {}, c)))),
-      h("tbody", {}, rows))));
+      h("tbody", {}, rows))),
+    costCard);
   Charts.lines(chart, hist.series.map((s) => ({name: `${s.topic}/${s.partition}`, points: s.points.map((p) => [p[0], p[2]])})),
     {yLabel: "seconds behind the source", yFormat: fmtSecs,
      empty: status.mode === "bucket" ? "No source to compare with: serve with --source, or run the replicator." : "No samples yet."});
