@@ -127,8 +127,9 @@ class CacheSettings:
     manifest_refresh_interval: float = 1.0
     manifest_max_refresh_interval: float = 30.0  # an idle partition's refresh backs off up to this
     # `run` with its replicator: the destination catalog learns every commit in process and polls no partition
-    # manifest; as a safety net it lists the roots holding manifests this often (every root every
-    # events.full_listing_interval); the source catalog uses the replicator's listings and lists nothing
+    # manifest; with --shard (other instances write the destination too) it lists the roots holding manifests
+    # this often, else only every events.full_listing_interval; the source catalog uses the replicator's
+    # listings and lists nothing
     fed_refresh_interval: float = 900.0
     discovery_interval: float = 10.0  # the catalog's listings of the manifest roots (new topics, partitions)
     discovery_max_interval: float = 900.0  # ... backing off up to this while nothing changes

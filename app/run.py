@@ -158,7 +158,10 @@ async def run_all(args: argparse.Namespace) -> None:
             # both catalogs are fed by the replicator (its commits, every source manifest it reads): they do not
             # poll partition manifests, a discovery every cache.fed_refresh_interval is their safety net
             replicator.on_commit = dest.catalog.accept_commit
-            dest.catalog.set_hinted(True, cache.fed_refresh_interval, events.full_listing_interval)
+            # unsharded, nobody else writes the destination: only the hourly full listing stays as a safety net
+            sharded = sync_cfg.shard.count > 1
+            dest.catalog.set_hinted(True, cache.fed_refresh_interval if sharded else events.full_listing_interval,
+                                    events.full_listing_interval)
             if source_catalog is not None:  # ... and its discoveries: the source catalog lists nothing itself
                 replicator.on_source = source_catalog.accept_commit
                 replicator.on_listing = source_catalog.accept_listing
