@@ -293,3 +293,64 @@ def test_request_costs_use_s3_list_prices_and_the_cost_section() -> None:
     assert request_costs({"s": {"HeadObject": 2000}}, seconds=3600, prices=prices)["dollars_per_hour"] == 0.002
     with pytest.raises(ConfigError, match="unknown setting"):
         prices_from({"cost": {"put": 1}})
+
+
+@pytest.mark.slow
+async def test_serve_follows_the_destination_by_its_events(buckets: BucketPair, s3_server: str,
+                                                           tmp_path: Path) -> None:
+    """``serve --events-queue``: a Kafka consumer at the end receives what a sync commits (polls are 60 s)."""
+    from kafka_support import serving
+
+    await seed(buckets.source, topics=1, partitions=2, size=128 * KiB, segment=32 * KiB)
+    assert (await sync_once(buckets)).report.ok
+    queue = configure_events(s3_server, buckets.dest.url.bucket, "eu-west-1")
+    end = {k: v for k, v in (await _source_watermarks(buckets, 1)).items()}
+    with serving(buckets.dest, cache_dir=tmp_path, refresh=60, args=["--events-queue", queue],
+                 env={k: v for k, v in SLOW_POLLS.items() if "CACHE" in k or "EVENTS" in k}) as server:
+        server.wait_for_log("following by events", timeout=10)
+        await seed(buckets.source, topics=1, partitions=2, size=64 * KiB, segment=32 * KiB, seed=8, append=True)
+        assert (await sync_once(buckets)).report.ok
+        synced = time.monotonic()
+        first = await asyncio.to_thread(_first_new_record, server.port, end, 20)
+        lag = time.monotonic() - synced
+    assert first is not None and first[2] == end[(first[0], first[1])], first
+    assert lag < 5, lag
+
+
+@pytest.mark.slow
+async def test_sync_follow_follows_the_source_by_its_events(buckets: BucketPair, s3_server: str,
+                                                            tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from tests.http_fixtures import CLI
+
+    await seed(buckets.source, topics=1, partitions=2, size=128 * KiB, segment=32 * KiB)
+    assert (await sync_once(buckets)).report.ok
+    queue = configure_events(s3_server, buckets.source.url.bucket, "us-east-1")
+    env = {**os.environ, **SLOW_POLLS, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    proc = subprocess.Popen(
+        [str(CLI), "sync", "--follow", "--no-progress", "--source", str(buckets.source.url), "--source-region",
+         "us-east-1", "--source-endpoint-url", s3_server, "--dest", str(buckets.dest.url), "--dest-region",
+         "eu-west-1", "--dest-endpoint-url", s3_server, "--events-queue", queue],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        await asyncio.sleep(3)
+        await seed(buckets.source, topics=1, partitions=2, size=64 * KiB, segment=32 * KiB, seed=12, append=True)
+        appended = time.monotonic()
+        expected = await _source_watermarks(buckets, 1)
+        while time.monotonic() - appended < 20:
+            dest = await _source_watermarks(BucketPair(source=buckets.dest, dest=buckets.dest), 1)
+            if dest == expected:
+                break
+            await asyncio.sleep(0.1)
+        lag = time.monotonic() - appended
+        assert dest == expected, (dest, expected)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert lag < 5, lag
+    assert "following by events" in err, err[-2000:]
+    with pytest.raises(subprocess.CalledProcessError):  # a queue only makes sense when following
+        subprocess.run([str(CLI), "sync", "--once", "--source", "s3://a", "--dest", "s3://b", "--events-queue",
+                        queue], env=env, check=True, capture_output=True)
