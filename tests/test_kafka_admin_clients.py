@@ -405,3 +405,28 @@ def test_kafka_python_group_apis_at_flexible_versions(server: ServeProcess,
             raise AssertionError("the group did not become Empty after the consumer left")
     finally:
         admin.close()
+
+
+@pytest.mark.parametrize("version", [10, 11, 12])
+def test_metadata_with_topic_ids(server: ServeProcess, truth: dict[tuple[str, int], PartitionTruth],
+                                 version: int) -> None:
+    """Metadata v10-12 decoded by kafka-python's schema: topics carry the zero UUID (the replica has no topic
+    ids, as a Kafka topic without one); a topic asked for by id only is UNKNOWN_TOPIC_ID (name null from v12)."""
+    import uuid
+
+    from kafka.protocol.metadata import MetadataResponse as KpMetadataResponse
+
+    from app.kafka.protocol import MetadataRequest, MetadataRequestTopic
+
+    unknown = uuid.uuid4().bytes
+    with RawClient(server.port) as c:
+        c.send(ApiKey.Metadata, version, MetadataRequest(topics=(
+            MetadataRequestTopic(name="orders"), MetadataRequestTopic(name=None, topic_id=unknown))))
+        frame = c.recv()
+    decoded = KpMetadataResponse.decode(frame, version=version, header=True)
+    by_name, by_id = decoded.topics
+    assert by_name.error_code == 0 and by_name.name == "orders"
+    assert by_name.topic_id is None  # the zero UUID: kafka-python reads it as "no topic id"
+    assert sorted(p.partition_index for p in by_name.partitions) == sorted(p for t, p in truth if t == "orders")
+    assert by_id.error_code == 100 and by_id.topic_id == uuid.UUID(bytes=unknown)
+    assert by_id.name == (None if version >= 12 else "")

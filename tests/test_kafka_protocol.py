@@ -15,6 +15,7 @@ import itertools
 import struct
 import time
 import tracemalloc
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -293,7 +294,7 @@ def test_peek_request_header_needs_eight_bytes() -> None:
 # kafka-shim.md §0.3 / §5: the non-flexible window (ApiVersions to 3), and §1.2's "highest shim
 # minimum allowed" per API.
 EXPECTED_MAX = {
-    ApiKey.ApiVersions: 3, ApiKey.Metadata: 9, ApiKey.ListOffsets: 9, ApiKey.Fetch: 11,
+    ApiKey.ApiVersions: 3, ApiKey.Metadata: 12, ApiKey.ListOffsets: 9, ApiKey.Fetch: 11,
     ApiKey.FindCoordinator: 4, ApiKey.JoinGroup: 9, ApiKey.SyncGroup: 5, ApiKey.Heartbeat: 4,
     ApiKey.LeaveGroup: 5, ApiKey.OffsetCommit: 8, ApiKey.OffsetFetch: 7, ApiKey.SaslHandshake: 1,
     ApiKey.SaslAuthenticate: 2, ApiKey.Produce: 8, ApiKey.ListGroups: 4, ApiKey.DescribeGroups: 5,
@@ -906,6 +907,8 @@ def value_strategy(t: _schema.FieldType[Any], version: int, *, nullable: bool, n
         base = st.text(max_size=8)
     elif t in (_schema.BYTES, _schema.RECORDS):
         base = st.binary(max_size=24)
+    elif t is _schema.UUID:
+        base = st.binary(min_size=16, max_size=16)
     elif isinstance(t, _schema.Array):
         element = value_strategy(t.element, version, nullable=False)
         base = st.lists(element, min_size=1 if non_empty else 0, max_size=3).map(tuple)
@@ -970,6 +973,8 @@ def _to_kp_value(kp_field: Any, t: _schema.FieldType[Any], value: Any, version: 
         return to_kp(kp_field.data_class, t, value, version)
     if t in (_schema.BYTES, _schema.RECORDS):
         return bytes(value)
+    if t is _schema.UUID:  # kafka-python's uuid fields are uuid.UUID
+        return uuid.UUID(bytes=value)
     return value
 
 
@@ -995,6 +1000,8 @@ def _from_kp_value(t: _schema.FieldType[Any], raw: Any, version: int) -> Any:
         return from_kp(t, raw, version)
     if t in (_schema.BYTES, _schema.RECORDS):
         return bytes(raw)
+    if t is _schema.UUID:
+        return raw.bytes
     return raw
 
 
@@ -1239,6 +1246,8 @@ def _minimal_value(t: _schema.FieldType[Any], version: int) -> Any:
         return "ab"
     if t in (_schema.BYTES, _schema.RECORDS):
         return b"\x01\x02"
+    if t is _schema.UUID:
+        return bytes(range(16))
     if isinstance(t, _schema.Array):
         return (_minimal_value(t.element, version),)
     assert isinstance(t, _schema.Struct)

@@ -74,6 +74,10 @@ async def handle_metadata(broker: Broker, session: Session, request: Request[Met
     else:
         topics = []
         for t in req.topics:
+            if t.name is None:  # asked for by topic id (v10+): the replica has no topic ids
+                topics.append(MetadataResponseTopic(error_code=ErrorCode.UNKNOWN_TOPIC_ID, topic_id=t.topic_id,
+                                                    name=None if request.header.api_version >= 12 else ""))
+                continue
             if t.name == CONSUMER_OFFSETS and broker.consumer_offsets is not None:
                 allowed = auth.may_see_consumer_offsets(session.principal)
             else:

@@ -1,4 +1,4 @@
-"""Metadata (key 3), versions 0-9 (v9 is the first flexible one: the same fields, compact, with tags).
+"""Metadata (key 3), versions 0-12 (v9 is the first flexible one: the same fields, compact, with tags).
 
 Request: ``topics`` null means "all topics" (v1+); ``[]`` means "no topics, brokers only". In v0 an
 empty list meant "all topics": the decoder reports that as ``None`` too, so ``topics is None`` reads
@@ -6,7 +6,9 @@ the same in every version.
 
 Response field history: v1 rack, controller_id, is_internal; v2 cluster_id; v3 throttle_time_ms;
 v5 offline_replicas; v7 leader_epoch; v8 topic_authorized_operations and (v8-10)
-cluster_authorized_operations, both ``-2**31`` when not requested.
+cluster_authorized_operations, both ``-2**31`` when not requested; v10 topic ids (request topics may name a
+topic by id only, with a null name; the shim has no topic ids and answers the zero UUID, as Kafka does for
+a topic without one); v12 a topic's name may be null in the response (a topic asked for by an unknown id).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._schema import BOOL, INT16, INT32, STRING, Array, Field, Struct
+from ._schema import BOOL, INT16, INT32, STRING, UUID, ZERO_UUID, Array, Field, Struct
 from .errors import ErrorCode
 
 __all__ = [
@@ -33,7 +35,8 @@ AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MetadataRequestTopic:
-    name: str
+    name: str | None
+    topic_id: bytes = ZERO_UUID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,7 +69,8 @@ class MetadataResponsePartition:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MetadataResponseTopic:
     error_code: int = ErrorCode.NONE
-    name: str
+    name: str | None
+    topic_id: bytes = ZERO_UUID
     is_internal: bool = False
     partitions: Sequence[MetadataResponsePartition] = ()
     topic_authorized_operations: int = AUTHORIZED_OPERATIONS_OMITTED
@@ -86,7 +90,8 @@ METADATA_REQUEST = Struct(
     MetadataRequest,
     Field(
         "topics",
-        Array(Struct(MetadataRequestTopic, Field("name", STRING))),
+        Array(Struct(MetadataRequestTopic, Field("topic_id", UUID, since=10),
+                     Field("name", STRING, nullable_since=10))),
         nullable_since=1,
         empty_is_null_until=0,
     ),
@@ -118,7 +123,8 @@ METADATA_RESPONSE = Struct(
             Struct(
                 MetadataResponseTopic,
                 Field("error_code", INT16),
-                Field("name", STRING),
+                Field("name", STRING, nullable_since=12),
+                Field("topic_id", UUID, since=10),
                 Field("is_internal", BOOL, since=1),
                 Field(
                     "partitions",

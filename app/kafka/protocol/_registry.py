@@ -180,7 +180,7 @@ SUPPORTED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.Produce: (3, 8),  # advertised for librdkafka's feature check; every partition refused
     ApiKey.Fetch: (4, 11),  # 4 = v2 batches; min <= 11 (kcat max)
     ApiKey.ListOffsets: (1, 9),  # min <= 2 (kcat); 6+ flexible; 7 max timestamp (-3); 8 -4; 9 -5
-    ApiKey.Metadata: (0, 9),  # min <= 4 (kcat); 9 is flexible, and librdkafka trusts leader epochs only from v9
+    ApiKey.Metadata: (0, 12),  # min <= 4 (kcat); 9 flexible (librdkafka trusts leader epochs from 9); 10 topic ids
     ApiKey.OffsetCommit: (2, 8),  # min <= 3 (aio speaks 2-3); 8 flexible
     ApiKey.OffsetFetch: (1, 7),  # min <= 3 (aio speaks 1-3); 6+ flexible, 7 require_stable
     ApiKey.FindCoordinator: (0, 4),  # min <= 1 (aio); 3+ flexible, 4 batches keys

@@ -159,6 +159,26 @@ class _Records(FieldType[memoryview]):
         return 1 if flexible else 4
 
 
+class _Uuid(FieldType[bytes]):
+    """UUID: 16 raw bytes (topic ids; the shim has none and sends :data:`ZERO_UUID`, as Kafka does)."""
+
+    fixed_format = "16s"
+
+    def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> bytes:
+        return bytes(r.unpack(_UUID)[0])
+
+    def write(self, out: bytearray, value: bytes | None, version: int, flexible: bool) -> None:
+        if not isinstance(value, bytes) or len(value) != 16:
+            raise LocalProtocolError(f"expected 16 bytes of UUID, got {value!r}")
+        out += value
+
+    def min_size(self, version: int, flexible: bool) -> int:
+        return 16
+
+
+_UUID = struct.Struct(">16s")
+ZERO_UUID = bytes(16)
+
 INT8: FieldType[int] = _Int(p.INT8, Reader.int8)
 INT16: FieldType[int] = _Int(p.INT16, Reader.int16)
 INT32: FieldType[int] = _Int(p.INT32, Reader.int32)
@@ -167,6 +187,7 @@ BOOL: FieldType[bool] = _Bool()
 STRING: FieldType[str] = _String()
 BYTES: FieldType[bytes] = _Bytes()
 RECORDS: FieldType[memoryview] = _Records()
+UUID: FieldType[bytes] = _Uuid()
 
 
 class Array(FieldType[tuple[T, ...]]):
