@@ -115,6 +115,8 @@ def _minimal_value(t: _schema.FieldType[Any], version: int, salt: int) -> Any:
         return "topic-" + "x" * (salt % 4)
     if t in (_schema.BYTES, _schema.RECORDS):
         return SEED_SEGMENT[:HEADER_SIZE + 8] if t is _schema.RECORDS else b"\x01\x02"
+    if t is _schema.UUID:
+        return bytes((salt + i) % 256 for i in range(16))
     if isinstance(t, _schema.Array):
         return tuple(_minimal_value(t.element, version, salt + i) for i in range(1 + salt % 2))
     assert isinstance(t, _schema.Struct)

@@ -369,10 +369,10 @@ def test_kafka_python_group_apis_at_flexible_versions(server: ServeProcess,
                                                       truth: dict[tuple[str, int], PartitionTruth]) -> None:
     """kafka-python takes the highest versions both sides speak: FindCoordinator 4 (batched keys), JoinGroup
     7, SyncGroup 5 (it checks the protocol type and name echoed back), Heartbeat 4, LeaveGroup 5,
-    OffsetCommit 8, OffsetFetch 7, ListGroups 4 (states filter), DescribeGroups 5."""
+    OffsetCommit 8, OffsetFetch 8 (several groups in one request), ListGroups 4 (states filter), DescribeGroups 5."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.admin import KafkaAdminClient
-    from kafka.protocol.consumer import JoinGroupRequest, SyncGroupRequest
+    from kafka.protocol.consumer import JoinGroupRequest, OffsetFetchRequest, SyncGroupRequest
     from kafka.protocol.metadata import FindCoordinatorRequest
 
     consumer = KafkaConsumer(bootstrap_servers=server.bootstrap, group_id="kp-flex", auto_offset_reset="earliest",
@@ -383,6 +383,7 @@ def test_kafka_python_group_apis_at_flexible_versions(server: ServeProcess,
         assert versions.api_version(JoinGroupRequest, max_version=7) == 7
         assert versions.api_version(SyncGroupRequest, max_version=5) == 5
         assert versions.api_version(FindCoordinatorRequest, max_version=6) == 4
+        assert versions.api_version(OffsetFetchRequest, max_version=9) == 8
         consumer.subscribe(["orders"])
         seen = {(m.partition, m.offset) for m in consumer}
         assert len(seen) == sum(len(truth[("orders", p)].records) for p in (0, 1))
@@ -393,6 +394,10 @@ def test_kafka_python_group_apis_at_flexible_versions(server: ServeProcess,
         assert "kp-flex" not in [g["group_id"] for g in admin.list_groups(states_filter=["Empty"])]
         committed = admin.list_group_offsets({"kp-flex": None})["kp-flex"]
         assert committed[TopicPartition("orders", 1)].offset == truth[("orders", 1)].high_watermark
+        # one OffsetFetch v8 for two groups: each answered on its own (a group with no offsets has none)
+        both = admin.list_group_offsets({"kp-flex": None, "kp-nobody": [TopicPartition("orders", 0)]})
+        assert both["kp-flex"] == committed
+        assert all(o.offset == -1 for o in both["kp-nobody"].values())
     finally:
         consumer.close()
     try:

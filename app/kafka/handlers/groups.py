@@ -42,7 +42,9 @@ from app.kafka.protocol import (
     OffsetCommitResponsePartition,
     OffsetCommitResponseTopic,
     OffsetFetchRequest,
+    OffsetFetchRequestTopic,
     OffsetFetchResponse,
+    OffsetFetchResponseGroup,
     OffsetFetchResponsePartition,
     OffsetFetchResponseTopic,
     Request,
@@ -177,23 +179,37 @@ async def handle_offset_commit(broker: Broker, session: Session, request: Reques
 async def handle_offset_fetch(broker: Broker, session: Session, request: Request[OffsetFetchRequest]
                               ) -> OffsetFetchResponse:
     req = request.body
-    error = _group_error(broker, session, req.group_id)
+    if request.header.api_version >= 8:  # several groups per request, each answered on its own
+        groups = []
+        for g in req.groups:
+            topics, error = await _fetch_group(broker, session, g.group_id, g.topics, request.header.api_version)
+            groups.append(OffsetFetchResponseGroup(group_id=g.group_id, topics=topics, error_code=error))
+        return OffsetFetchResponse(groups=tuple(groups))
+    topics, error = await _fetch_group(broker, session, req.group_id, req.topics, request.header.api_version)
+    return OffsetFetchResponse(topics=topics, error_code=error)
+
+
+async def _fetch_group(broker: Broker, session: Session, group_id: str,
+                       requested: tuple[OffsetFetchRequestTopic, ...] | None, version: int,
+                       ) -> tuple[tuple[OffsetFetchResponseTopic, ...], int]:
+    """One group's committed offsets (the topics asked for, or all when None) and its group-level error."""
+    error = _group_error(broker, session, group_id)
     committed: dict[TopicPartition, CommittedOffset] = {}
     if not error:
         try:
-            committed = await broker.coordinator.offsets.fetch(req.group_id)
+            committed = await broker.coordinator.offsets.fetch(group_id)
         except ShadowReplicaError as e:
-            log.warning("OffsetFetch for group %r failed: %s", req.group_id, e.message)
+            log.warning("OffsetFetch for group %r failed: %s", group_id, e.message)
             error = kafka_code(e)
-    if error and (req.topics is None or request.header.api_version >= 2):
-        return OffsetFetchResponse(topics=(), error_code=error)
-    if req.topics is None:
+    if error and (requested is None or version >= 2):
+        return (), error
+    if requested is None:
         wanted: dict[str, list[int]] = {}
         for topic, partition in sorted(committed):
             if broker.auth.may_read_topic(session.principal, topic):
                 wanted.setdefault(topic, []).append(partition)
     else:
-        wanted = {t.name: list(t.partition_indexes) for t in req.topics}
+        wanted = {t.name: list(t.partition_indexes) for t in requested}
     topics = []
     for name, partitions in wanted.items():
         topic_ok = broker.auth.may_read_topic(session.principal, name)
@@ -209,7 +225,7 @@ async def handle_offset_fetch(broker: Broker, session: Session, request: Request
                 parts.append(OffsetFetchResponsePartition(partition_index=p, committed_offset=c.offset,
                                                           committed_leader_epoch=c.leader_epoch, metadata=c.metadata))
         topics.append(OffsetFetchResponseTopic(name=name, partitions=tuple(parts)))
-    return OffsetFetchResponse(topics=tuple(topics))
+    return tuple(topics), ErrorCode.NONE
 
 
 async def handle_list_groups(broker: Broker, session: Session, request: Request[ListGroupsRequest]

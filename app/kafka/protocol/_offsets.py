@@ -23,8 +23,10 @@ __all__ = [
     "OffsetCommitResponsePartition",
     "OffsetCommitResponseTopic",
     "OffsetFetchRequest",
+    "OffsetFetchRequestGroup",
     "OffsetFetchRequestTopic",
     "OffsetFetchResponse",
+    "OffsetFetchResponseGroup",
     "OffsetFetchResponsePartition",
     "OffsetFetchResponseTopic",
 ]
@@ -140,12 +142,22 @@ class OffsetFetchRequestTopic:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OffsetFetchRequest:
-    """``topics=None`` (v2+) asks for every committed partition of the group."""
-    require_stable: bool = False
+class OffsetFetchRequestGroup:
+    """One group of a v8+ request (several groups per request); ``topics=None``: every committed partition."""
 
     group_id: str
-    topics: tuple[OffsetFetchRequestTopic, ...] | None
+    topics: tuple[OffsetFetchRequestTopic, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OffsetFetchRequest:
+    """``topics=None`` (v2+) asks for every committed partition of the group. From v8 the groups are in
+    ``groups`` and ``group_id``/``topics`` are not on the wire."""
+    require_stable: bool = False
+
+    group_id: str = ""
+    topics: tuple[OffsetFetchRequestTopic, ...] | None = None
+    groups: tuple[OffsetFetchRequestGroup, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,47 +176,56 @@ class OffsetFetchResponseTopic:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OffsetFetchResponse:
-    throttle_time_ms: int = 0
-    topics: Sequence[OffsetFetchResponseTopic]
+class OffsetFetchResponseGroup:
+    group_id: str
+    topics: Sequence[OffsetFetchResponseTopic] = ()
     error_code: int = ErrorCode.NONE
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OffsetFetchResponse:
+    throttle_time_ms: int = 0
+    topics: Sequence[OffsetFetchResponseTopic] = ()
+    error_code: int = ErrorCode.NONE
+    groups: Sequence[OffsetFetchResponseGroup] = ()  # v8+
+
+
+_OFFSET_FETCH_REQUEST_TOPIC = Struct(OffsetFetchRequestTopic, Field("name", STRING),
+                                     Field("partition_indexes", Array(INT32)))
+
 OFFSET_FETCH_REQUEST = Struct(
     OffsetFetchRequest,
-    Field("group_id", STRING),
-    Field(
-        "topics",
-        Array(Struct(OffsetFetchRequestTopic, Field("name", STRING), Field("partition_indexes", Array(INT32)))),
-        nullable_since=2,
-    ),
+    Field("group_id", STRING, until=7),
+    Field("topics", Array(_OFFSET_FETCH_REQUEST_TOPIC), nullable_since=2, until=7),
+    Field("groups", Array(Struct(OffsetFetchRequestGroup, Field("group_id", STRING),
+                                 Field("topics", Array(_OFFSET_FETCH_REQUEST_TOPIC), nullable_since=8))), since=8),
     Field("require_stable", BOOL, since=7),  # no transaction is ever open in a replica: nothing to wait for
+)
+
+_OFFSET_FETCH_RESPONSE_TOPIC = Struct(
+    OffsetFetchResponseTopic,
+    Field("name", STRING),
+    Field(
+        "partitions",
+        Array(
+            Struct(
+                OffsetFetchResponsePartition,
+                Field("partition_index", INT32),
+                Field("committed_offset", INT64),
+                Field("committed_leader_epoch", INT32, since=5),
+                Field("metadata", STRING, nullable_since=0),
+                Field("error_code", INT16),
+            )
+        ),
+    ),
 )
 
 OFFSET_FETCH_RESPONSE = Struct(
     OffsetFetchResponse,
     Field("throttle_time_ms", INT32, since=3),
-    Field(
-        "topics",
-        Array(
-            Struct(
-                OffsetFetchResponseTopic,
-                Field("name", STRING),
-                Field(
-                    "partitions",
-                    Array(
-                        Struct(
-                            OffsetFetchResponsePartition,
-                            Field("partition_index", INT32),
-                            Field("committed_offset", INT64),
-                            Field("committed_leader_epoch", INT32, since=5),
-                            Field("metadata", STRING, nullable_since=0),
-                            Field("error_code", INT16),
-                        )
-                    ),
-                ),
-            )
-        ),
-    ),
-    Field("error_code", INT16, since=2),
+    Field("topics", Array(_OFFSET_FETCH_RESPONSE_TOPIC), until=7),
+    Field("error_code", INT16, since=2, until=7),
+    Field("groups", Array(Struct(OffsetFetchResponseGroup, Field("group_id", STRING),
+                                 Field("topics", Array(_OFFSET_FETCH_RESPONSE_TOPIC)),
+                                 Field("error_code", INT16))), since=8),
 )
