@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import struct
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -435,3 +436,49 @@ def test_metadata_with_topic_ids(server: ServeProcess, truth: dict[tuple[str, in
     assert sorted(p.partition_index for p in by_name.partitions) == sorted(p for t, p in truth if t == "orders")
     assert by_id.error_code == 100 and by_id.topic_id == uuid.UUID(bytes=unknown)
     assert by_id.name == (None if version >= 12 else "")
+
+
+def _fetch_v12(port: int, offset: int, *, last_fetched_epoch: int = -1, current: int = -1) -> Any:
+    """One raw Fetch v12 of orders/0 (flexible), the response decoded by kafka-python's schema."""
+    from kafka.protocol.consumer import FetchResponse as KpFetchResponse
+
+    from app.kafka.protocol import FetchPartition, FetchRequest, FetchTopic
+
+    with RawClient(port) as c:
+        c.send(ApiKey.Fetch, 12, FetchRequest(max_wait_ms=5000, min_bytes=1, topics=(FetchTopic(
+            topic="orders", partitions=(FetchPartition(partition=0, current_leader_epoch=current,
+                                                       fetch_offset=offset, last_fetched_epoch=last_fetched_epoch,
+                                                       partition_max_bytes=1 << 20),)),)))
+        frame = c.recv()
+    (p,) = KpFetchResponse.decode(frame, version=12, header=True).responses[0].partitions
+    return p
+
+
+def test_fetch_v12_answers_diverging_epochs_and_fencing_as_a_kafka_leader(
+        server: ServeProcess, truth: dict[tuple[str, int], PartitionTruth]) -> None:
+    """A fetcher naming the epoch of the last batch it holds (Fetch v12 ``last_fetched_epoch``): when that epoch
+    ends here before its fetch offset it gets ``diverging_epoch`` = (that epoch, where it ends) and no records,
+    as from a Kafka leader; the epochs and their starts come from the batches librdkafka consumed."""
+    part = truth[("orders", 0)]
+    messages = consume_all_ck(server.bootstrap, "orders", 0, len(part.records))
+    starts: dict[int, int] = {}
+    for m in messages:
+        starts.setdefault(m.leader_epoch(), m.offset())
+    ordered = sorted(starts)
+    assert len(ordered) >= 2, "the seed writes several terms"
+    first, second = ordered[0], ordered[1]
+    inside_second = starts[second] + 1
+    diverged = _fetch_v12(server.port, inside_second, last_fetched_epoch=first)
+    assert diverged.error_code == 0 and diverged.records in (b"", None)
+    assert (diverged.diverging_epoch.epoch, diverged.diverging_epoch.end_offset) == (first, starts[second])
+    # the same offset with the epoch that really holds it: records, no divergence
+    ok = _fetch_v12(server.port, inside_second, last_fetched_epoch=second)
+    assert ok.error_code == 0 and ok.diverging_epoch is None and ok.records
+    (base,) = struct.unpack_from(">q", ok.records, 0)
+    assert base <= inside_second and ok.high_watermark == part.high_watermark
+    # without a last fetched epoch (consumers): plain records
+    assert _fetch_v12(server.port, 0).records
+    # fenced: the current leader comes with the error (tagged current_leader)
+    fenced = _fetch_v12(server.port, 0, current=ordered[-1] - 1)
+    assert fenced.error_code == 74  # FENCED_LEADER_EPOCH
+    assert (fenced.current_leader.leader_id, fenced.current_leader.leader_epoch) == (0, ordered[-1])

@@ -49,6 +49,7 @@ from app.kafka.protocol import (
     DeleteGroupsResponse,
     DescribeClusterResponse,
     Disposition,
+    DivergingEpoch,
     ErrorCode,
     FetchPartition,
     FetchRequest,
@@ -65,6 +66,7 @@ from app.kafka.protocol import (
     InitProducerIdResponse,
     JoinGroupRequest,
     JoinGroupRequestProtocol,
+    LeaderIdAndEpoch,
     LeaveGroupRequest,
     ListGroupsRequest,
     ListOffsetsPartition,
@@ -294,7 +296,7 @@ def test_peek_request_header_needs_eight_bytes() -> None:
 # kafka-shim.md §0.3 / §5: the non-flexible window (ApiVersions to 3), and §1.2's "highest shim
 # minimum allowed" per API.
 EXPECTED_MAX = {
-    ApiKey.ApiVersions: 3, ApiKey.Metadata: 12, ApiKey.ListOffsets: 9, ApiKey.Fetch: 11,
+    ApiKey.ApiVersions: 3, ApiKey.Metadata: 12, ApiKey.ListOffsets: 9, ApiKey.Fetch: 12,
     ApiKey.FindCoordinator: 4, ApiKey.JoinGroup: 9, ApiKey.SyncGroup: 5, ApiKey.Heartbeat: 4,
     ApiKey.LeaveGroup: 5, ApiKey.OffsetCommit: 8, ApiKey.OffsetFetch: 8, ApiKey.SaslHandshake: 1,
     ApiKey.SaslAuthenticate: 2, ApiKey.Produce: 8, ApiKey.ListGroups: 4, ApiKey.DescribeGroups: 5,
@@ -303,8 +305,9 @@ EXPECTED_MAX = {
     ApiKey.DescribeAcls: 3, ApiKey.OffsetForLeaderEpoch: 4,
 }
 # the APIs served at flexible versions: the first flexible version of each API whose next version adds fields
-# the handlers would have to honour stays the maximum (Produce and Fetch stay non-flexible)
-FLEXIBLE_SERVED = set(EXPECTED_MAX) - {ApiKey.Produce, ApiKey.Fetch, ApiKey.SaslHandshake}
+# the handlers would have to honour stays the maximum (Produce stays non-flexible; Fetch stops at 12, the
+# last version with topic names)
+FLEXIBLE_SERVED = set(EXPECTED_MAX) - {ApiKey.Produce, ApiKey.SaslHandshake}
 HIGHEST_MINIMUM_ALLOWED = {
     ApiKey.Metadata: 4, ApiKey.ListOffsets: 2, ApiKey.FindCoordinator: 1, ApiKey.Heartbeat: 1,
     ApiKey.OffsetForLeaderEpoch: 2, ApiKey.DescribeConfigs: 1,  # librdkafka sends v2; speaks DescribeConfigs 0-1
@@ -392,7 +395,7 @@ def test_api_versions_response_advertises_sasl_only_when_asked() -> None:
         (18, -1, Disposition.CLOSE),
         (1, 3, Disposition.CLOSE),  # Fetch below v4 (message format v0/v1)
         (1, 11, Disposition.SERVE),
-        (1, 12, Disposition.CLOSE),  # flexible Fetch: not advertised, Kafka closes
+        (1, 13, Disposition.CLOSE),  # Fetch with topic ids: not advertised, Kafka closes
         (0, 2, Disposition.CLOSE),
         (0, 8, Disposition.SERVE),
         (17, 0, Disposition.SERVE),  # SaslHandshake v0: bare tokens follow (librdkafka needs it listed)
@@ -434,7 +437,7 @@ def test_api_versions_above_max_gets_the_v0_layout_unsupported_version_reply() -
     assert [(k.api_key, k.min_version, k.max_version) for k in parsed.api_keys] == [(18, 0, 3)]
 
 
-@pytest.mark.parametrize("api_key,version", [(1, 12), (0, 9), (68, 0), (12345, 1), (17, 2)])
+@pytest.mark.parametrize("api_key,version", [(1, 13), (0, 9), (68, 0), (12345, 1), (17, 2)])
 def test_unadvertised_requests_say_close(api_key: int, version: int) -> None:
     payload = i16(api_key) + i16(version) + i32(77) + string("c") + b"garbage that is never parsed"
     with pytest.raises(UnsupportedRequest) as info:
@@ -709,7 +712,7 @@ def test_local_protocol_errors() -> None:
         (header(ApiKey.Fetch, 11), FetchResponse(responses=[FetchResponseTopic(topic="t", partitions=[FetchResponsePartition(partition_index=0, records=[(b"", 5)])])])),  # type: ignore[list-item]
         (header(ApiKey.Fetch, 11), FetchResponse(throttle_time_ms=2**40)),
         (header(ApiKey.Fetch, 11), HeartbeatResponse()),
-        (header(ApiKey.Fetch, 12), FetchResponse()),
+        (header(ApiKey.Fetch, 13), FetchResponse()),
     ]
     for request_header, body in cases:
         with pytest.raises(LocalProtocolError):
@@ -1073,6 +1076,10 @@ partition_strategy = st.builds(
     aborted_transactions=aborted_strategy,
     preferred_read_replica=st.integers(-1, 5),
     records=st.none() | pieces_strategy.map(lambda ps: tuple((h, memoryview(r)) for h, r in ps)),
+    diverging_epoch=st.none() | st.builds(DivergingEpoch, epoch=st.integers(-1, 2**31 - 1),
+                                          end_offset=st.integers(-1, 2**62)),
+    current_leader=st.none() | st.builds(LeaderIdAndEpoch, leader_id=st.integers(-1, 9),
+                                         leader_epoch=st.integers(-1, 2**31 - 1)),
 )
 fetch_response_strategy = st.builds(
     FetchResponse,
@@ -1123,6 +1130,12 @@ def test_fetch_responses_decode_in_kafka_python(version: int) -> None:
                             else [{"producer_id": a.producer_id, "first_offset": a.first_offset} for a in p.aborted_transactions],
                             **({"preferred_read_replica": p.preferred_read_replica} if version >= 11 else {}),
                             "records": None if p.records is None else b"".join(bytes(h) + bytes(r) for h, r in p.records),
+                            **({"diverging_epoch": None if p.diverging_epoch is None else
+                                {"epoch": p.diverging_epoch.epoch, "end_offset": p.diverging_epoch.end_offset},
+                                "current_leader": None if p.current_leader is None else
+                                {"leader_id": p.current_leader.leader_id,
+                                 "leader_epoch": p.current_leader.leader_epoch},
+                                "snapshot_id": None} if version >= 12 else {}),
                         }
                         for p in t.partitions
                     ],
@@ -1141,10 +1154,15 @@ def test_fetch_responses_decode_in_kafka_python(version: int) -> None:
                     topic=t["topic"],
                     partitions=[
                         kp_partition(
-                            **{k: v for k, v in p.items() if k != "aborted_transactions"},
+                            **{k: v for k, v in p.items()
+                               if k not in ("aborted_transactions", "diverging_epoch", "current_leader")},
                             aborted_transactions=None
                             if p["aborted_transactions"] is None
                             else [kp_aborted(**a) for a in p["aborted_transactions"]],
+                            **({"diverging_epoch": p["diverging_epoch"] and kp_partition.EpochEndOffset(
+                                    version=version, **p["diverging_epoch"]),
+                                "current_leader": p["current_leader"] and kp_partition.LeaderIdAndEpoch(
+                                    version=version, **p["current_leader"])} if version >= 12 else {}),
                         )
                         for p in t["partitions"]
                     ],
@@ -1208,7 +1226,7 @@ def test_fuzz_decode_request_arbitrary_bytes(payload: bytes) -> None:
 
 @settings(FUZZ, max_examples=5000)
 @given(
-    api_version=st.sampled_from([*ALL_VERSIONS, (ApiKey.ApiVersions, 4), (ApiKey.Fetch, 12)]),
+    api_version=st.sampled_from([*ALL_VERSIONS, (ApiKey.ApiVersions, 4), (ApiKey.Fetch, 13)]),
     correlation_id=st.integers(-(2**31), 2**31 - 1),
     tail=st.binary(max_size=200),
 )

@@ -23,7 +23,11 @@ Theory of operation
    served, TOPIC_AUTHORIZATION_FAILED without a read ACL, UNKNOWN_TOPIC_OR_PARTITION; S3 errors map
    through :func:`app.errors.kafka_code`, except retriable ones, which count as "not ready yet";
    FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH when ``current_leader_epoch`` (v9+) is older / newer than
-   the partition's latest term (:mod:`app.kafka.epochs`), before any read.
+   the partition's latest term (:mod:`app.kafka.epochs`), before any read; from v12 with the tagged
+   ``current_leader`` (leader and latest term).
+   v12+: a fetcher that names ``last_fetched_epoch`` whose epoch ends here before its fetch offset (or only
+   an older epoch exists) gets the tagged ``diverging_epoch`` (largest epoch not above it, its end offset)
+   and no records, as Kafka's leader answers; it truncates there and fetches again.
 6. ``__consumer_offsets`` is answered at once from memory (:mod:`app.kafka.consumer_offsets`), only the
    records of groups the principal may use.
 7. read_committed (isolation_level 1) gets the aborted transactions overlapping the returned batches
@@ -49,15 +53,17 @@ from app.errors import (
     UnknownTopic,
     kafka_code,
 )
-from app.kafka.epochs import fencing_error
+from app.kafka.epochs import end_offset_for_epoch, fencing_error, latest_epoch
 from app.kafka.handlers._base import Broker, Session
 from app.kafka.protocol import (
     AbortedTransaction,
+    DivergingEpoch,
     ErrorCode,
     FetchRequest,
     FetchResponse,
     FetchResponsePartition,
     FetchResponseTopic,
+    LeaderIdAndEpoch,
     RecordPiece,
     Request,
 )
@@ -85,6 +91,7 @@ class _Slot:
     task: asyncio.Task[Span] | None = None
     settled: bool = False  # the read finished (result, error, or "not ready")
     result: Span | None = None
+    diverging: DivergingEpoch | None = None  # v12+: the fetcher's last epoch ends before its offset here
 
     @property
     def ready_bytes(self) -> int:
@@ -215,11 +222,14 @@ async def handle_fetch(broker: Broker, session: Session, request: Request[FetchR
                 _fill_consumer_offsets(broker, session, slot)
             else:  # v9+: a client that saw another leader epoch than the partition's latest term
                 slot.error = fencing_error(broker.catalog, t.topic, p.partition, p.current_leader_epoch)
+                if slot.error == ErrorCode.NONE and p.last_fetched_epoch >= 0:  # v12+
+                    slot.diverging = _diverging(broker, t.topic, p.partition, p.fetch_offset, p.last_fetched_epoch)
+                    slot.settled = slot.diverging is not None  # answered with the divergence, nothing read
             slots.append(slot)
     while True:
         since = broker.catalog.version
         await _read_round(broker, slots, with_aborted, min_bytes, deadline)
-        if any(s.error for s in slots) or sum(s.ready_bytes for s in slots) >= min_bytes:
+        if any(s.error or s.diverging for s in slots) or sum(s.ready_bytes for s in slots) >= min_bytes:
             break
         if any(s.task is not None and not s.settled for s in slots):
             break  # the deadline passed with reads still waiting on S3: answer with what is ready
@@ -227,12 +237,38 @@ async def handle_fetch(broker: Broker, session: Session, request: Request[FetchR
         if remaining <= 0 or not await broker.catalog.wait_for_change(since, remaining):
             break
         for s in slots:  # new data may have arrived: read the partitions that had nothing again
-            if s.error == ErrorCode.NONE and (s.result is None or not s.result.pieces):
+            if s.error == ErrorCode.NONE and s.diverging is None and (s.result is None or not s.result.pieces):
                 if _internal(broker, s.topic):
                     _fill_consumer_offsets(broker, session, s)
                 else:
                     s.task, s.settled, s.result = None, False, None
     return _response(broker, session, req, slots, with_aborted)
+
+
+def _diverging(broker: Broker, topic: str, partition: int, fetch_offset: int, last_fetched_epoch: int
+               ) -> DivergingEpoch | None:
+    """Kafka's check for a fetcher that names the epoch of the last batch it has (Fetch v12+): when that epoch
+    ends here before the fetch offset, or only an older epoch is known, the answer is where the log diverges
+    (the largest epoch not above it, and its end offset) and no records."""
+    try:
+        view = broker.catalog.partition(topic, partition)
+    except NotFound:
+        return None  # answered UNKNOWN_TOPIC_OR_PARTITION by the read
+    epoch, end = end_offset_for_epoch(view, last_fetched_epoch)
+    if epoch < 0 or end < 0:
+        return None  # an epoch newer than any here: the fencing check answers it
+    if epoch < last_fetched_epoch or end < fetch_offset:
+        return DivergingEpoch(epoch=epoch, end_offset=end)
+    return None
+
+
+def _current_leader(broker: Broker, slot: _Slot) -> LeaderIdAndEpoch | None:
+    """v12+: who leads, sent with the epoch fencing errors so the client can update without a Metadata."""
+    if slot.error not in (ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.UNKNOWN_LEADER_EPOCH):
+        return None
+    view = broker.catalog.partition(slot.topic, slot.partition)
+    return LeaderIdAndEpoch(leader_id=broker.cluster.leader(slot.topic, slot.partition).node_id,
+                            leader_epoch=latest_epoch(view))
 
 
 def _response(broker: Broker, session: Session, req: FetchRequest, slots: list[_Slot], with_aborted: bool
@@ -279,6 +315,7 @@ def _response(broker: Broker, session: Session, req: FetchRequest, slots: list[_
             parts.append(FetchResponsePartition(
                 partition_index=s.partition, error_code=s.error, high_watermark=hwm, last_stable_offset=hwm,
                 log_start_offset=start, aborted_transactions=aborted, records=tuple(pieces),
+                diverging_epoch=s.diverging, current_leader=_current_leader(broker, s),
             ))
         topics.append(FetchResponseTopic(topic=t.topic, partitions=tuple(parts)))
     return FetchResponse(responses=tuple(topics))

@@ -71,6 +71,7 @@ from ._api_versions import (
 from ._fetch import (
     ZERO_COPY_MIN,
     AbortedTransaction,
+    DivergingEpoch,
     FetchPartition,
     FetchRequest,
     FetchResponse,
@@ -78,6 +79,7 @@ from ._fetch import (
     FetchResponseTopic,
     FetchTopic,
     ForgottenTopic,
+    LeaderIdAndEpoch,
     RecordPiece,
     encode_fetch_response,
 )
@@ -304,6 +306,7 @@ __all__ = [
     "DescribedGroup",
     "DescribedGroupMember",
     "Disposition",
+    "DivergingEpoch",
     "EpochEndOffset",
     "ErrorCode",
     "FetchPartition",
@@ -329,6 +332,7 @@ __all__ = [
     "JoinGroupRequestProtocol",
     "JoinGroupResponse",
     "JoinGroupResponseMember",
+    "LeaderIdAndEpoch",
     "LeaveGroupRequest",
     "LeaveGroupResponse",
     "ListGroupsRequest",

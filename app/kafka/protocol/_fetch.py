@@ -1,8 +1,15 @@
-"""Fetch (key 1), versions 4-11: a table-driven request decoder and a zero-copy response writer.
+"""Fetch (key 1), versions 4-12: a table-driven request decoder and a zero-copy response writer.
 
 Request field history (v4 is the first with v2 record batches, isolation_level and LSO):
 v5 log_start_offset per partition; v7 session_id / session_epoch / forgotten_topics_data (KIP-227);
-v9 current_leader_epoch; v11 rack_id. v12 is flexible, v13 swaps topic names for ids.
+v9 current_leader_epoch; v11 rack_id; v12 is flexible (compact lengths, tagged fields: the top-level
+cluster_id tag is skipped) and adds last_fetched_epoch per partition; v13 swaps topic names for ids (not
+served: the replica has no topic ids).
+
+From v12 the response is flexible too: header v1 (an empty tag section after the correlation id), compact
+arrays, strings and records lengths, an empty tag section closing every struct, and per partition the tagged
+``diverging_epoch`` (tag 0: the fetcher's last fetched epoch ends before its fetch offset here) and
+``current_leader`` (tag 1: sent with epoch fencing errors), written only when set.
 
 Response layout written by :func:`encode_fetch_response`::
 
@@ -34,7 +41,15 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from ._list_offsets import check_isolation_level
-from ._primitives import INT32, Buffer, nbytes, write_string
+from ._primitives import (
+    INT32,
+    Buffer,
+    nbytes,
+    write_empty_tagged_fields,
+    write_length,
+    write_string,
+    write_uvarint,
+)
 from ._schema import INT8, INT64, STRING, Array, Field, Struct
 from ._schema import INT32 as INT32_FIELD
 from .errors import ErrorCode, LocalProtocolError
@@ -42,6 +57,7 @@ from .errors import ErrorCode, LocalProtocolError
 __all__ = [
     "ZERO_COPY_MIN",
     "AbortedTransaction",
+    "DivergingEpoch",
     "FetchPartition",
     "FetchRequest",
     "FetchResponse",
@@ -49,6 +65,7 @@ __all__ = [
     "FetchResponseTopic",
     "FetchTopic",
     "ForgottenTopic",
+    "LeaderIdAndEpoch",
     "RecordPiece",
     "encode_fetch_response",
 ]
@@ -68,6 +85,7 @@ class FetchPartition:
     partition: int
     current_leader_epoch: int = -1
     fetch_offset: int
+    last_fetched_epoch: int = -1
     log_start_offset: int = -1
     partition_max_bytes: int
 
@@ -124,6 +142,7 @@ FETCH_REQUEST = Struct(
                             Field("partition", INT32_FIELD),
                             Field("current_leader_epoch", INT32_FIELD, since=9),
                             Field("fetch_offset", INT64),
+                            Field("last_fetched_epoch", INT32_FIELD, since=12),
                             Field("log_start_offset", INT64, since=5),
                             Field("partition_max_bytes", INT32_FIELD),
                         )
@@ -151,8 +170,25 @@ class AbortedTransaction:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DivergingEpoch:
+    """Fetch v12+ ``diverging_epoch``: the largest epoch <= the fetcher's last fetched one, and where it ends."""
+
+    epoch: int = -1
+    end_offset: int = -1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaderIdAndEpoch:
+    """Fetch v12+ ``current_leader``."""
+
+    leader_id: int = -1
+    leader_epoch: int = -1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FetchResponsePartition:
-    """One partition's answer. ``records=None`` writes a null BYTES; ``()`` an empty one."""
+    """One partition's answer. ``records=None`` writes a null BYTES; ``()`` an empty one. The tagged v12+
+    fields are written only when not None."""
 
     partition_index: int
     error_code: int = ErrorCode.NONE
@@ -162,6 +198,8 @@ class FetchResponsePartition:
     aborted_transactions: Sequence[AbortedTransaction] | None = None
     preferred_read_replica: int = -1
     records: Sequence[RecordPiece] | None = ()
+    diverging_epoch: DivergingEpoch | None = None
+    current_leader: LeaderIdAndEpoch | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,13 +216,15 @@ class FetchResponse:
     responses: Sequence[FetchResponseTopic] = ()
 
 
-FETCH_RESPONSE_VERSIONS = (4, 11)
+FETCH_RESPONSE_VERSIONS = (4, 12)
 
 _PARTITION_HEAD_V4 = struct.Struct(">ihqq")  # partition_index, error_code, high_watermark, last_stable_offset
 _PARTITION_HEAD_V5 = struct.Struct(">ihqqq")  # ... + log_start_offset
 _ERROR_SESSION = struct.Struct(">hi")  # error_code, session_id (v7+)
 _ABORTED = struct.Struct(">qq")  # producer_id, first_offset
 _NULL_LENGTH = INT32.pack(-1)
+_EPOCH_END = struct.Struct(">iqB")  # epoch, end_offset, empty tag section
+_LEADER = struct.Struct(">iiB")  # leader_id, leader_epoch, empty tag section
 
 
 def encode_fetch_response(correlation_id: int, version: int, response: FetchResponse) -> list[Buffer]:
@@ -207,17 +247,20 @@ def _encode(correlation_id: int, version: int, response: FetchResponse) -> list[
     if not isinstance(response, FetchResponse):
         raise TypeError(f"expected FetchResponse, got {type(response).__name__}")
     head = _PARTITION_HEAD_V5 if version >= 5 else _PARTITION_HEAD_V4
+    flexible = version >= 12
     first = chunk = bytearray(4)  # the frame size, patched in at the end
     chunks: list[Buffer] = [first]
     total = 0  # bytes in ``chunks`` before ``chunk``, excluding ``chunk`` itself
     chunk += INT32.pack(correlation_id)
+    if flexible:
+        write_empty_tagged_fields(chunk)  # response header v1
     chunk += INT32.pack(response.throttle_time_ms)
     if version >= 7:
         chunk += _ERROR_SESSION.pack(response.error_code, response.session_id)
-    chunk += INT32.pack(len(response.responses))
+    write_length(chunk, len(response.responses), compact=flexible, wide=True)
     for topic in response.responses:
-        write_string(chunk, topic.topic, compact=False)
-        chunk += INT32.pack(len(topic.partitions))
+        write_string(chunk, topic.topic, compact=flexible)
+        write_length(chunk, len(topic.partitions), compact=flexible, wide=True)
         for p in topic.partitions:
             if version >= 5:
                 chunk += head.pack(
@@ -227,27 +270,36 @@ def _encode(correlation_id: int, version: int, response: FetchResponse) -> list[
                 chunk += head.pack(p.partition_index, p.error_code, p.high_watermark, p.last_stable_offset)
             aborted = p.aborted_transactions
             if aborted is None:
-                chunk += _NULL_LENGTH
+                write_length(chunk, None, compact=flexible, wide=True)
             else:
-                chunk += INT32.pack(len(aborted))
+                write_length(chunk, len(aborted), compact=flexible, wide=True)
                 for txn in aborted:
                     chunk += _ABORTED.pack(txn.producer_id, txn.first_offset)
+                    if flexible:
+                        write_empty_tagged_fields(chunk)
             if version >= 11:
                 chunk += INT32.pack(p.preferred_read_replica)
             records = p.records
             if records is None:
-                chunk += _NULL_LENGTH
-                continue
-            chunk += INT32.pack(sum(nbytes(header) + nbytes(view) for header, view in records))
-            for header, view in records:
-                for piece in (header, view):
-                    if nbytes(piece) >= ZERO_COPY_MIN:
-                        total += len(chunk) + nbytes(piece)
-                        chunks.append(piece)
-                        chunk = bytearray()
-                        chunks.append(chunk)
-                    else:
-                        chunk += piece
+                write_length(chunk, None, compact=flexible, wide=True)
+            else:
+                write_length(chunk, sum(nbytes(header) + nbytes(view) for header, view in records),
+                             compact=flexible, wide=True)
+                for header, view in records:
+                    for piece in (header, view):
+                        if nbytes(piece) >= ZERO_COPY_MIN:
+                            total += len(chunk) + nbytes(piece)
+                            chunks.append(piece)
+                            chunk = bytearray()
+                            chunks.append(chunk)
+                        else:
+                            chunk += piece
+            if flexible:
+                _write_partition_tags(chunk, p)
+        if flexible:
+            write_empty_tagged_fields(chunk)  # the topic's
+    if flexible:
+        write_empty_tagged_fields(chunk)  # the response's
     total += len(chunk)
     if not chunk:
         chunks.pop()
@@ -255,3 +307,17 @@ def _encode(correlation_id: int, version: int, response: FetchResponse) -> list[
         raise LocalProtocolError(f"Fetch response of {total - 4} bytes exceeds the int32 frame size")
     INT32.pack_into(first, 0, total - 4)
     return chunks
+
+
+def _write_partition_tags(out: bytearray, p: FetchResponsePartition) -> None:
+    """A v12+ partition's tag section: diverging_epoch (tag 0), current_leader (tag 1), in tag order."""
+    tags: list[tuple[int, bytes]] = []
+    if p.diverging_epoch is not None:
+        tags.append((0, _EPOCH_END.pack(p.diverging_epoch.epoch, p.diverging_epoch.end_offset, 0)))
+    if p.current_leader is not None:
+        tags.append((1, _LEADER.pack(p.current_leader.leader_id, p.current_leader.leader_epoch, 0)))
+    write_uvarint(out, len(tags))
+    for tag, payload in tags:
+        write_uvarint(out, tag)
+        write_uvarint(out, len(payload))
+        out += payload

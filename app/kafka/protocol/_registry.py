@@ -178,7 +178,7 @@ __all__ = [
 
 SUPPORTED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
     ApiKey.Produce: (3, 8),  # advertised for librdkafka's feature check; every partition refused
-    ApiKey.Fetch: (4, 11),  # 4 = v2 batches; min <= 11 (kcat max)
+    ApiKey.Fetch: (4, 12),  # 4 = v2 batches; min <= 11 (kcat max); 12 flexible, diverging epochs
     ApiKey.ListOffsets: (1, 9),  # min <= 2 (kcat); 6+ flexible; 7 max timestamp (-3); 8 -4; 9 -5
     ApiKey.Metadata: (0, 12),  # min <= 4 (kcat); 9 flexible (librdkafka trusts leader epochs from 9); 10 topic ids
     ApiKey.OffsetCommit: (2, 8),  # min <= 3 (aio speaks 2-3); 8 flexible
