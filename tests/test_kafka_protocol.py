@@ -363,6 +363,34 @@ def test_supported_versions_table() -> None:
         assert FLEXIBLE_FROM[api] is not None and high < FLEXIBLE_FROM[api]  # type: ignore[operator]
 
 
+def _kafka4_valid_versions() -> dict[ApiKey, set[int]]:
+    """Every served API's ``validVersions`` in Apache Kafka 4's own message definitions (the JSON files
+    kafka-python 3 ships): the versions a 4.x Java client speaks, old ones removed by KIP-896."""
+    import json
+    import pathlib
+    import re
+
+    import kafka.protocol.schemas as kp_schemas
+
+    out = {}
+    for api in SUPPORTED_VERSIONS:
+        path = pathlib.Path(kp_schemas.__file__).parent / "resources" / f"{api.name}Request.json"
+        spec = json.loads(re.sub(r"//.*", "", path.read_text()))
+        low, _, high = spec["validVersions"].partition("-")
+        out[api] = set(range(int(low), int(high or low) + 1))
+    return out
+
+
+def test_a_kafka_4_client_finds_a_version_of_every_api_served() -> None:
+    """KIP-896: Kafka 4 clients dropped old versions (Fetch < 4, ListOffsets 0, OffsetCommit < 2, OffsetFetch 0,
+    OffsetForLeaderEpoch < 2, DescribeConfigs 0, ...). Each served API must still share a version with them."""
+    kafka4 = _kafka4_valid_versions()
+    assert min(kafka4[ApiKey.Fetch]) == 4 and min(kafka4[ApiKey.OffsetCommit]) == 2  # the KIP-896 floors
+    for api, versions in kafka4.items():
+        low, high = SUPPORTED_VERSIONS[api]
+        assert versions & set(range(low, high + 1)), f"a Kafka 4 client cannot speak any {api.name} version we serve"
+
+
 @pytest.mark.parametrize("client", sorted(CLIENT_VERSIONS))
 def test_every_tested_client_finds_a_version_of_every_api_it_uses(client: str) -> None:
     for api, theirs in CLIENT_VERSIONS[client].items():
