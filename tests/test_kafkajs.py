@@ -67,7 +67,10 @@ def test_kafkajs_consumes_a_group_exactly_and_reads_offsets_and_configs(
     assert "retention.ms" in out["configs"]
 
     got = sorted((p, o, k, v) for p, o, k, v in out["records"])
-    b64 = (lambda b: None if b is None else base64.b64encode(b).decode())
+
+    def b64(raw: bytes | None) -> str | None:
+        return None if raw is None else base64.b64encode(raw).decode()
+
     assert got == sorted((r.partition, r.offset, b64(r.key), b64(r.value)) for r in committed)  # each once, exact
 
     assert {c["partition"]: c["offset"] for c in out["committed"]} == {p: t.high_watermark for p, t in parts.items()}
