@@ -47,7 +47,7 @@ def server(replica: S3Side, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def expected_positions(truth: dict[tuple[str, int], OraclePartition]) -> dict[str, dict[tuple[str, int], int]]:
-    """The seed's groups (app/tools/seedgen.py cluster_objects), laggard clamped to the high watermark."""
+    """The seed's groups (app/tools/seed_cluster.py), laggard clamped to the high watermark."""
     return {
         "dashboard": {("orders", p): truth[("orders", p)].high_watermark // 2 for p in range(PARTITIONS)},
         "billing": {("payments", p): truth[("payments", p)].high_watermark for p in range(PARTITIONS)},

@@ -83,7 +83,7 @@ async def test_groups_routes_and_metrics_show_lag_from_every_source(
     kafka_port = free_port()
     config = _config(tmp_path, replica, kafka_port)
     async with running("--config", str(config), "run") as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
-        # the seeded groups (app/tools/seedgen.py cluster_objects): dashboard at half of orders, billing at
+        # the seeded groups (app/tools/seed_cluster.py): dashboard at half of orders, billing at
         # payments' end, laggard beyond orders/0's end (clamped to it); their source is the bucket snapshot
         deadline = time.monotonic() + 30  # the Kafka face seeds them from the snapshot as it starts
         while True:

@@ -38,6 +38,7 @@ from botocore.exceptions import (
 from conftest import BucketPair, Fault, FaultProxy, make_side, unique_bucket
 
 import app.store
+import app.store.client
 from app.config import BucketUrl, S3Side
 from app.errors import (
     BucketMissing,
@@ -253,7 +254,7 @@ async def test_list_pagination_prefixes_and_start_after(buckets: BucketPair) -> 
 
 
 async def test_delete_many_in_batches(buckets: BucketPair, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app.store, "DELETE_BATCH", 10)
+    monkeypatch.setattr(app.store.client, "DELETE_BATCH", 10)  # where delete_many reads it
     keys = [f"d/{i:02d}" for i in range(25)]
     async with ObjectStore(buckets.source) as store:
         await asyncio.gather(*(store.put(k, b"x") for k in keys))

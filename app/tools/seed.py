@@ -20,10 +20,10 @@ from app.config import S3Side
 from app.errors import ObjectMissing
 from app.store import ObjectStore, ensure_bucket
 from app.tools.progress import Progress
+from app.tools.seed_cluster import cluster_objects
 from app.tools.seedgen import (
     PartitionState,
     SeedSpec,
-    cluster_objects,
     generate_segment,
     manifest_objects,
     partition_manifest,

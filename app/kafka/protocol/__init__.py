@@ -183,11 +183,6 @@ from ._registry import (
     reject,
 )
 from ._rejected import (
-    AlterableConfig,
-    AlterConfigsRequest,
-    AlterConfigsResource,
-    AlterConfigsResourceResponse,
-    AlterConfigsResponse,
     CreatableReplicaAssignment,
     CreatableTopic,
     CreatableTopicConfig,
@@ -199,10 +194,7 @@ from ._rejected import (
     CreatePartitionsTopicResult,
     CreateTopicsRequest,
     CreateTopicsResponse,
-    DeletableGroupResult,
     DeletableTopicResult,
-    DeleteGroupsRequest,
-    DeleteGroupsResponse,
     DeleteRecordsPartition,
     DeleteRecordsPartitionResult,
     DeleteRecordsRequest,
@@ -211,11 +203,21 @@ from ._rejected import (
     DeleteRecordsTopicResult,
     DeleteTopicsRequest,
     DeleteTopicsResponse,
+    InitProducerIdRequest,
+    InitProducerIdResponse,
+)
+from ._rejected_configs import (
+    AlterableConfig,
+    AlterConfigsRequest,
+    AlterConfigsResource,
+    AlterConfigsResourceResponse,
+    AlterConfigsResponse,
+    DeletableGroupResult,
+    DeleteGroupsRequest,
+    DeleteGroupsResponse,
     IncrementalAlterableConfig,
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResource,
-    InitProducerIdRequest,
-    InitProducerIdResponse,
 )
 from ._sasl import (
     SaslAuthenticateRequest,
