@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._rejected_configs import (
-    AlterableConfig,
     AlterConfigsRequest,
     AlterConfigsResource,
     AlterConfigsResourceResponse,
@@ -36,7 +35,6 @@ from ._rejected_configs import (
     DeletableGroupResult,
     DeleteGroupsRequest,
     DeleteGroupsResponse,
-    IncrementalAlterableConfig,
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResource,
 )
@@ -44,11 +42,6 @@ from ._schema import BOOL, INT16, INT32, INT64, STRING, Array, Field, Struct
 from .errors import ErrorCode
 
 __all__ = [
-    "AlterConfigsRequest",
-    "AlterConfigsResource",
-    "AlterConfigsResourceResponse",
-    "AlterConfigsResponse",
-    "AlterableConfig",
     "CreatableReplicaAssignment",
     "CreatableTopic",
     "CreatableTopicConfig",
@@ -60,10 +53,7 @@ __all__ = [
     "CreatePartitionsTopicResult",
     "CreateTopicsRequest",
     "CreateTopicsResponse",
-    "DeletableGroupResult",
     "DeletableTopicResult",
-    "DeleteGroupsRequest",
-    "DeleteGroupsResponse",
     "DeleteRecordsPartition",
     "DeleteRecordsPartitionResult",
     "DeleteRecordsRequest",
@@ -72,9 +62,6 @@ __all__ = [
     "DeleteRecordsTopicResult",
     "DeleteTopicsRequest",
     "DeleteTopicsResponse",
-    "IncrementalAlterConfigsRequest",
-    "IncrementalAlterConfigsResource",
-    "IncrementalAlterableConfig",
     "InitProducerIdRequest",
     "InitProducerIdResponse",
 ]

@@ -10,11 +10,6 @@ from ._schema import BOOL, INT8, INT16, INT32, STRING, Array, Field, Struct
 from .errors import ErrorCode
 
 __all__ = [
-    "ALTER_CONFIGS_REQUEST",
-    "ALTER_CONFIGS_RESPONSE",
-    "DELETE_GROUPS_REQUEST",
-    "DELETE_GROUPS_RESPONSE",
-    "INCREMENTAL_ALTER_CONFIGS_REQUEST",
     "AlterConfigsRequest",
     "AlterConfigsResource",
     "AlterConfigsResourceResponse",
