@@ -138,7 +138,15 @@ CLI = Path(sys.executable).parent / "shadowreplica"
 
 @asynccontextmanager
 async def running(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[str]:
-    """Start the CLI, wait for its ``... on http://HOST:PORT`` banner, yield the URL; SIGTERM it afterwards.
+    """Start the CLI, wait for its ``... on http://HOST:PORT`` banner, yield the URL; SIGTERM it afterwards."""
+    async with running_process(*args, env=env) as (url, _proc):
+        yield url
+
+
+@asynccontextmanager
+async def running_process(*args: str, env: dict[str, str] | None = None
+                          ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    """:func:`running`, also yielding the process (its pid for RSS, its exit code).
 
     Its stderr goes to a temporary file (a pipe nobody reads could fill up and stall the server) and is
     shown if it never announces itself.
@@ -159,7 +167,7 @@ async def running(*args: str, env: dict[str, str] | None = None) -> AsyncIterato
             if m is None:
                 errors.seek(0)
                 raise AssertionError(f"no banner: {line!r}\n{errors.read().decode(errors='replace')}")
-            yield m.group(1)
+            yield m.group(1), proc
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
