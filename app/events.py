@@ -199,7 +199,11 @@ class EventQueue:
             self.stats.events += 1
             for sub in self._subs:
                 if sub.bucket == event.bucket:
-                    sub.listener(event)
+                    try:
+                        sub.listener(event)
+                    except Exception:  # a bug in one follower must not stop the others' events
+                        log.exception("event for s3://%s/%s not handled", event.bucket, event.key)
+                        continue
                     n += 1
         self.stats.dispatched += n
         return n

@@ -354,3 +354,27 @@ async def test_sync_follow_follows_the_source_by_its_events(buckets: BucketPair,
     with pytest.raises(subprocess.CalledProcessError):  # a queue only makes sense when following
         subprocess.run([str(CLI), "sync", "--once", "--source", "s3://a", "--dest", "s3://b", "--events-queue",
                         queue], env=env, check=True, capture_output=True)
+
+
+def test_dispatch_routes_by_bucket_counts_malformed_and_isolates_a_failing_follower() -> None:
+    from app.config import BucketUrl, S3Side
+    from app.events import EventQueue, subscribe
+
+    queue = EventQueue("http://127.0.0.1:1/123456789012/q", S3Side(url=BucketUrl("src")))
+    seen: list[str] = []
+    health: list[tuple[bool, float, float]] = []
+    subscribe(queue, BucketUrl("src", "cluster-a"), seen.append, lambda h, s, f: health.append((h, s, f)))
+
+    def broken(_: BucketEvent) -> None:
+        raise RuntimeError("a follower's bug")
+
+    queue.subscribe("src", broken, lambda _: None)
+    body = json.dumps({"Records": [
+        {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "src"}, "object": {"key": "cluster-a/meta/x"}}},
+        {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "src"}, "object": {"key": "other/meta/y"}}},
+        {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "dst"}, "object": {"key": "cluster-a/z"}}}]})
+    queue.dispatch(body)
+    queue.dispatch("garbage")
+    assert seen == ["meta/x"]  # relative to the prefix; another prefix and another bucket ignored
+    assert (queue.stats.messages, queue.stats.events, queue.stats.malformed) == (2, 3, 1)
+    assert health == [(False, 300.0, 3600.0)]  # told at once: not following by events until the queue answers
