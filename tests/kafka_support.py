@@ -120,7 +120,9 @@ def start_serve(side: S3Side, *, port: int | None = None, args: Sequence[str] = 
                 cache_dir: Path, env: dict[str, str] | None = None, refresh: float = 0.3) -> ServeProcess:
     """Start `shadowreplica serve` and wait for its "serving" line."""
     port = port or free_port()
-    extra = {"SHADOWREPLICA_CACHE_MANIFEST_REFRESH_INTERVAL": str(refresh), **(env or {})}
+    # a fixed poll (no adaptive back-off): tests that watch a change arrive measure the wake-up, not the pacing
+    extra = {"SHADOWREPLICA_CACHE_MANIFEST_REFRESH_INTERVAL": str(refresh),
+             "SHADOWREPLICA_CACHE_MANIFEST_MAX_REFRESH_INTERVAL": str(refresh), **(env or {})}
     cmd = [*SHADOWREPLICA]
     if config is not None:
         cmd += ["--config", config]
