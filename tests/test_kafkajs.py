@@ -6,7 +6,7 @@ kafkajs decompresses only gzip without codec plugins (snappy, lz4 and zstd need 
 build), so it reads the seed's second topic, whose batches are gzip or uncompressed; the seed's first topic
 rotates through every codec. Expected values come from the bucket oracle (tests/bucket_oracle.py: kafka-python's batch decoder over the
 segments), never from the service. kafkajs and Node.js are installed by ``tests/kafka_tools/install_kafkajs.sh``
-(Debian's Node.js when ``node`` is missing, kafkajs from npm) through a session fixture.
+(Debian's Node.js when ``node`` is missing, kafkajs as its npm tarball, checksum checked) through a session fixture.
 """
 
 from __future__ import annotations
