@@ -39,8 +39,8 @@ async def _soak(endpoint: str, tmp: Path) -> None:
         print(line, flush=True)
     truth = read_truth(dest)
     exact = all(report.consumed.get(k, []) == [r.offset for r in p.records] for k, p in truth.items())
-    print(f"consumer got every record exactly once: {exact}; RSS growth {report.rss_growth():.1f} MiB "
-          f"(median of the last third minus the first)")
+    print(f"consumer got every record exactly once: {exact}; RSS growth {report.rss_growth(anon=False):.1f} MiB, "
+          f"anonymous {report.rss_growth():.1f} MiB (median of the last third minus the first)")
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ class SoakReport:
     lag_samples: list[tuple[float, float]] = field(default_factory=list)  # (t, offsets the replica is behind)
     append_lags: list[tuple[float, float]] = field(default_factory=list)  # (t appended, s until served)
     rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (t, MiB)
+    anon_samples: list[tuple[float, float]] = field(default_factory=list)  # (t, MiB of anonymous memory)
     http_errors: list[str] = field(default_factory=list)
     http_requests: int = 0
     appends: int = 0
@@ -47,9 +48,9 @@ class SoakReport:
     faults_start: float = 0.0
     faults_end: float = 0.0
 
-    def rss_growth(self) -> float:
-        """MiB between the median RSS of the first and of the last third after warm-up."""
-        values = [mib for _, mib in self.rss_samples]
+    def rss_growth(self, *, anon: bool = True) -> float:
+        """MiB between the median (anonymous) RSS of the first and of the last third."""
+        values = [mib for _, mib in (self.anon_samples if anon else self.rss_samples)]
         third = max(1, len(values) // 3)
         first, last = sorted(values[:third]), sorted(values[-third:])
         return last[len(last) // 2] - first[len(first) // 2]
@@ -62,17 +63,22 @@ class SoakReport:
                f"during the faults, max {max(after, default=0):.1f} s after; every append under 2 s again "
                + (f"{self.recovered_after:.1f} s after the faults" if self.recovered_after is not None else "never")]
         step = max(1, len(self.lag_samples) // 12)
-        out += [f"  t={t:6.1f} s  behind {lag:6.0f} offsets  RSS {rss:6.1f} MiB"
-                for (t, lag), (_, rss) in list(zip(self.lag_samples, self.rss_samples, strict=False))[::step]]
+        out += [f"  t={t:6.1f} s  behind {lag:6.0f} offsets  RSS {rss:6.1f} MiB (anonymous {anon:6.1f})"
+                for (t, lag), (_, rss), (_, anon) in
+                list(zip(self.lag_samples, self.rss_samples, self.anon_samples, strict=False))[::step]]
         return out
 
 
-def _rss_mib(pid: int) -> float:
+def _rss_mib(pid: int) -> tuple[float, float]:
+    """(RSS, its anonymous part) in MiB. The chunk cache's files are mapped (reads hand out views of them), so
+    RSS also counts page-cache pages of recently read chunks: reclaimable, not the process's own memory."""
+    values = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "RssAnon"):
+                values[key] = int(rest.split()[0]) / 1024
+    return values.get("VmRSS", 0.0), values.get("RssAnon", 0.0)
 
 
 class _Consumer(threading.Thread):
@@ -114,22 +120,24 @@ async def _source_watermarks(source: S3Side) -> dict[tuple[str, int], int]:
 
 
 async def soak(source: S3Side, dest: S3Side, s3_endpoint: str, cache: Path, *, warmup: float, faults: float,
-               recovery: float, append_every: float = 2.0, seed: int = 1, layout: str = "labeled") -> SoakReport:
+               recovery: float, append_every: float = 2.0, seed: int = 1, layout: str = "labeled",
+               env: dict[str, str] | None = None) -> SoakReport:
     """Run the soak (module doc) over caught-up buckets; the caller checks the report."""
     from app.tools.seedgen import topic_name
 
     report = SoakReport()
     proxy = await FaultProxy.for_endpoint(s3_endpoint, seed=seed).start()
     kafka_port = free_port()
-    env = {"SHADOWREPLICA_REPLICATOR_POLL_INTERVAL": "0.2", "SHADOWREPLICA_REPLICATOR_MAX_POLL_INTERVAL": "1",
-           "SHADOWREPLICA_REPLICATOR_DISCOVERY_INTERVAL": "1", "SHADOWREPLICA_KAFKA_GROUP_SEED_INTERVAL": "0"}
+    run_env = {"SHADOWREPLICA_REPLICATOR_POLL_INTERVAL": "0.2", "SHADOWREPLICA_REPLICATOR_MAX_POLL_INTERVAL": "1",
+           "SHADOWREPLICA_REPLICATOR_DISCOVERY_INTERVAL": "1", "SHADOWREPLICA_KAFKA_GROUP_SEED_INTERVAL": "0",
+               **(env or {})}
     args = ["run", "--source", str(source.url), "--source-region", source.region, "--source-endpoint-url",
             proxy.endpoint, "--dest", str(dest.url), "--dest-region", dest.region, "--dest-endpoint-url",
             proxy.endpoint, "--kafka", f"127.0.0.1:{kafka_port}", "--listen", "127.0.0.1:0", "--cache-dir", str(cache)]
     topics = [topic_name(i) for i in range(TOPICS)]
     consumer = _Consumer(kafka_port, topics)
     try:
-        async with running_process(*args, env=env) as (url, proc), \
+        async with running_process(*args, env=run_env) as (url, proc), \
                 httpx.AsyncClient(base_url=url, timeout=30) as client:
             consumer.start()
             started = time.monotonic()
@@ -150,7 +158,9 @@ async def soak(source: S3Side, dest: S3Side, s3_endpoint: str, cache: Path, *, w
                 t = time.monotonic() - started
                 truth = pending[-1][1] if pending else {}
                 report.lag_samples.append((t, float(sum(max(0, v - served.get(k, 0)) for k, v in truth.items()))))
-                report.rss_samples.append((t, _rss_mib(proc.pid)))
+                rss, anon = _rss_mib(proc.pid)
+                report.rss_samples.append((t, rss))
+                report.anon_samples.append((t, anon))
                 while pending and all(served.get(k, -1) >= v for k, v in pending[0][1].items()):
                     appended, _ = pending.pop(0)
                     report.append_lags.append((appended, t - appended))
