@@ -256,6 +256,8 @@ class Catalog:
                                  other_clusters=True, known=known)
         if known is None:
             self._last_full, self._need_full = time.monotonic(), False
+        else:  # a light pass does not look for unknown keys: keep what the last full one counted
+            listing.unsupported = dict(self.unsupported)
         self._install_listing(listing)
 
     def accept_listing(self, listing: BucketListing) -> None:
