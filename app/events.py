@@ -173,17 +173,18 @@ class EventQueue:
             await stack.aclose()
 
     def _set_health(self, healthy: bool, why: str = "") -> None:
-        if healthy == self.healthy:
-            return
-        self.healthy = healthy
-        if healthy:
+        """Tell the subscribers when the queue starts or stops answering; say it once per outage (also when
+        it never answered at all)."""
+        changed, self.healthy = healthy != self.healthy, healthy
+        if healthy and changed:
             log.info("following by events from %s", self.url)
             self._said_down = False
-        elif not self._said_down:
+        elif not healthy and not self._said_down:
             self._said_down = True
             log.warning("event queue %s unavailable (%s): polling the bucket until it answers again", self.url, why)
-        for sub in self._subs:
-            sub.on_health(healthy)
+        if changed:
+            for sub in self._subs:
+                sub.on_health(healthy)
 
     def dispatch(self, body: str) -> int:
         """Hand one message's events to their subscribers; how many were dispatched."""

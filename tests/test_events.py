@@ -378,3 +378,27 @@ def test_dispatch_routes_by_bucket_counts_malformed_and_isolates_a_failing_follo
     assert seen == ["meta/x"]  # relative to the prefix; another prefix and another bucket ignored
     assert (queue.stats.messages, queue.stats.events, queue.stats.malformed) == (2, 3, 1)
     assert health == [(False, 300.0, 3600.0)]  # told at once: not following by events until the queue answers
+
+
+async def test_a_queue_that_never_answers_is_said_once_and_followers_keep_polling(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from app.config import BucketUrl, EventsSettings, S3Side
+    from app.events import EventQueue
+
+    class Unreachable:
+        async def receive_message(self, **_: Any) -> Any:
+            raise ConnectionError("connection refused")
+
+    queue = EventQueue("http://127.0.0.1:1/123456789012/q", S3Side(url=BucketUrl("src")),
+                       EventsSettings(retry_max=0.01))
+    queue._client = Unreachable()
+    health: list[bool] = []
+    queue.subscribe("src", lambda _: None, health.append)
+    task = asyncio.create_task(queue.run())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    said = [r for r in caplog.records if "unavailable" in r.getMessage()]
+    assert len(said) == 1 and "connection refused" in said[0].getMessage()
+    assert queue.stats.receive_errors >= 3 and health == [False]  # told once (at subscribe), polling throughout
