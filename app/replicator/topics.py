@@ -18,6 +18,7 @@ from app.errors import PreconditionFailed
 from app.replicator.context import ReplicatorContext
 from app.replicator.partition import _CONTENT_TYPE
 from app.store import ObjectInfo, ObjectStore
+from segment_format.manifest import PartitionManifest
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +45,21 @@ class TopicWorker:
         worker = self.rep.workers.get(pid)
         if worker is not None and worker.dest is not None and worker.caught_up_etag is not None:
             return True
-        objs = await list_partition(self.rep.dest, pid)
-        fmt = objs.effective_fmt
-        if fmt is None:
+        dest = await self._manifest(self.rep.dest, pid, "dest manifest")
+        if dest is None:
             return False
-        got = await self.rep.retry(partial(self.rep.dest.get, pid.manifest_key(fmt)), f"{pid}: GET dest manifest")
-        m = decode_partition_manifest(got.body, fmt, label=pid.cluster_uuid)
-        if m.segments or m.spillover:
+        if dest.segments or dest.spillover:
             return True
-        src_objs = await list_partition(self.rep.source, pid)
-        sfmt = src_objs.effective_fmt
-        if sfmt is None:
-            return True
-        sgot = await self.rep.retry(partial(self.rep.source.get, pid.manifest_key(sfmt)), f"{pid}: GET manifest")
-        sm = decode_partition_manifest(sgot.body, sfmt, label=pid.cluster_uuid)
-        return not sm.segments and not sm.spillover
+        source = await self._manifest(self.rep.source, pid, "manifest")
+        return source is None or (not source.segments and not source.spillover)
+
+    async def _manifest(self, store: ObjectStore, pid: PartitionId, what: str) -> PartitionManifest | None:
+        """The partition's effective manifest in ``store`` (None when it has none)."""
+        fmt = (await list_partition(store, pid)).effective_fmt
+        if fmt is None:
+            return None
+        got = await self.rep.retry(partial(store.get, pid.manifest_key(fmt)), f"{pid}: GET {what}")
+        return decode_partition_manifest(got.body, fmt, label=pid.cluster_uuid)
 
     async def _drop(self, dest_listing: BucketListing | None) -> None:
         """Mirror retention, the topic is gone from the source: delete its destination topic manifests."""
