@@ -112,13 +112,13 @@ async def measure_following(source: S3Side, dest: S3Side, proxy: FaultProxy, cac
         by_op = {op: n - before.get(op, 0) for op, n in after.items() if n - before.get(op, 0)}
         lags = []
         for n in range(appends):
-            hw = await _watermarks(client)
+            hw = await watermarks(client)
             await seed_bucket(source, SeedSpec(topics=1, partitions=1, total_bytes=64 * 1024,
                                                segment_bytes=32 * 1024, seed=append_seed * 1000 + n, layout=layout),
                               append=True, progress=False, workers=2)
             appended = time.monotonic()
             while time.monotonic() - appended < 60:
-                now = await _watermarks(client)
+                now = await watermarks(client)
                 if any(now.get(k, -1) > v for k, v in hw.items()):
                     lags.append(time.monotonic() - appended)
                     break
@@ -129,6 +129,7 @@ async def measure_following(source: S3Side, dest: S3Side, proxy: FaultProxy, cac
                          lags=tuple(lags), by_operation=by_op)
 
 
-async def _watermarks(client: httpx.AsyncClient) -> dict[tuple[str, int], int]:
+async def watermarks(client: httpx.AsyncClient) -> dict[tuple[str, int], int]:
+    """The high watermarks the destination serves (``GET /topics``)."""
     return {(p["topic"], p["partition"]): p["high_watermark"]
             for t in (await client.get("/topics")).json()["topics"] for p in t["partitions"]}

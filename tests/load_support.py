@@ -28,10 +28,12 @@ FETCH_BYTES = 64 * 1024
 CLI = Path(sys.executable).parent / "shadowreplica"
 
 
-def rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """A memory figure of ``/proc/<pid>/status`` in MiB: ``VmRSS`` (resident), or e.g. ``RssAnon`` (its
+    anonymous part: without the page-cache pages of mapped files)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
 

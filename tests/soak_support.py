@@ -7,8 +7,8 @@ The timeline: ``warmup`` seconds clean, ``faults`` seconds with the issue's mix 
 S3 server process), then clean again for ``recovery`` seconds. An append lands at the source every
 ``append_every`` seconds the whole time (written straight to S3, not through the proxy: the source cluster
 is healthy, the replica's path to it is not). Expectations come from the outside: the high watermarks the
-source's manifests state (read with a fresh store after the run), and the bucket oracle's records
-(tests/bucket_oracle.py, kafka-python's batch decoder) for what the consumer must have seen, each once.
+writer (the seeder) states for each append, and the bucket oracle's records (tests/bucket_oracle.py,
+kafka-python's batch decoder) for what the consumer must have seen, each once.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from app.tools.seedgen import SeedSpec
 from localstack.faultproxy import FaultProxy, Rates
 from tests.http_fixtures import running_process
 from tests.kafka_support import free_port
+from tests.load_support import rss_mib
 
 ISSUE_MIX = "503=0.04,500=0.02,reset=0.02,truncate=0.02"
 TOPICS, PARTITIONS = 2, 2
@@ -69,18 +70,6 @@ class SoakReport:
         return out
 
 
-def _rss_mib(pid: int) -> tuple[float, float]:
-    """(RSS, its anonymous part) in MiB. The chunk cache's files are mapped (reads hand out views of them), so
-    RSS also counts page-cache pages of recently read chunks: reclaimable, not the process's own memory."""
-    values = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "RssAnon"):
-                values[key] = int(rest.split()[0]) / 1024
-    return values.get("VmRSS", 0.0), values.get("RssAnon", 0.0)
-
-
 class _Consumer(threading.Thread):
     """kafka-python, assigned every partition from offset 0, recording each (partition, offset) it gets."""
 
@@ -109,16 +98,6 @@ class _Consumer(threading.Thread):
             self.error = e
 
 
-async def _source_watermarks(source: S3Side) -> dict[tuple[str, int], int]:
-    from app.catalog import Catalog
-    from app.store import ObjectStore
-
-    async with ObjectStore(source) as store:
-        catalog = Catalog(store)
-        await catalog.refresh(discover=True)
-        return {(v.topic, v.partition): v.high_watermark for v in catalog.partitions()}
-
-
 async def soak(source: S3Side, dest: S3Side, s3_endpoint: str, cache: Path, *, warmup: float, faults: float,
                recovery: float, append_every: float = 2.0, seed: int = 1, layout: str = "labeled",
                env: dict[str, str] | None = None) -> SoakReport:
@@ -145,22 +124,25 @@ async def soak(source: S3Side, dest: S3Side, s3_endpoint: str, cache: Path, *, w
             faults_on = started + warmup
             report.faults_start, report.faults_end = warmup, warmup + faults
             pending: list[tuple[float, dict[tuple[str, int], int]]] = []  # appends not yet served
+            expected: dict[tuple[str, int], int] = {}  # the source's high watermarks after the last append
             while (now := time.monotonic()) - started < total:
                 t = now - started
                 proxy.rates = Rates.parse(ISSUE_MIX, latency=0.0) if faults_on <= now < faults_on + faults else None
                 if not pending or t - pending[-1][0] >= append_every:
                     report.appends += 1
-                    await seed_bucket(source, SeedSpec(
+                    written = await seed_bucket(source, SeedSpec(
                         topics=TOPICS, partitions=PARTITIONS, total_bytes=16 * 1024, segment_bytes=16 * 1024,
                         seed=1000 + report.appends, layout=layout), append=True, progress=False, workers=2)
-                    pending.append((time.monotonic() - started, await _source_watermarks(source)))
+                    expected = dict(written.high_watermarks)
+                    pending.append((time.monotonic() - started, expected))
                 served = await _served(client, report)
                 t = time.monotonic() - started
                 truth = pending[-1][1] if pending else {}
                 report.lag_samples.append((t, float(sum(max(0, v - served.get(k, 0)) for k, v in truth.items()))))
-                rss, anon = _rss_mib(proc.pid)
-                report.rss_samples.append((t, rss))
-                report.anon_samples.append((t, anon))
+                # the chunk cache's files are mapped (reads hand out views of them), so RSS also counts
+                # page-cache pages of recently read chunks; the anonymous part is the process's own memory
+                report.rss_samples.append((t, rss_mib(proc.pid)))
+                report.anon_samples.append((t, rss_mib(proc.pid, "RssAnon")))
                 while pending and all(served.get(k, -1) >= v for k, v in pending[0][1].items()):
                     appended, _ = pending.pop(0)
                     report.append_lags.append((appended, t - appended))
@@ -172,7 +154,6 @@ async def soak(source: S3Side, dest: S3Side, s3_endpoint: str, cache: Path, *, w
                     break
             proxy.rates = None
             # the end: the destination serves exactly the source's offsets, the consumer got them all
-            expected = await _source_watermarks(source)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 served = {(p["topic"], p["partition"]): p["high_watermark"]

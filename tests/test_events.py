@@ -24,7 +24,9 @@ from replicator_support import KiB, seed, sync_once
 from app.errors import ConfigError
 from app.events import BucketEvent, parse_message, queue_endpoint
 from localstack.s3server import TEST_CREDENTIALS, configure_events
+from tests.following_support import watermarks
 from tests.http_fixtures import running
+from tests.kafka_support import read_truth
 
 # ---------------------------------------------------------------------------------------- parsing (pure)
 
@@ -93,19 +95,14 @@ def _run_args(pair: BucketPair, endpoint: str, tmp: Path, *extra: str) -> list[s
             "--kafka", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--cache-dir", str(tmp), *extra]
 
 
-async def _watermarks(client: httpx.AsyncClient) -> dict[tuple[str, int], int]:
-    return {(p["topic"], p["partition"]): p["high_watermark"]
-            for t in (await client.get("/topics")).json()["topics"] for p in t["partitions"]}
-
-
 async def _until(client: httpx.AsyncClient, done: Any, timeout: float, started: float | None = None) -> float:
     """Seconds since ``started`` (default now) until ``done(watermarks)`` holds (fails after ``timeout``)."""
     started = time.monotonic() if started is None else started
     while time.monotonic() - started < timeout:
-        if done(await _watermarks(client)):
+        if done(await watermarks(client)):
             return time.monotonic() - started
         await asyncio.sleep(0.05)
-    raise AssertionError(f"not reached in {timeout} s: {await _watermarks(client)}")
+    raise AssertionError(f"not reached in {timeout} s: {await watermarks(client)}")
 
 
 async def _metric(client: httpx.AsyncClient, name: str) -> float:
@@ -137,12 +134,19 @@ def _first_new_record(port: int, end: dict[tuple[str, int], int], timeout: float
         consumer.close()
 
 
-async def _source_watermarks(pair: BucketPair, topics: int) -> dict[tuple[str, int], int]:
-    """What the source bucket says (its own manifests, read by the seeder's model), for the expectations."""
+async def _source_watermarks(pair: BucketPair) -> dict[tuple[str, int], int]:
+    """The source's high watermarks per the bucket oracle (its own key parsing and kafka-python's batch
+    decoder over the segments), never the service: the expectations."""
+    truth = await asyncio.to_thread(read_truth, pair.source)
+    return {k: t.high_watermark for k, t in truth.items()}
+
+
+async def _dest_manifest_watermarks(pair: BucketPair) -> dict[tuple[str, int], int]:
+    """What the destination's manifests state (what a restore or a `serve` of it would read): the observation."""
     from app.catalog import Catalog
     from app.store import ObjectStore
 
-    async with ObjectStore(pair.source) as store:
+    async with ObjectStore(pair.dest) as store:
         catalog = Catalog(store)
         await catalog.refresh(discover=True)
         return {(v.topic, v.partition): v.high_watermark for v in catalog.partitions()}
@@ -167,7 +171,7 @@ async def test_run_follows_by_events_with_no_idle_requests_and_second_lag(bucket
             idle = sum(proxy.requests.values()) - before
             assert idle == 0, f"{idle} S3 requests while idle and following by events: {dict(proxy.requests)}"
             # a Kafka consumer at the destination's end sees an append at the source: the lag users feel
-            end = await _watermarks(client)
+            end = await watermarks(client)
             appended = time.monotonic()
             await seed(buckets.source, topics=1, partitions=2, size=64 * KiB, segment=32 * KiB, seed=49, append=True)
             first = await asyncio.to_thread(_first_new_record, kafka_port, end, 20)
@@ -178,13 +182,13 @@ async def test_run_follows_by_events_with_no_idle_requests_and_second_lag(bucket
                 await seed(buckets.source, topics=1, partitions=2, size=64 * KiB, segment=32 * KiB, seed=50 + n,
                            append=True)
                 appended = time.monotonic()
-                expected = await _source_watermarks(buckets, 1)
+                expected = await _source_watermarks(buckets)
                 lags.append(await _until(client, lambda hw, e=expected: all(hw.get(k) == v for k, v in e.items()),
                                          20, appended))
             # a new topic: its manifests' events start a discovery (listings are 10 minutes apart otherwise)
             await seed(buckets.source, topics=2, partitions=2, size=128 * KiB, segment=32 * KiB, seed=7, append=True)
             appended = time.monotonic()
-            expected = await _source_watermarks(buckets, 2)
+            expected = await _source_watermarks(buckets)
             lags.append(await _until(client, lambda hw: all(hw.get(k) == v for k, v in expected.items()), 20,
                                      appended))
             assert await _metric(client, "shadowreplica_events_malformed_total") == 0
@@ -213,7 +217,7 @@ async def test_lost_duplicated_and_reordered_events_change_nothing_but_timing(bu
             await asyncio.to_thread(s3.put_bucket_notification_configuration, Bucket=buckets.source.url.bucket,
                                     NotificationConfiguration={})
             await seed(buckets.source, topics=1, partitions=2, size=64 * KiB, segment=32 * KiB, seed=61, append=True)
-            expected = await _source_watermarks(buckets, 1)
+            expected = await _source_watermarks(buckets)
             await _until(client, lambda hw: all(hw.get(k) == v for k, v in expected.items()), 20)
             # duplicated and stale: replay old events (of manifests already copied) and garbage, many times
             stale = json.dumps({"Records": [{"eventName": "ObjectCreated:Put", "s3": {
@@ -226,7 +230,7 @@ async def test_lost_duplicated_and_reordered_events_change_nothing_but_timing(bu
             await asyncio.sleep(3)
             assert await _metric(client, "shadowreplica_events_malformed_total") == 1
             assert await _metric(client, "shadowreplica_copied_objects_total") == copied
-            assert await _watermarks(client) == expected
+            assert await watermarks(client) == expected
     finally:
         sqs.close()
         s3.close()
@@ -253,7 +257,7 @@ async def test_an_unreachable_queue_falls_back_to_polling_and_says_so(buckets: B
         assert await _metric(client, "shadowreplica_events_healthy") == 0
         assert await _metric(client, "shadowreplica_events_receive_errors_total") >= 1
         await seed(buckets.source, topics=1, partitions=1, size=32 * KiB, segment=32 * KiB, seed=3, append=True)
-        expected = await _source_watermarks(buckets, 1)
+        expected = await _source_watermarks(buckets)
         await _until(client, lambda hw: hw == expected, 20)
 
 
@@ -270,7 +274,7 @@ async def test_http_follows_the_destination_by_its_events(buckets: BucketPair, s
         await seed(buckets.source, topics=1, partitions=2, size=64 * KiB, segment=32 * KiB, seed=5, append=True)
         assert (await sync_once(buckets)).report.ok
         synced = time.monotonic()
-        expected = await _source_watermarks(buckets, 1)
+        expected = await _source_watermarks(buckets)
         lag = await _until(client, lambda hw: hw == expected, 20, synced)
     assert lag < 5, lag
 
@@ -304,7 +308,7 @@ async def test_serve_follows_the_destination_by_its_events(buckets: BucketPair, 
     await seed(buckets.source, topics=1, partitions=2, size=128 * KiB, segment=32 * KiB)
     assert (await sync_once(buckets)).report.ok
     queue = configure_events(s3_server, buckets.dest.url.bucket, "eu-west-1")
-    end = {k: v for k, v in (await _source_watermarks(buckets, 1)).items()}
+    end = await _source_watermarks(buckets)
     with serving(buckets.dest, cache_dir=tmp_path, refresh=60, args=["--events-queue", queue],
                  env={k: v for k, v in SLOW_POLLS.items() if "CACHE" in k or "EVENTS" in k}) as server:
         server.wait_for_log("following by events", timeout=10)
@@ -338,9 +342,9 @@ async def test_sync_follow_follows_the_source_by_its_events(buckets: BucketPair,
         await asyncio.sleep(3)
         await seed(buckets.source, topics=1, partitions=2, size=64 * KiB, segment=32 * KiB, seed=12, append=True)
         appended = time.monotonic()
-        expected = await _source_watermarks(buckets, 1)
+        expected = await _source_watermarks(buckets)
         while time.monotonic() - appended < 20:
-            dest = await _source_watermarks(BucketPair(source=buckets.dest, dest=buckets.dest), 1)
+            dest = await _dest_manifest_watermarks(buckets)
             if dest == expected:
                 break
             await asyncio.sleep(0.1)

@@ -13,7 +13,7 @@ import asyncio
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.bucket import decode_partition_manifest
 from app.config import S3Side
@@ -30,6 +30,7 @@ from app.tools.seedgen import (
     resume_state,
     segment_objects,
     topic_manifest_object,
+    topic_name,
 )
 
 
@@ -39,6 +40,9 @@ class SeedReport:
     bytes: int
     seconds: float
     partitions: int
+    high_watermarks: dict[tuple[str, int], int] = field(default_factory=dict)
+    """(topic, partition) -> the Kafka high watermark the manifest written for it states: what the writer
+    wrote, so tests can expect it without reading the bucket back through the code under test."""
 
     @property
     def mib_per_second(self) -> float:
@@ -110,4 +114,5 @@ async def seed_bucket(side: S3Side, spec: SeedSpec, *, append: bool = False, con
             for obj in cluster_objects(spec, high_watermarks, **extra):
                 await put(obj.key, obj.body)
     bar.close()
-    return SeedReport(totals["objects"], totals["bytes"], loop.time() - started, spec.topics * spec.partitions)
+    return SeedReport(totals["objects"], totals["bytes"], loop.time() - started, spec.topics * spec.partitions,
+                      {(topic_name(t), p): hwm for (t, p), hwm in high_watermarks.items()})
