@@ -76,6 +76,11 @@ class ChunkCache:
         self._last_chunk: dict[str, int] = {}
         self._background: set[asyncio.Task[None]] = set()
 
+    @property
+    def memory_used(self) -> int:
+        """Bytes of chunks held in memory (at most ``memory_bytes``): RSS grows by this as reads warm the cache."""
+        return self._memory_used
+
     # ------------------------------------------------------------------ setup
     async def open(self) -> ChunkCache:
         await asyncio.to_thread(self._scan)

@@ -15,6 +15,7 @@ Every limit the service enforces is a named field with its default here (invaria
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import tomllib
@@ -25,6 +26,7 @@ from typing import Any
 
 from app.errors import ConfigError
 from app.polling import Prices
+from segment_format.keys import is_cluster_uuid
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -123,6 +125,7 @@ class CacheSettings:
     directory: Path = Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "shadowreplica"
     max_bytes: int = 2 * GiB
     chunk_size: int = 4 * MiB
+    memory_bytes: int = 64 * MiB  # the hottest chunks also kept in memory (RSS grows to this as reads warm it)
     readahead_chunks: int = 2
     manifest_refresh_interval: float = 1.0
     manifest_max_refresh_interval: float = 30.0  # an idle partition's refresh backs off up to this
@@ -228,7 +231,71 @@ class Settings:
     kafka: KafkaSettings = KafkaSettings()
     http: HttpSettings = HttpSettings()
     events: EventsSettings = EventsSettings()
+    export: ExportSettings = ExportSettings()
+    sql: SqlSettings = SqlSettings()
     cost: Prices = field(default_factory=Prices)  # [cost]: request list prices for the estimates (app/polling.py)
+
+
+# config-file tables besides the sections of Settings: the sides ([source], [dest]) and the `run` command's
+_OTHER_TABLES = frozenset({"source", "dest", "run"})
+# section name -> (settings class, env prefix); the `replicator` table also holds app.replicator.options'
+# per-sync options, checked there
+_SECTIONS: dict[str, tuple[type[Any], str]] = {
+    "replicator": (ReplicatorSettings, "REPLICATOR"), "cache": (CacheSettings, "CACHE"),
+    "kafka": (KafkaSettings, "KAFKA"), "http": (HttpSettings, "HTTP"), "events": (EventsSettings, "EVENTS"),
+    "export": (ExportSettings, "EXPORT"), "sql": (SqlSettings, "SQL"), "cost": (Prices, "COST")}
+# command-line flag (argparse dest) -> (section, field, parse): the flags that set a section's field
+_FLAGS: tuple[tuple[str, str, str, Any], ...] = (
+    ("kafka", "kafka", "listen", None), ("advertise", "kafka", "advertise", None),
+    ("peers", "kafka", "peers", lambda v: tuple(p.strip() for p in v.split(",") if p.strip())),
+    ("cache_dir", "cache", "directory", None), ("cache_size", "cache", "max_bytes", lambda v: parse_size(v)),
+    ("cluster_uuid", "cache", "cluster_uuid", None), ("listen", "http", "listen", None),
+    ("events_queue", "events", "queue", None), ("namespace", "export", "namespace", None),
+    ("commit_bytes", "export", "commit_bytes", lambda v: parse_size(v)),
+    ("max_rows", "sql", "max_rows", None), ("timeout", "sql", "timeout", None))
+
+
+def load_settings(file_cfg: Mapping[str, Any], args: Any = None, *,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """The one place the settings of a command are built: every section of :class:`Settings`, defaults →
+    config file table → ``SHADOWREPLICA_<SECTION>_<FIELD>`` → the flags of ``args`` (an argparse namespace;
+    flags a command does not have count as not given). Unknown tables and fields are refused, so a typo in
+    the config file is an error, not a silently ignored limit."""
+    unknown = set(file_cfg) - set(_SECTIONS) - _OTHER_TABLES
+    if unknown:
+        raise ConfigError(f"unknown section(s) in the config file: {', '.join(sorted(unknown))} (known: "
+                          f"{', '.join(sorted({*_SECTIONS, *_OTHER_TABLES}))})")
+    flags: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    for dest, name, field_name, parse in _FLAGS:
+        value = getattr(args, dest, None) if args is not None else None
+        if value is not None:
+            flags[name][field_name] = parse(value) if parse else value
+    built: dict[str, Any] = {}
+    for name, (cls, prefix) in _SECTIONS.items():
+        table = dict(file_cfg.get(name, {}))
+        if name == "replicator":  # the rest of the table is app.replicator.options.SyncOptions (checked there)
+            table = {k: v for k, v in table.items() if k in {f.name for f in fields(cls)}}
+        built[name] = section(cls, table, environ, prefix, **flags[name])
+    kafka: KafkaSettings = built["kafka"]
+    for name in ("users", "acls"):
+        value = getattr(kafka, name)
+        if isinstance(value, str):  # from the environment: JSON
+            try:
+                kafka = replace(kafka, **{name: json.loads(value)})
+            except ValueError as e:
+                raise ConfigError(f"SHADOWREPLICA_KAFKA_{name.upper()} is not JSON: {e}") from e
+    built["kafka"] = kafka
+    uuid_text = built["cache"].cluster_uuid
+    if uuid_text and not is_cluster_uuid(uuid_text):
+        raise ConfigError(f"--cluster-uuid {uuid_text!r} is not a cluster UUID (expected a lower-case "
+                          "hyphenated UUID)")
+    return Settings(**built)
+
+
+def settings_from_args(args: Any) -> Settings:
+    """:func:`load_settings` with the config file named by ``args.config`` (or ``SHADOWREPLICA_CONFIG``)."""
+    return load_settings(load_file(getattr(args, "config", None)), args)
+
 
 
 def _env(environ: Mapping[str, str], *names: str) -> str | None:

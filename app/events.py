@@ -248,14 +248,6 @@ def add_events_flag(p: Any, *, what: str) -> None:
                    help=f"SQS queue receiving {what}'s S3 event notifications: follow by events, not polling")
 
 
-def events_settings(args: Any, file_cfg: dict[str, Any]) -> EventsSettings:
-    from app.config import section
-
-    settings: EventsSettings = section(EventsSettings, file_cfg.get("events", {}), None, "EVENTS",
-                                       queue=getattr(args, "events_queue", None))
-    return settings
-
-
 @contextlib.asynccontextmanager
 async def open_events(settings: EventsSettings, side: S3Side) -> AsyncIterator[EventQueue | None]:
     """The queue named by ``settings`` (None when none is), receiving in the background until exit."""

@@ -66,14 +66,6 @@ class _FunctionCollector(Collector):
         return []
 
 
-def prices_from(file_cfg: dict[str, Any]) -> Prices:
-    """The ``[cost]`` section: dollars per 1,000 requests, ``get`` and ``write`` (:class:`app.polling.Prices`)."""
-    from app.config import section
-
-    prices: Prices = section(Prices, file_cfg.get("cost", {}), None, "COST")
-    return prices
-
-
 class Metrics:
     """The process's metrics. Render with :meth:`render` (``/metrics`` serves it)."""
 
@@ -251,6 +243,10 @@ def _cache_families(caches: list[tuple[str, ChunkCache]]) -> Iterator[Metric]:
     yield _gauge("shadowreplica_cache_size_bytes", "Bytes of cache entries on disk.", lab, rows(lambda c: c.disk_bytes))
     yield _gauge("shadowreplica_cache_max_bytes", "Size cap of the chunk cache on disk.", lab,
                  rows(lambda c: c.max_bytes))
+    yield _gauge("shadowreplica_cache_memory_bytes", "Bytes of the hottest chunks also held in memory.", lab,
+                 rows(lambda c: c.memory_used))
+    yield _gauge("shadowreplica_cache_memory_max_bytes", "Cap of the chunks held in memory (cache.memory_bytes).",
+                 lab, rows(lambda c: c.memory_bytes))
 
 
 def _catalog_families(catalogs: list[tuple[str, Catalog]]) -> Iterator[Metric]:

@@ -92,7 +92,8 @@ async def open_read_path(side: S3Side, cache: CacheSettings, *, metrics: Metrics
         if reader:
             chunk_cache = await ChunkCache(
                 store, cache.directory / cache_dir_name(side), max_bytes=cache.max_bytes,
-                chunk_size=cache.chunk_size, readahead_chunks=cache.readahead_chunks).open()
+                chunk_size=cache.chunk_size, memory_bytes=cache.memory_bytes,
+                readahead_chunks=cache.readahead_chunks).open()
             part_reader = PartitionReader(
                 catalog, chunk_cache, read_size=cache.read_size, index_cache_entries=cache.index_cache_entries,
                 runs=BatchRuns(max_entries=cache.batch_runs_max_entries,

@@ -27,12 +27,12 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 from app.cli import add_s3_flags, command, side_from_args
-from app.config import CacheSettings, HttpSettings, S3Side, load_file, section
+from app.config import CacheSettings, S3Side, Settings, load_file, load_settings
 from app.errors import ConfigError
-from app.events import add_events_flag, events_settings, open_events, subscribe
+from app.events import add_events_flag, open_events, subscribe
 from app.http.serve import serve_http
 from app.kafka.cli import add_listener_flags
-from app.metrics import Metrics, prices_from
+from app.metrics import Metrics
 from app.readpath import ReadPath, open_read_path
 from app.replicator.cli import add_scope_flags
 from app.store import ObjectStore
@@ -100,7 +100,7 @@ async def run_all(args: argparse.Namespace) -> None:
     from app.group_offsets import OffsetStore
     from app.http.app import create_app
     from app.http.replication import CatalogComparison
-    from app.kafka.cli import kafka_face, load_settings
+    from app.kafka.cli import kafka_face
     from app.replicator.cli import _client_side, config_from_args
     from app.replicator.loop import Replicator
     from app.replicator.metrics import replicator_families
@@ -120,18 +120,18 @@ async def run_all(args: argparse.Namespace) -> None:
     warehouse_url = args.warehouse or run_cfg.get("warehouse")
     if "export" in with_faces and not warehouse_url:
         raise ConfigError("--with export needs --warehouse s3://bucket/prefix (or `warehouse` in [run])")
-    http = section(HttpSettings, file_cfg.get("http", {}), None, "HTTP", listen=args.listen)
-    kafka, cache = load_settings(args)
+    settings = load_settings(file_cfg, args)
+    http, kafka, cache = settings.http, settings.kafka, settings.cache
     dest_side = side_from_args(args, dest_url, "dest", "dest-")
     source_side = side_from_args(args, source_url, "source", "source-") if source_url else None
     sync_cfg = config_from_args(args)
-    metrics = Metrics(prices=prices_from(file_cfg))
+    metrics = Metrics(prices=settings.cost)
     stop = asyncio.Event()
     faces: list[str] = []
     replicating = source_side is not None and "sync" not in without
     async with AsyncExitStack() as stack:
         # the replicator follows the source by its events; without it the catalogs follow their buckets by theirs
-        events = events_settings(args, file_cfg)
+        events = settings.events
         queue = await stack.enter_async_context(open_events(
             events, source_side if replicating and source_side else dest_side))
         if queue is not None:
@@ -176,7 +176,7 @@ async def run_all(args: argparse.Namespace) -> None:
         lake_face = None
         sql = None
         if warehouse_url:
-            lake_face, sql = await _lake(args, file_cfg, dest_side, dest, cache, metrics, warehouse_url,
+            lake_face, sql = await _lake(args, settings, dest_side, dest, cache, metrics, warehouse_url,
                                          export="export" in with_faces)
         offsets = OffsetStore(dest.store, kafka.group_offsets_prefix)  # one copy for Kafka and /groups
         membership = LiveMembership()
@@ -226,18 +226,16 @@ async def run_all(args: argparse.Namespace) -> None:
             raise errors[0]
 
 
-async def _lake(args: argparse.Namespace, file_cfg: dict[str, Any], dest_side: S3Side, dest: ReadPath,
+async def _lake(args: argparse.Namespace, settings: Settings, dest_side: S3Side, dest: ReadPath,
                 cache: CacheSettings, metrics: Metrics, warehouse_url: str, *, export: bool) -> tuple[Any, Any]:
     """``--warehouse``: the SQL source for ``GET /sql`` and, with ``--with export``, an exporter following the
     destination's catalog (its metrics in this process's registry)."""
-    from app.config import SqlSettings
-    from app.lake.cli import export_settings, lake_from_args, open_lake, table_locations
+    from app.lake.cli import lake_from_args, open_lake, table_locations
     from app.lake.export import Exporter, ExportMetrics
     from app.lake.sql import WarehouseQueries
 
     opts = lake_from_args(args, base=dest_side, cache_dir=cache.directory, warehouse_url=warehouse_url)
-    sql = WarehouseQueries(opts.warehouse, section(SqlSettings, file_cfg.get("sql", {}), None, "SQL"),
-                           lambda: table_locations(opts))
+    sql = WarehouseQueries(opts.warehouse, settings.sql, lambda: table_locations(opts))
     if not export:
         return None, sql
     assert dest.reader is not None
@@ -246,7 +244,7 @@ async def _lake(args: argparse.Namespace, file_cfg: dict[str, Any], dest_side: S
     export_metrics = ExportMetrics()
     metrics.add_collector(export_metrics.families)
     exporter = Exporter(dest.catalog, dest.reader, lake, opts.warehouse, source=str(dest_side.url),
-                        settings=export_settings(args, file_cfg), metrics=export_metrics)
+                        settings=settings.export, metrics=export_metrics)
     return exporter, sql
 
 

@@ -30,6 +30,7 @@ from tests.http_fixtures import running_process
 from tests.kafka_support import free_port
 from tests.load_support import rss_mib
 
+MiB = 1024 * 1024
 ISSUE_MIX = "503=0.04,500=0.02,reset=0.02,truncate=0.02"
 TOPICS, PARTITIONS = 2, 2
 
@@ -40,6 +41,8 @@ class SoakReport:
     append_lags: list[tuple[float, float]] = field(default_factory=list)  # (t appended, s until served)
     rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (t, MiB)
     anon_samples: list[tuple[float, float]] = field(default_factory=list)  # (t, MiB of anonymous memory)
+    # (t, MiB of chunks the cache holds in memory: bounded by cache.memory_bytes, it fills as reads warm it)
+    cache_samples: list[tuple[float, float]] = field(default_factory=list)
     http_errors: list[str] = field(default_factory=list)
     http_requests: int = 0
     appends: int = 0
@@ -51,10 +54,15 @@ class SoakReport:
 
     def rss_growth(self, *, anon: bool = True) -> float:
         """MiB between the median (anonymous) RSS of the first and of the last third."""
-        values = [mib for _, mib in (self.anon_samples if anon else self.rss_samples)]
-        third = max(1, len(values) // 3)
-        first, last = sorted(values[:third]), sorted(values[-third:])
-        return last[len(last) // 2] - first[len(first) // 2]
+        return _growth([mib for _, mib in (self.anon_samples if anon else self.rss_samples)])
+
+    def cache_growth(self) -> float:
+        """MiB the chunk cache's in-memory part grew by (same thirds): bounded, not a leak."""
+        return _growth([mib for _, mib in self.cache_samples])
+
+    def unexplained_growth(self) -> float:
+        """Anonymous RSS growth beyond the chunk cache filling up to its bound: what must stay flat."""
+        return self.rss_growth() - self.cache_growth()
 
     def lines(self) -> list[str]:
         during = [lag for t, lag in self.append_lags if self.faults_start <= t < self.faults_end]
@@ -64,10 +72,21 @@ class SoakReport:
                f"during the faults, max {max(after, default=0):.1f} s after; every append under 2 s again "
                + (f"{self.recovered_after:.1f} s after the faults" if self.recovered_after is not None else "never")]
         step = max(1, len(self.lag_samples) // 12)
-        out += [f"  t={t:6.1f} s  behind {lag:6.0f} offsets  RSS {rss:6.1f} MiB (anonymous {anon:6.1f})"
-                for (t, lag), (_, rss), (_, anon) in
-                list(zip(self.lag_samples, self.rss_samples, self.anon_samples, strict=False))[::step]]
+        out += [f"  t={t:6.1f} s  behind {lag:6.0f} offsets  RSS {rss:6.1f} MiB (anonymous {anon:6.1f}, chunks "
+                f"in memory {cached:5.1f})"
+                for (t, lag), (_, rss), (_, anon), (_, cached) in
+                list(zip(self.lag_samples, self.rss_samples, self.anon_samples, self.cache_samples,
+                         strict=False))[::step]]
+        out.append(f"anonymous RSS growth {self.rss_growth():.1f} MiB, of which the chunk cache's in-memory part "
+                   f"{self.cache_growth():.1f} MiB (bounded by cache.memory_bytes): {self.unexplained_growth():.1f} "
+                   "MiB beyond it (median of the last third minus the first)")
         return out
+
+
+def _growth(values: list[float]) -> float:
+    third = max(1, len(values) // 3)
+    first, last = sorted(values[:third]), sorted(values[-third:])
+    return last[len(last) // 2] - first[len(first) // 2]
 
 
 class _Consumer(threading.Thread):
@@ -143,6 +162,7 @@ async def soak(source: S3Side, dest: S3Side, s3_endpoint: str, cache: Path, *, w
                 # page-cache pages of recently read chunks; the anonymous part is the process's own memory
                 report.rss_samples.append((t, rss_mib(proc.pid)))
                 report.anon_samples.append((t, rss_mib(proc.pid, "RssAnon")))
+                report.cache_samples.append((t, await _cache_memory_mib(client)))
                 while pending and all(served.get(k, -1) >= v for k, v in pending[0][1].items()):
                     appended, _ = pending.pop(0)
                     report.append_lags.append((appended, t - appended))
@@ -171,6 +191,14 @@ async def soak(source: S3Side, dest: S3Side, s3_endpoint: str, cache: Path, *, w
         raise consumer.error
     report.consumed = consumer.got
     return report
+
+
+async def _cache_memory_mib(client: httpx.AsyncClient) -> float:
+    """``shadowreplica_cache_memory_bytes`` from ``/metrics`` (the last value seen when the scrape fails)."""
+    text = (await client.get("/metrics")).text
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith("shadowreplica_cache_memory_bytes{")]
+    return sum(values) / MiB
 
 
 async def _served(client: httpx.AsyncClient, report: SoakReport) -> dict[tuple[str, int], int]:

@@ -283,7 +283,7 @@ async def test_http_follows_the_destination_by_its_events(buckets: BucketPair, s
 
 
 def test_request_costs_use_s3_list_prices_and_the_cost_section() -> None:
-    from app.metrics import prices_from
+    from app.config import load_settings
     from app.polling import Prices, request_costs
 
     # one hour: 1,000 GETs and 1,000 LISTs at S3 Standard prices ($0.0004 and $0.005 per 1,000); DELETE is free
@@ -292,11 +292,11 @@ def test_request_costs_use_s3_list_prices_and_the_cost_section() -> None:
     assert costs["sides"]["source"]["ListObjectsV2"]["dollars_per_hour"] == pytest.approx(0.005)
     assert costs["sides"]["source"]["DeleteObjects"]["dollars"] == 0
     assert costs["dollars_per_month"] == pytest.approx(round(0.0054 * 730, 2))
-    prices = prices_from({"cost": {"get": 0.001, "write": "0.01"}})
+    prices = load_settings({"cost": {"get": 0.001, "write": "0.01"}}).cost
     assert prices == Prices(get=0.001, write=0.01)
     assert request_costs({"s": {"HeadObject": 2000}}, seconds=3600, prices=prices)["dollars_per_hour"] == 0.002
     with pytest.raises(ConfigError, match="unknown setting"):
-        prices_from({"cost": {"put": 1}})
+        load_settings({"cost": {"put": 1}})
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 fails 10% of the time on every operation (the issue's mix) from second 15 to 45 for the replica, a
 kafka-python consumer and an HTTP client read throughout. No restart; the consumer gets every record the
 bucket oracle finds, each offset once and in order; within 30 s after the faults stop every append is served
-by the destination within 2 s of landing at the source; anonymous RSS grows less than 40 MiB. ``python -m bench soak`` runs the same for several minutes and prints lag and RSS over time.
+by the destination within 2 s of landing at the source; anonymous RSS grows less than 10 MiB beyond what the chunk cache holds in memory (bounded). ``python -m bench soak`` runs the same for several minutes and prints lag and RSS over time.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ async def test_run_soaks_through_faults_and_growth(buckets: BucketPair, s3_serve
     for (topic, partition), part in truth.items():
         got = report.consumed.get((topic, partition), [])
         assert got == [r.offset for r in part.records], f"{topic}/{partition}: not every record exactly once"
-    # anonymous memory (the mapped chunk files' pages are page cache): grows about 6 MiB a minute in this soak,
-    # cause not found yet (issue 10 stays open on it); the bound catches anything worse
-    assert report.rss_growth() < 40, f"anonymous RSS grew {report.rss_growth():.1f} MiB: {report.lines()}"
+    # anonymous memory (the mapped chunk files' pages are page cache) grows by what the chunk cache holds in
+    # memory as the growing source is read (bounded by cache.memory_bytes, read from /metrics); beyond that it
+    # stays flat: with a 1 MiB memory cache 2 MiB in a 4-minute soak, with the default 64 MiB the same 2 MiB
+    # beyond the cache's 14 MiB (bench/soak.py)
+    assert report.unexplained_growth() < 10, "\n".join(report.lines())

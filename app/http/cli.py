@@ -15,11 +15,9 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
-from app.config import CacheSettings, HttpSettings, S3Side, load_file, section
-from app.errors import ConfigError
-from app.events import add_events_flag, events_settings, open_events
-from app.metrics import Metrics, prices_from
-from segment_format.keys import is_cluster_uuid
+from app.config import CacheSettings, S3Side, Settings, settings_from_args
+from app.events import add_events_flag, open_events
+from app.metrics import Metrics
 
 
 def add_http_flags(p: argparse.ArgumentParser) -> None:
@@ -41,7 +39,6 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from app.config import KafkaSettings
     from app.group_lag import GroupLagSource
     from app.group_offsets import OffsetStore
     from app.http.app import create_app
@@ -49,17 +46,13 @@ async def serve(args: argparse.Namespace) -> None:
     from app.http.serve import serve_http
     from app.readpath import open_read_path
 
-    file_cfg = load_file(args.config)
-    http = section(HttpSettings, file_cfg.get("http", {}), None, "HTTP", listen=args.listen)
-    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE", directory=args.cache_dir,
-                    cluster_uuid=args.cluster_uuid)
-    if cache.cluster_uuid and not is_cluster_uuid(cache.cluster_uuid):
-        raise ConfigError(f"--cluster-uuid {cache.cluster_uuid!r} is not a cluster UUID")
+    settings = settings_from_args(args)
+    http, cache = settings.http, settings.cache
     dest_side = side_from_args(args, args.bucket, "dest")
-    metrics = Metrics(prices=prices_from(file_cfg))
+    metrics = Metrics(prices=settings.cost)
     async with AsyncExitStack() as stack:
         # one queue may carry both buckets' events (they name their bucket)
-        queue = await stack.enter_async_context(open_events(events_settings(args, file_cfg), dest_side))
+        queue = await stack.enter_async_context(open_events(settings.events, dest_side))
         if queue is not None:
             metrics.watch_events(queue)
         dest = await stack.enter_async_context(open_read_path(dest_side, cache, metrics=metrics, side_name="dest",
@@ -73,25 +66,23 @@ async def serve(args: argparse.Namespace) -> None:
             source_catalog = source.catalog
         replication = CatalogComparison(dest.catalog, source_catalog, dest_name=str(dest_side.url),
                                         source_name=args.source)
-        kafka = section(KafkaSettings, file_cfg.get("kafka", {}), None, "KAFKA")  # where group offsets live
-        groups = GroupLagSource(OffsetStore(dest.store, kafka.group_offsets_prefix), dest.catalog, dest.reader)
+        groups = GroupLagSource(OffsetStore(dest.store, settings.kafka.group_offsets_prefix), dest.catalog,
+                                dest.reader)  # the group offsets live where [kafka] says
         app = create_app(http, dest.catalog, dest.reader, metrics=metrics, replication=replication,
-                         bucket_name=str(dest_side.url), sql=sql_from_args(args, file_cfg, dest_side, cache),
+                         bucket_name=str(dest_side.url), sql=sql_from_args(args, settings, dest_side, cache),
                          groups=groups)
         await serve_http(app, http.listen, banner=f"serving {dest_side.url}", graceful_shutdown=http.graceful_shutdown)
 
 
-def sql_from_args(args: argparse.Namespace, file_cfg: dict[str, Any], base: S3Side, cache: CacheSettings) -> Any:
+def sql_from_args(args: argparse.Namespace, settings: Settings, base: S3Side, cache: CacheSettings) -> Any:
     """``GET /sql``'s query source when ``--warehouse`` is given (None otherwise)."""
     if not getattr(args, "warehouse", None):
         return None
-    from app.config import SqlSettings
     from app.lake.cli import lake_from_args, table_locations
     from app.lake.sql import WarehouseQueries
 
     opts = lake_from_args(args, base=base, cache_dir=cache.directory)
-    settings = section(SqlSettings, file_cfg.get("sql", {}), None, "SQL")
-    return WarehouseQueries(opts.warehouse, settings, lambda: table_locations(opts))
+    return WarehouseQueries(opts.warehouse, settings.sql, lambda: table_locations(opts))
 
 
 @command("http")(_args)

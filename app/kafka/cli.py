@@ -50,15 +50,14 @@ import socket
 import sys
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
-from app.config import CacheSettings, EventsSettings, KafkaSettings, S3Side, load_file, parse_size, section
+from app.config import CacheSettings, EventsSettings, KafkaSettings, S3Side, settings_from_args
 from app.errors import ConfigError, CorruptData, ShadowReplicaError
-from app.events import add_events_flag, events_settings, open_events
-from segment_format.keys import is_cluster_uuid
+from app.events import add_events_flag, open_events
 
 if TYPE_CHECKING:
     from app.catalog import Catalog
@@ -68,7 +67,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("app.kafka")
 
-__all__ = ["ImportRow", "add_listener_flags", "kafka_face", "load_settings", "parse_import", "run_groups",
+__all__ = ["ImportRow", "add_listener_flags", "kafka_face", "parse_import", "run_groups",
            "run_serve", "serve"]
 
 
@@ -76,7 +75,7 @@ __all__ = ["ImportRow", "add_listener_flags", "kafka_face", "load_settings", "pa
 
 
 def add_listener_flags(p: argparse.ArgumentParser) -> None:
-    """``--kafka``, ``--advertise``, ``--peers``: read by :func:`load_settings` (``serve`` and ``run``)."""
+    """``--kafka``, ``--advertise``, ``--peers``: read by :func:`app.config.load_settings` (``serve`` and ``run``)."""
     p.add_argument("--kafka", default=None, metavar="HOST:PORT", help="listen address (default 0.0.0.0:9092)")
     p.add_argument("--advertise", default=None, metavar="HOST:PORT",
                    help="address clients reconnect to (default: the listen address, wildcard → host name)")
@@ -91,28 +90,6 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-size", default=None, help="cache size cap on disk (e.g. 2GiB)")
     add_cluster_flag(p)
     add_events_flag(p, what="the bucket")
-
-
-def load_settings(args: argparse.Namespace) -> tuple[KafkaSettings, CacheSettings]:
-    file_cfg = load_file(getattr(args, "config", None))
-    peers = tuple(p.strip() for p in args.peers.split(",") if p.strip()) if getattr(args, "peers", None) else None
-    kafka = section(KafkaSettings, file_cfg.get("kafka", {}), None, "KAFKA", listen=getattr(args, "kafka", None),
-                    advertise=getattr(args, "advertise", None), peers=peers)
-    for name in ("users", "acls"):
-        value = getattr(kafka, name)
-        if isinstance(value, str):  # from the environment: JSON
-            try:
-                kafka = replace(kafka, **{name: json.loads(value)})
-            except ValueError as e:
-                raise ConfigError(f"SHADOWREPLICA_KAFKA_{name.upper()} is not JSON: {e}") from e
-    size = getattr(args, "cache_size", None)
-    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE",
-                    directory=getattr(args, "cache_dir", None), max_bytes=parse_size(size) if size else None,
-                    cluster_uuid=getattr(args, "cluster_uuid", None))
-    if cache.cluster_uuid and not is_cluster_uuid(cache.cluster_uuid):
-        raise ConfigError(f"--cluster-uuid {cache.cluster_uuid!r} is not a cluster UUID (expected a lower-case "
-                          "hyphenated UUID)")
-    return kafka, cache
 
 
 def cluster_id_for(side: S3Side) -> str:
@@ -242,9 +219,9 @@ async def _consumer_offsets_log(kafka: KafkaSettings, offsets: Any, coordinator:
 
 @command("serve")(_serve_args)
 def run_serve(args: argparse.Namespace) -> int:
-    kafka, cache = load_settings(args)
+    settings = settings_from_args(args)
     side = side_from_args(args, args.bucket, "dest")
-    asyncio.run(serve(side, kafka, cache, events=events_settings(args, load_file(args.config))))
+    asyncio.run(serve(side, settings.kafka, settings.cache, events=settings.events))
     return 0
 
 
@@ -422,7 +399,7 @@ async def import_from_bucket(side: S3Side, kafka: KafkaSettings, *, cluster_uuid
 
 @command("groups")(_groups_args)
 def run_groups(args: argparse.Namespace) -> int:
-    kafka, _cache = load_settings(args)
+    kafka = settings_from_args(args).kafka
     if args.from_bucket:
         if args.file:
             raise ConfigError("give an export FILE or --from-bucket, not both")

@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
-from app.config import CacheSettings, ExportSettings, S3Side, SqlSettings, load_file, section
+from app.config import S3Side, settings_from_args
 from app.errors import ConfigError
 from app.lake.warehouse import Warehouse, default_catalog_file, find_tables, open_catalog, register_missing
 from app.metrics import Metrics
-from segment_format.keys import is_cluster_uuid
 
 __all__ = ["LakeOptions", "add_lake_flags", "lake_from_args", "open_lake", "topic_filter"]
 
@@ -115,26 +114,13 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--commit-bytes", default=None, help="stored bytes per table commit (e.g. 128MiB)")
 
 
-def export_settings(args: argparse.Namespace, file_cfg: dict[str, Any]) -> ExportSettings:
-    from app.config import parse_size
-
-    commit = parse_size(args.commit_bytes) if getattr(args, "commit_bytes", None) else None
-    settings: ExportSettings = section(ExportSettings, file_cfg.get("export", {}), None, "EXPORT",
-                                       namespace=getattr(args, "namespace", None), commit_bytes=commit)
-    return settings
-
-
 async def export_command(args: argparse.Namespace) -> int:
     from app.lake.export import Exporter, ExportMetrics
     from app.readpath import open_read_path
     from app.tools.progress import Progress
 
-    file_cfg = load_file(args.config)
-    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE", directory=args.cache_dir,
-                    cluster_uuid=args.cluster_uuid)
-    if cache.cluster_uuid and not is_cluster_uuid(cache.cluster_uuid):
-        raise ConfigError(f"--cluster-uuid {cache.cluster_uuid!r} is not a cluster UUID")
-    settings = export_settings(args, file_cfg)
+    loaded = settings_from_args(args)
+    cache, settings = loaded.cache, loaded.export
     side = side_from_args(args, args.bucket, "dest")
     opts = lake_from_args(args, base=side, cache_dir=cache.directory)
     await opts.warehouse.check_writable()
@@ -236,10 +222,8 @@ def _print_table(result: Any) -> None:
 async def sql_command(args: argparse.Namespace) -> int:
     from app.lake.sql import SqlEngine, json_value
 
-    file_cfg = load_file(args.config)
-    cache = section(CacheSettings, file_cfg.get("cache", {}), None, "CACHE")
-    settings = section(SqlSettings, file_cfg.get("sql", {}), None, "SQL", max_rows=args.max_rows,
-                       timeout=args.timeout)
+    loaded = settings_from_args(args)
+    cache, settings = loaded.cache, loaded.sql
     opts = lake_from_args(args, base=None, cache_dir=cache.directory)
     engine = SqlEngine(opts.warehouse, await table_locations(opts), settings)
     result = await engine.run(args.query)

@@ -25,9 +25,9 @@ import sys
 from typing import Any
 
 from app.cli import add_cluster_flag, add_s3_flags, command, side_from_args
-from app.config import EventsSettings, S3Side, load_file, parse_size
+from app.config import EventsSettings, S3Side, load_file, parse_size, settings_from_args
 from app.errors import ConfigError
-from app.events import add_events_flag, events_settings, open_events, subscribe
+from app.events import add_events_flag, open_events, subscribe
 from app.replicator.loop import Replicator
 from app.replicator.model import Shard, TopicFilter
 from app.replicator.options import SyncConfig, load_sync_config
@@ -152,7 +152,7 @@ def run_sync_command(args: argparse.Namespace) -> int:
     if (source.url.bucket, source.url.prefix, source.endpoint_url) == (dest.url.bucket, dest.url.prefix,
                                                                        dest.endpoint_url):
         raise ConfigError("--source and --dest name the same place")
-    events = events_settings(args, load_file(args.config))
+    events = settings_from_args(args).events
     if events.queue and not args.follow:
         raise ConfigError("--events-queue follows the source: use it with --follow")
     code, out = asyncio.run(run_sync(source, dest, config, follow=args.follow,
