@@ -113,8 +113,9 @@ def main() -> None:
         copied = asyncio.run(object_count(dst))
         through = int(report["metrics"]["streamed_bytes"])
         rows.append(("shadowreplica sync --copy-mode stream (A -> B)", wall, rss,
-                     f"{through / MiB:.0f} MiB through the process ({through / max(copied, 1) / MiB:.2f} MiB per "
-                     f"object; stored {stored / MiB:.0f} MiB + indexes)"))
+                     f"{through / MiB:.1f} MiB through the process for {copied} objects holding "
+                     f"{stored / MiB:.0f} MiB of segments + 1 KiB indexes ({through / stored:.3f}x the segment "
+                     "bytes: each byte once)"))
         if tools()["aws"]:
             aws_wall, aws_rss = _aws_cp(src, a.endpoint, fresh(b.endpoint), b.endpoint, work)
             rows.append(("aws s3 cp --recursive A -> disk -> B", aws_wall, aws_rss, "every byte through the client"))

@@ -255,3 +255,60 @@ def test_plan_partition(source: tuple[SegmentMeta, ...], dest: tuple[SegmentMeta
 ])
 def test_restorable(segs: tuple[SegmentMeta, ...], want: tuple[int, int | None]) -> None:
     assert restorable(_manifest(*segs)) == want
+
+
+# ------------------------------------------------------------------------------------------ byte budget
+
+
+async def test_byte_budget_bounds_what_is_held_first_come_first_served() -> None:
+    from app.store import ByteBudget
+
+    budget = ByteBudget(10)
+    order: list[str] = []
+    release = {name: asyncio.Event() for name in "abcd"}
+
+    async def part(name: str, size: int) -> None:
+        async with budget.hold(size):
+            order.append(name)
+            assert budget.in_use <= budget.limit
+            await release[name].wait()
+
+    tasks = [asyncio.create_task(part(n, s)) for n, s in (("a", 6), ("b", 6), ("c", 2), ("d", 30))]
+    await asyncio.sleep(0)
+    assert order == ["a"]  # b waits for room; c, small enough, waits behind b (first come, first served)
+    release["a"].set()
+    await asyncio.sleep(0.01)
+    assert order == ["a", "b", "c"] and budget.in_use == 8
+    release["b"].set()
+    release["c"].set()
+    await asyncio.sleep(0.01)
+    assert order[-1] == "d" and budget.in_use == 10  # bigger than the budget: held alone, as the whole budget
+    release["d"].set()
+    await asyncio.gather(*tasks)
+    assert budget.in_use == 0 and budget.peak == 10
+
+
+async def test_byte_budget_gives_back_a_cancelled_waiters_share() -> None:
+    from app.store import ByteBudget
+
+    budget = ByteBudget(4)
+    holding = asyncio.Event()
+
+    async def hold(size: int, until: asyncio.Event) -> None:
+        async with budget.hold(size):
+            holding.set()
+            await until.wait()
+
+    stop_first = asyncio.Event()
+    first = asyncio.create_task(hold(4, stop_first))
+    await holding.wait()
+    waiting = asyncio.create_task(hold(3, asyncio.Event()))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    stop_first.set()
+    await first
+    assert budget.in_use == 0
+    async with budget.hold(4):
+        assert budget.in_use == 4

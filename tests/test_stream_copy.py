@@ -190,3 +190,18 @@ async def test_streamed_sync_through_ten_percent_faults_on_both_servers(buckets:
     # every part was sent as one request (its retries are attempts, not requests): no object was restarted
     expected_parts = sum(-(-size // (5 * MiB)) for size, _ in source.values() if size > 5 * MiB)
     assert run.replicator.dest.stats["UploadPart"].requests == expected_parts > 0
+
+
+async def test_streamed_copies_share_one_memory_budget(buckets: BucketPair, other_server: str) -> None:
+    """Eight copies at once, each object 2 MiB, a 5 MiB budget: never more than 5 MiB held (two objects), and
+    still every object byte for byte."""
+    pair = far(buckets, other_server)
+    await _empty(pair.dest)
+    await _empty(pair.source)
+    await seed(pair.source, topics=1, partitions=2, size=24 * MiB, segment=2 * MiB, layout="labeled")
+    run = await sync_once(pair, config(copy_mode="stream", concurrency=8, stream_part_size=5 * MiB,
+                                       stream_memory_bytes=5 * MiB))
+    assert run.report.ok, run.report
+    budget = run.replicator.copier.stream_budget
+    assert budget.limit == 5 * MiB and 2 * MiB <= budget.peak <= 5 * MiB and budget.in_use == 0
+    assert await contents(pair.dest) == await contents(pair.source)

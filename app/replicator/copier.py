@@ -55,7 +55,7 @@ from app.errors import (
 from app.replicator.limiter import AdaptiveLimiter, limited
 from app.replicator.metrics import ReplicatorMetrics
 from app.replicator.plan import ObjectCopy
-from app.store import MAX_PARTS, MIN_PART_SIZE, ObjectInfo, ObjectStore, normalize_etag
+from app.store import MAX_PARTS, MIN_PART_SIZE, ByteBudget, ObjectInfo, ObjectStore, normalize_etag
 
 __all__ = ["Copier", "CopyOutcome", "SourceChanged"]
 
@@ -94,6 +94,7 @@ class Copier:
         copy_mode: str = "auto",
         stream_part_size: int = 16 * 1024 * 1024,
         stream_concurrency: int = 4,
+        stream_memory_bytes: int = 128 * 1024 * 1024,
     ) -> None:
         if verify not in ("auto", "head"):
             raise ValueError(f"verify must be 'auto' or 'head', not {verify!r}")
@@ -109,6 +110,7 @@ class Copier:
         self.copy_mode = copy_mode
         self.stream_part_size = max(stream_part_size, MIN_PART_SIZE)
         self.stream_concurrency = stream_concurrency
+        self.stream_budget = ByteBudget(max(stream_memory_bytes, self.stream_part_size))
         self.streaming = copy_mode == "stream" or (
             copy_mode == "auto" and source.side.endpoint_url != dest.side.endpoint_url)
         metrics.copy_mode = "stream" if self.streaming else "server"
@@ -140,7 +142,8 @@ class Copier:
         known = etag
         result = await self._limited(
             lambda: self.dest.stream_from(self.source, key, size, if_match_etag=known,
-                                          part_size=self.stream_part_size, concurrency=self.stream_concurrency), slots=slots)
+                                          part_size=self.stream_part_size, concurrency=self.stream_concurrency,
+                                          budget=self.stream_budget), slots=slots)
         self.metrics.streamed_bytes += size
         return result
     async def _limited(self, call: Callable[[], Awaitable[T]], *, slots: int = 1) -> T:

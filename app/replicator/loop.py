@@ -137,7 +137,8 @@ class Replicator:
                              multipart_threshold=r.multipart_threshold, part_size=r.multipart_part_size,
                              verify=self.config.options.verify, copy_mode=self.config.options.copy_mode,
                              stream_part_size=self.config.options.stream_part_size,
-                             stream_concurrency=self.config.options.stream_concurrency)
+                             stream_concurrency=self.config.options.stream_concurrency,
+                             stream_memory_bytes=self.config.options.stream_memory_bytes)
         self.workers: dict[PartitionId, PartitionWorker] = {}
         self.topic_workers: dict[TopicId, TopicWorker] = {}
         self.cluster = ClusterMetadataWorker(self)

@@ -41,6 +41,8 @@ class SyncOptions:
     copy_mode: str = "auto"  # "server", "stream" (through this process), "auto" (copier.py)
     stream_part_size: int = 16 * 1024 * 1024  # stream copies: part size; x stream_concurrency = memory per copy
     stream_concurrency: int = 4  # stream copies: parts in flight per object (64 MiB by default)
+    # stream copies: bytes held in memory at once by all copies together (whatever --concurrency is)
+    stream_memory_bytes: int = 128 * 1024 * 1024
     gc: bool = False  # --gc: after the pass, delete destination segment objects no manifest names (gc.py)
     gc_grace: float = 3600.0  # only orphans last modified this many seconds ago or earlier
     gc_interval: float = 0.0  # --follow: seconds between orphan collections (0: never; they list the bucket)

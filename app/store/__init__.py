@@ -60,6 +60,7 @@ Usage::
 from __future__ import annotations
 
 from app.store.client import ObjectStore, ensure_bucket
+from app.store.copies import ByteBudget
 from app.store.errors import _first_domain_error, _kind, _translate
 from app.store.session import RequestRetry, new_session
 from app.store.stream import ObjectStream
@@ -87,6 +88,7 @@ __all__ = [
     "MAX_PART_SIZE",
     "MIN_PART_SIZE",
     "SOURCE_ETAG_META",
+    "ByteBudget",
     "GetResult",
     "NotModified",
     "ObjectInfo",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import collections
+import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Coroutine
@@ -37,6 +39,52 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from app.store.client import ObjectStore
+
+
+class ByteBudget:
+    """Bytes of streamed copies held in memory at once, all copies of a process together (FIFO, so a big part
+    is not starved by small ones). A part holds its share from its GET until its upload is done; a part
+    bigger than the whole budget waits until it is alone."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("a byte budget needs limit >= 1")
+        self.limit = limit
+        self.in_use = 0
+        self.peak = 0
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        share = min(size, self.limit)
+        if self._waiters or self.in_use + share > self.limit:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append((share, waiter))
+            try:
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():  # granted while being cancelled: give it back
+                    self.in_use -= share
+                    self._wake()
+                else:
+                    self._waiters.remove((share, waiter))
+                    self._wake()
+                raise
+        else:
+            self.in_use += share
+        self.peak = max(self.peak, self.in_use)
+        try:
+            yield
+        finally:
+            self.in_use -= share
+            self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_use + self._waiters[0][0] <= self.limit:
+            share, waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.in_use += share
+                waiter.set_result(None)
 
 
 class CopyOps(StoreBase):
@@ -112,14 +160,15 @@ class CopyOps(StoreBase):
                                          [worker() for _ in range(min(concurrency, len(ranges)))])
 
     async def stream_from(self, source: ObjectStore, key: str, size: int, *, if_match_etag: str | None = None,
-                          part_size: int = 64 * MiB, concurrency: int = 4) -> str:
+                          part_size: int = 64 * MiB, concurrency: int = 4, budget: ByteBudget | None = None) -> str:
         """Copy ``source``'s ``key`` here through this process, for when a server-side copy cannot work
         (another provider or endpoint, a destination principal that may not read the source).
 
         Ranged GETs from the source (each ``If-Match`` its ETag when known, so a source replaced mid-copy
         fails with ``PreconditionFailed`` instead of mixing versions) and a PUT, or above ``part_size`` a
         multipart upload of ``part_size`` parts, ``concurrency`` at a time: at most ``part_size *
-        concurrency`` bytes in memory. Every PUT and part carries its Content-MD5, which S3 checks. The
+        concurrency`` bytes in memory, and with ``budget`` (shared by every copy of the process) never more
+        than its limit in all. Every PUT and part carries its Content-MD5, which S3 checks. The
         source ETag is recorded as user metadata (``SOURCE_ETAG_META``) as for multipart copies. Counted as
         ``bytes_in`` on the source and ``bytes_out`` here: the bytes a user pays egress for. Returns the
         new object's ETag.
@@ -130,11 +179,13 @@ class CopyOps(StoreBase):
             raise ValueError("concurrency must be >= 1")
         target = self._url.key(key)
         metadata = {SOURCE_ETAG_META: if_match_etag} if if_match_etag else {}
+        held = budget.hold if budget is not None else _unbounded
         if size <= part_size:
-            body = await source.get_range(key, 0, size, if_match=if_match_etag) if size else b""
-            if len(body) != size:
-                raise PreconditionFailed(f"{key}: the source has {len(body)} bytes, expected {size}", key=key)
-            return await self.put(key, body, content_md5=_md5_b64(body), metadata=metadata)
+            async with held(size):
+                body = await source.get_range(key, 0, size, if_match=if_match_etag) if size else b""
+                if len(body) != size:
+                    raise PreconditionFailed(f"{key}: the source has {len(body)} bytes, expected {size}", key=key)
+                return await self.put(key, body, content_md5=_md5_b64(body), metadata=metadata)
         if math.ceil(size / part_size) > MAX_PARTS:
             raise ValueError(f"{size} bytes in {part_size}-byte parts is more than {MAX_PARTS} parts")
         created = await self._request("CreateMultipartUpload", key, _sending(
@@ -146,18 +197,20 @@ class CopyOps(StoreBase):
 
         async def worker() -> None:
             for number, first, end in todo:
-                data = await source.get_range(key, first, end - first, if_match=if_match_etag)
-                if len(data) != end - first:
-                    raise PreconditionFailed(f"{key}: the source ends before byte {end} (changed?)", key=key)
-                part = {"Bucket": self.bucket, "Key": target, "UploadId": upload_id, "PartNumber": number,
-                        "Body": data, "ContentMD5": _md5_b64(data)}
+                async with held(end - first):
+                    data = await source.get_range(key, first, end - first, if_match=if_match_etag)
+                    if len(data) != end - first:
+                        raise PreconditionFailed(f"{key}: the source ends before byte {end} (changed?)", key=key)
+                    part = {"Bucket": self.bucket, "Key": target, "UploadId": upload_id, "PartNumber": number,
+                            "Body": data, "ContentMD5": _md5_b64(data)}
 
-                async def send(stats: OpStats, part: dict[str, Any] = part) -> dict[str, Any]:
-                    sent: dict[str, Any] = await self._client.upload_part(**part)
-                    stats.bytes_out += len(part["Body"])
-                    return sent
+                    async def send(stats: OpStats, part: dict[str, Any] = part) -> dict[str, Any]:
+                        sent: dict[str, Any] = await self._client.upload_part(**part)
+                        stats.bytes_out += len(part["Body"])
+                        return sent
 
-                resp = await self._request("UploadPart", key, send)
+                    resp = await self._request("UploadPart", key, send)
+                    del data, part, send  # the body goes before the next part takes its share
                 etags[number] = _quoted(resp["ETag"])
 
         return await self._finish_upload(key, target, upload_id, [n for n, _, _ in ranges], etags,
@@ -208,3 +261,8 @@ class CopyOps(StoreBase):
                 self._client.abort_multipart_upload, {"Bucket": self.bucket, "Key": target, "UploadId": upload_id}))
         except ShadowReplicaError as e:  # the original failure matters more; a lifecycle rule cleans up
             log.warning("could not abort multipart upload %s of s3://%s/%s: %s", upload_id, self.bucket, target, e)
+
+
+@contextlib.asynccontextmanager
+async def _unbounded(size: int) -> AsyncIterator[None]:
+    yield
