@@ -6,6 +6,10 @@
 * **Every table visible** as a view by its topic name and as ``<namespace>.<topic>``:
   ``iceberg_scan('<newest metadata file>')``, the table files found by listing the warehouse (or named by
   the pyiceberg catalog, when one is given).
+* **Time ranges prune files** (:mod:`app.lake.prune`): when every reference to a table bounds
+  ``redpanda.timestamp``, its view reads only the data files pyiceberg plans for that range (partition
+  ``hour(redpanda.timestamp)`` and column bounds), as Spark or Trino would; DuckDB 1.4's ``iceberg_scan``
+  alone opens every file of the table.
 * **Read-only and fenced**: exactly one statement, and it must be a SELECT (``WITH`` … included); after the
   views exist the connection allows file access only below the warehouse (``allowed_directories``), turns
   external access off and locks its configuration, so ``read_csv('/etc/passwd')``, another bucket,
@@ -22,6 +26,8 @@ import asyncio
 import base64
 import datetime
 import decimal
+import json
+import logging
 import threading
 import time
 import uuid
@@ -33,7 +39,10 @@ from urllib.parse import urlparse
 
 from app.config import SqlSettings
 from app.errors import AccessDenied, InvalidRequest
+from app.lake.prune import Bound
 from app.lake.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SqlEngine", "SqlResult", "WarehouseQueries", "extension_directory", "json_value"]
 
@@ -101,8 +110,10 @@ class SqlEngine:
         self.tables = dict(tables)
         self.settings = settings or SqlSettings()
 
-    def _connect(self) -> Any:
+    def _connect(self, sql: str | None = None) -> Any:
         import duckdb
+
+        pruned = self._pruned_files(sql) if sql is not None else {}
 
         con = duckdb.connect(":memory:", config={
             "extension_directory": str(extension_directory()),
@@ -129,16 +140,69 @@ class SqlEngine:
         for ns in namespaces:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(ns)}")
         for (ns, table), location in sorted(self.tables.items()):
-            scan = f"SELECT * FROM iceberg_scan({_literal(location)})"
-            con.execute(f"CREATE VIEW {_quote(ns)}.{_quote(table)} AS {scan}")
+            con.execute(f"CREATE VIEW {_quote(ns)}.{_quote(table)} AS {_scan(location, pruned.get(location))}")
             by_name.setdefault(table, []).append(location)
         for table, locations in by_name.items():
             if len(locations) == 1:  # a topic name in two namespaces stays reachable only qualified
-                con.execute(f"CREATE VIEW main.{_quote(table)} AS SELECT * FROM iceberg_scan({_literal(locations[0])})")
+                con.execute(f"CREATE VIEW main.{_quote(table)} AS {_scan(locations[0], pruned.get(locations[0]))}")
         con.execute(f"SET allowed_directories = [{_literal(self.warehouse.location + '/')}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         return con
+
+    def _pruned_files(self, sql: str) -> dict[str, list[str]]:
+        """Metadata location → the data files that can hold rows of ``sql``, for the tables it bounds in time
+        (the others are absent: their views scan everything). Any doubt means no pruning, never an error."""
+        import duckdb
+
+        from app.lake.prune import time_bounds
+
+        with duckdb.connect(":memory:") as scratch:
+            try:
+                row = scratch.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+                tree = json.loads(row[0]) if row else {}
+            except (duckdb.Error, TypeError, ValueError):
+                return {}
+            if tree.get("error") or len(tree.get("statements") or []) != 1:
+                return {}
+            bounds = time_bounds(tree["statements"][0], lambda node: _timestamp_constant(scratch, node))
+        names: dict[str, list[str]] = {}
+        for ns, table in self.tables:
+            names.setdefault(table.lower(), []).append(self.tables[(ns, table)])
+        by_location: dict[str, Bound] = {}
+        for ref, bound in bounds.items():
+            if ref.schema.lower() in ("", "main"):
+                matches = names.get(ref.name.lower(), [])
+                location = matches[0] if len(matches) == 1 else None
+            else:
+                location = next((loc for (ns, t), loc in self.tables.items()
+                                 if ns.lower() == ref.schema.lower() and t.lower() == ref.name.lower()), None)
+            if location is None:
+                continue
+            before = by_location.get(location)
+            by_location[location] = bound if before is None else (before.cover(bound) if before.bounded else before)
+        return {loc: files for loc, bound in by_location.items() if bound.bounded
+                and (files := self._plan(loc, bound)) is not None}
+
+    def _plan(self, location: str, bound: Bound) -> list[str] | None:
+        """The data files of the table at ``location`` that pyiceberg keeps for ``bound`` (None: do not prune,
+        e.g. the table has delete files, or planning failed)."""
+        from pyiceberg.table import StaticTable
+
+        conditions = []
+        if bound.low is not None:
+            conditions.append(f"redpanda.timestamp {'>' if bound.low_strict else '>='} '{bound.low.isoformat()}'")
+        if bound.high is not None:
+            conditions.append(f"redpanda.timestamp {'<' if bound.high_strict else '<='} '{bound.high.isoformat()}'")
+        try:
+            table = StaticTable.from_metadata(location, properties=self.warehouse.fileio_properties())
+            tasks = list(table.scan(row_filter=" and ".join(conditions)).plan_files())
+        except Exception as e:  # planning is an optimisation: the full scan still answers
+            log.warning("SQL: no file pruning for %s (%s: %s)", location, type(e).__name__, e)
+            return None
+        if any(task.delete_files for task in tasks):
+            return None
+        return sorted(task.file.file_path for task in tasks)
 
     @staticmethod
     def check_statement(con: Any, sql: str) -> None:
@@ -158,7 +222,7 @@ class SqlEngine:
 
     def query(self, sql: str) -> SqlResult:
         """Run one SELECT (blocking; :meth:`run` is the asyncio form with the time limit)."""
-        con = self._connect()
+        con = self._connect(sql)
         try:
             return self._run(con, sql, None)
         finally:
@@ -188,7 +252,7 @@ class SqlEngine:
 
     async def run(self, sql: str) -> SqlResult:
         """:meth:`query` in a worker thread, interrupted after ``timeout`` seconds."""
-        con = await asyncio.to_thread(self._connect)
+        con = await asyncio.to_thread(self._connect, sql)
         cancelled = threading.Event()
         task = asyncio.ensure_future(asyncio.to_thread(self._run, con, sql, cancelled))
         try:
@@ -199,6 +263,40 @@ class SqlEngine:
             return await task
         finally:
             await asyncio.to_thread(con.close)
+
+
+def _scan(location: str, files: list[str] | None) -> str:
+    """The SELECT behind a table's view: the whole table, or only ``files`` (no file: no row)."""
+    if files is None:
+        return f"SELECT * FROM iceberg_scan({_literal(location)})"
+    if not files:
+        return f"SELECT * FROM iceberg_scan({_literal(location)}) WHERE false"
+    return f"SELECT * FROM read_parquet([{', '.join(_literal(f) for f in files)}])"
+
+
+_TIMESTAMP_CASTS = {"TIMESTAMP", "DATE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}
+
+
+def _timestamp_constant(con: Any, node: Mapping[str, Any]) -> datetime.datetime | None:
+    """A constant compared with ``redpanda.timestamp`` (a string, or one cast to TIMESTAMP or DATE) as DuckDB
+    reads it; None for anything else (a TIMESTAMPTZ depends on the session's time zone: not pruned)."""
+    import duckdb
+
+    cast = "TIMESTAMP"
+    if node.get("type") == "OPERATOR_CAST":
+        cast = str((node.get("cast_type") or {}).get("id"))
+        node = node.get("child") or {}
+        if cast not in _TIMESTAMP_CASTS:
+            return None
+    value = node.get("value") if node.get("type") == "VALUE_CONSTANT" else None
+    if not isinstance(value, Mapping) or value.get("is_null") or (value.get("type") or {}).get("id") != "VARCHAR":
+        return None
+    try:
+        row = con.execute(f"SELECT CAST(CAST(? AS {cast}) AS TIMESTAMP)", [str(value.get("value"))]).fetchone()
+    except duckdb.Error:
+        return None
+    result = row[0] if row else None
+    return result if isinstance(result, datetime.datetime) else None
 
 
 class WarehouseQueries:
