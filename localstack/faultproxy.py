@@ -392,11 +392,13 @@ if __name__ == "__main__":
 @dataclass
 class CountingProxy:
     """An HTTP/1.1 proxy to one S3 endpoint that counts requests (keep-alive kept: it parses request framing
-    client → server and pumps the answers back unparsed). ``requests`` counts by S3 operation."""
+    client → server and pumps the answers back unparsed). ``requests`` counts by S3 operation, ``seen`` lists
+    "OPERATION /target" of each request in order."""
 
     upstream_host: str
     upstream_port: int
     requests: Counter[str] = field(default_factory=Counter)
+    seen: list[str] = field(default_factory=list)
     endpoint: str = ""
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -440,7 +442,9 @@ class CountingProxy:
                 lines = head.decode("latin-1").split("\r\n")
                 method, target, _ = lines[0].split(" ", 2)
                 headers = {h.split(":", 1)[0].strip().lower(): h.split(":", 1)[1].strip() for h in lines[1:] if ":" in h}
-                self.requests[classify(method, target, lines[1:])] += 1
+                operation = classify(method, target, lines[1:])
+                self.requests[operation] += 1
+                self.seen.append(f"{operation} {target}")
                 up_writer.write(head)
                 if headers.get("transfer-encoding", "").lower() == "chunked":
                     while True:

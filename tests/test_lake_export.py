@@ -476,3 +476,37 @@ def test_a_catalog_by_uri(seeded: tuple[S3Side, Expected], tmp_path: Path, capsy
     assert main(["sql", "--warehouse", wh.location, "--warehouse-endpoint-url", side.endpoint_url, "--catalog", uri,
                  "SELECT count(*) FROM orders", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"] == [[result.records]]
+
+
+async def test_each_file_is_one_put_and_its_recorded_size_is_true(seeded: tuple[S3Side, Expected],
+                                                                  tmp_path: Path) -> None:
+    """Through a proxy counting what reaches the S3 server: every file the export writes (Parquet, Avro
+    manifests, metadata JSON) is one PutObject, no multipart upload for these small files and no HEAD per data
+    file; and the size each data file has in the table's manifests is the stored object's (boto3 HEAD)."""
+    import dataclasses
+
+    from localstack.faultproxy import CountingProxy
+
+    side, _ = seeded
+    assert side.endpoint_url is not None
+    proxy = await CountingProxy.for_endpoint(side.endpoint_url).start()
+    try:
+        lake_side = dataclasses.replace(warehouse_side(side), endpoint_url=proxy.endpoint)
+        results = await export(side, tmp_path, lake_side=lake_side)
+    finally:
+        await proxy.close()
+    assert all(r.error is None for r in results)
+    written = [k for k in list_keys(side, "lake/") if k.endswith((".parquet", ".avro", ".metadata.json"))]
+    data_files = [k for k in written if k.endswith(".parquet")]
+    assert proxy.requests["PutObject"] >= len(written) > len(data_files) > 0
+    assert not {"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"} & set(proxy.requests)
+    assert not [s for s in proxy.seen if s.startswith("HeadObject ") and ".parquet" in s]  # sizes known, not asked
+    s3 = s3_client(side)
+    catalog = lake_catalog(side, tmp_path)
+    checked = 0
+    for topic in TOPICS:
+        for task in catalog.load_table(("redpanda", topic)).scan().plan_files():
+            key = task.file.file_path.split(f"s3://{side.url.bucket}/", 1)[1]
+            assert task.file.file_size_in_bytes == s3.head_object(Bucket=side.url.bucket, Key=key)["ContentLength"]
+            checked += 1
+    assert checked == len(data_files)

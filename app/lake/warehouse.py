@@ -56,7 +56,7 @@ class Warehouse:
 
     def fileio_properties(self) -> dict[str, str]:
         """pyiceberg FileIO properties (pyarrow's S3 filesystem) for this bucket."""
-        props = {"py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO", "s3.region": self.side.region,
+        props = {"py-io-impl": "app.lake.fileio.WarehouseFileIO", "s3.region": self.side.region,
                  "s3.force-virtual-addressing": "false"}
         if self.side.endpoint_url:
             props["s3.endpoint"] = self.side.endpoint_url
