@@ -17,11 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
-import re
 import signal
-import sys
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -42,6 +38,7 @@ from app.readpath import ReadPath, open_read_path
 from app.store import ObjectStore, ensure_bucket
 from app.tools.seed import seed_bucket
 from app.tools.seedgen import SeedSpec
+from tests.process_support import CliProcess, cli_environment, start_cli
 
 TEST_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
@@ -133,9 +130,6 @@ async def open_app(seeded: Seeded, tmp_path: Path, *, http: HttpSettings | None 
         yield AppUnderTest(app, client, dest, metrics)
 
 
-CLI = Path(sys.executable).parent / "shadowreplica"
-
-
 @asynccontextmanager
 async def running(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[str]:
     """Start the CLI, wait for its ``... on http://HOST:PORT`` banner, yield the URL; SIGTERM it afterwards."""
@@ -144,32 +138,11 @@ async def running(*args: str, env: dict[str, str] | None = None) -> AsyncIterato
 
 
 @asynccontextmanager
-async def running_process(*args: str, env: dict[str, str] | None = None
-                          ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
-    """:func:`running`, also yielding the process (its pid for RSS, its exit code).
-
-    Its stderr goes to a temporary file (a pipe nobody reads could fill up and stall the server) and is
-    shown if it never announces itself.
-    """
-    with tempfile.TemporaryFile() as errors:
-        proc = await asyncio.create_subprocess_exec(
-            str(CLI), *args, stdout=asyncio.subprocess.PIPE, stderr=errors,
-            env={**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", **(env or {})})
-        assert proc.stdout is not None
-        try:
-            m = None
-            line = ""
-            for _ in range(10):  # `run` announces its Kafka listener too
-                line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-                m = re.search(r" on (http://[\d.:\[\]]+)", line)
-                if m is not None or not line:
-                    break
-            if m is None:
-                errors.seek(0)
-                raise AssertionError(f"no banner: {line!r}\n{errors.read().decode(errors='replace')}")
-            yield m.group(1), proc
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-            code = await asyncio.wait_for(proc.wait(), 20)  # stops promptly on SIGTERM
-            assert code in (0, -signal.SIGTERM), code
+async def running_process(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[tuple[str, CliProcess]]:
+    """:func:`running`, also yielding the process (its pid for RSS, its log); it must stop cleanly on SIGTERM."""
+    proc = await asyncio.to_thread(start_cli, *args, env=cli_environment(**(env or {})))
+    try:
+        yield proc.url, proc
+    finally:
+        code = await asyncio.to_thread(proc.stop, 20)
+        assert code in (0, -signal.SIGTERM), (code, proc.log_text()[-3000:])

@@ -11,17 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import ssl
 import struct
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +27,7 @@ import boto3
 from app.config import S3Side, s3_side
 from app.kafka.protocol import ApiKey, RequestHeader, encode_request
 from app.store import ensure_bucket
+from tests.process_support import CliProcess, start_cli
 
 REPO = Path(__file__).resolve().parent.parent
 SHADOWREPLICA = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
@@ -80,40 +78,14 @@ def seed(side: S3Side, *, topics: int, partitions: int, size: str, segment_size:
 
 
 @dataclass
-class ServeProcess:
+class ServeProcess(CliProcess):
     """A running `shadowreplica serve`; its log lines accumulate in :attr:`log`."""
 
-    proc: subprocess.Popen[str]
-    port: int
-    log: list[str] = field(default_factory=list)
-    _threads: list[threading.Thread] = field(default_factory=list)
+    port: int = 0
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    def log_text(self) -> str:
-        return "\n".join(self.log)
-
-    def wait_for_log(self, needle: str, timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.log):
-                if needle in line:
-                    return line
-            time.sleep(0.05)
-        raise AssertionError(f"{needle!r} not logged within {timeout} s; log:\n{self.log_text()[-4000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        for t in self._threads:
-            t.join(5)
 
 
 def start_serve(side: S3Side, *, port: int | None = None, args: Sequence[str] = (), config: str | None = None,
@@ -123,30 +95,11 @@ def start_serve(side: S3Side, *, port: int | None = None, args: Sequence[str] = 
     # a fixed poll (no adaptive back-off): tests that watch a change arrive measure the wake-up, not the pacing
     extra = {"SHADOWREPLICA_CACHE_MANIFEST_REFRESH_INTERVAL": str(refresh),
              "SHADOWREPLICA_CACHE_MANIFEST_MAX_REFRESH_INTERVAL": str(refresh), **(env or {})}
-    cmd = [*SHADOWREPLICA]
-    if config is not None:
-        cmd += ["--config", config]
+    cmd = ["--config", config] if config is not None else []
     cmd += ["serve", "--bucket", str(side.url), "--kafka", f"127.0.0.1:{port}", "--cache-dir", str(cache_dir), *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(side, **extra),
-                            cwd=REPO)
-    server = ServeProcess(proc, port)
-    ready = threading.Event()
-
-    def pump(stream: Any) -> None:
-        for line in stream:
-            server.log.append(line.rstrip("\n"))
-            if line.startswith("serving "):
-                ready.set()
-
-    for stream in (proc.stdout, proc.stderr):
-        t = threading.Thread(target=pump, args=(stream,), daemon=True)
-        t.start()
-        server._threads.append(t)
-    deadline = time.monotonic() + 30
-    while not ready.wait(0.05):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            raise AssertionError(f"serve did not start (exit {proc.returncode}):\n{server.log_text()}")
+    server = start_cli(*cmd, command=SHADOWREPLICA, env=cli_env(side, **extra), ready=r"^serving ", timeout=30,
+                       process=ServeProcess, port=port)
+    assert isinstance(server, ServeProcess)
     return server
 
 

@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import re
-import signal
 import statistics
 import struct
-import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,7 +20,6 @@ import httpx
 from app.kafka.protocol import ApiKey, FetchPartition, FetchRequest, FetchTopic, RequestHeader, encode_request
 
 FETCH_BYTES = 64 * 1024
-CLI = Path(sys.executable).parent / "shadowreplica"
 
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
@@ -183,20 +177,8 @@ async def run_load(port: int, pid: int, partitions: list[tuple[str, int]], *, co
 async def http_process(bucket: str, endpoint: str, region: str, cache_dir: Path,
                        env: dict[str, str]) -> AsyncIterator[str]:
     """`shadowreplica http` on a free port; yields its URL."""
-    with tempfile.TemporaryFile() as errors:
-        proc = await asyncio.create_subprocess_exec(
-            str(CLI), "--log-level", "WARNING", "http", "--bucket", bucket, "--region", region, "--endpoint-url",
-            endpoint, "--listen", "127.0.0.1:0", "--cache-dir", str(cache_dir),
-            stdout=asyncio.subprocess.PIPE, stderr=errors, env={**os.environ, **env})
-        assert proc.stdout is not None
-        try:
-            line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-            m = re.search(r" on (http://[\d.:]+)", line)
-            if m is None:
-                errors.seek(0)
-                raise RuntimeError(f"http did not start: {line!r} {errors.read()[-2000:]!r}")
-            yield m.group(1)
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(proc.wait(), 20)
+    from tests.http_fixtures import running
+
+    async with running("--log-level", "WARNING", "http", "--bucket", bucket, "--region", region, "--endpoint-url",
+                       endpoint, "--listen", "127.0.0.1:0", "--cache-dir", str(cache_dir), env=env) as url:
+        yield url

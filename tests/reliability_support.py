@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.process_support import CLI as SHADOWREPLICA_CLI
+
 REPO = Path(__file__).resolve().parent.parent
-CLI = str(Path(sys.executable).parent / "shadowreplica")
+CLI = str(SHADOWREPLICA_CLI)
 
 
 @dataclass

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from app.cli import COMMAND_MODULES
+from tests.process_support import CLI
 
 pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
 
 REPO = Path(__file__).resolve().parent.parent
-SHADOWREPLICA = Path(sys.executable).with_name("shadowreplica")
+SHADOWREPLICA = CLI
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -327,19 +327,17 @@ async def test_sync_follow_follows_the_source_by_its_events(buckets: BucketPair,
     import os
     import subprocess
 
-    from tests.http_fixtures import CLI
+    from tests.process_support import CLI, start_cli
 
     await seed(buckets.source, topics=1, partitions=2, size=128 * KiB, segment=32 * KiB)
     assert (await sync_once(buckets)).report.ok
     queue = configure_events(s3_server, buckets.source.url.bucket, "us-east-1")
     env = {**os.environ, **SLOW_POLLS, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-    proc = subprocess.Popen(
-        [str(CLI), "sync", "--follow", "--no-progress", "--source", str(buckets.source.url), "--source-region",
-         "us-east-1", "--source-endpoint-url", s3_server, "--dest", str(buckets.dest.url), "--dest-region",
-         "eu-west-1", "--dest-endpoint-url", s3_server, "--events-queue", queue],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = await asyncio.to_thread(
+        start_cli, "sync", "--follow", "--no-progress", "--source", str(buckets.source.url), "--source-region",
+        "us-east-1", "--source-endpoint-url", s3_server, "--dest", str(buckets.dest.url), "--dest-region",
+        "eu-west-1", "--dest-endpoint-url", s3_server, "--events-queue", queue, env=env, ready="following by events")
     try:
-        await asyncio.sleep(3)
         await seed(buckets.source, topics=1, partitions=2, size=64 * KiB, segment=32 * KiB, seed=12, append=True)
         appended = time.monotonic()
         expected = await _source_watermarks(buckets)
@@ -351,10 +349,8 @@ async def test_sync_follow_follows_the_source_by_its_events(buckets: BucketPair,
         lag = time.monotonic() - appended
         assert dest == expected, (dest, expected)
     finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=20)
-    assert lag < 5, lag
-    assert "following by events" in err, err[-2000:]
+        proc.stop(20)
+    assert lag < 5, (lag, proc.log_text()[-2000:])
     with pytest.raises(subprocess.CalledProcessError):  # a queue only makes sense when following
         subprocess.run([str(CLI), "sync", "--once", "--source", "s3://a", "--dest", "s3://b", "--events-queue",
                         queue], env=env, check=True, capture_output=True)

@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -39,10 +38,11 @@ from app.replicator import verify_bucket
 from app.store import ObjectStore
 from app.tools.seedgen import SeedSpec
 from localstack.faultproxy import CountingProxy
+from tests.process_support import CLI
 
 pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fast` does not
 
-SHADOWREPLICA = Path(sys.executable).with_name("shadowreplica")
+SHADOWREPLICA = CLI
 REPO = Path(__file__).resolve().parent.parent
 KILLS = {"prefixed": 20, "mixed": 10}  # 30 kills per `make test`; `bench/replicator.py` kills 80 times
 WINDOW = 4  # units in flight per partition: a commit every 2 units, at most 8 probed after a restart

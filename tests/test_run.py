@@ -123,7 +123,7 @@ def test_run_says_why_when_a_face_cannot_start(seeded: Seeded, tmp_path: Path) -
     import socket
     import subprocess
 
-    from tests.http_fixtures import CLI
+    from tests.process_support import CLI
 
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]

@@ -18,10 +18,7 @@ import asyncio
 import contextlib
 import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -42,9 +39,9 @@ from app.config import HttpSettings, KafkaSettings
 from app.group_offsets import CommittedOffset, OffsetStore
 from tests.conftest import FaultProxy
 from tests.http_fixtures import TEST_ENV, Seeded, drop_buckets, open_app, seed_pair
+from tests.process_support import CliProcess, start_cli
 
 TOKEN = "tok-3f9a-secret-bearer"
-CLI = Path(sys.executable).parent / "shadowreplica"
 
 
 @pytest.fixture(scope="module")
@@ -55,33 +52,23 @@ def seeded(s3_server: str) -> Iterator[Seeded]:
 
 
 @contextlib.contextmanager
-def http_process(seeded: Seeded, endpoint: str, cache: Path, *, token: str | None = None) -> Iterator[tuple[str, Path]]:
-    """`shadowreplica http` on a free port over ``seeded.dest`` through ``endpoint``; (base URL, log file)."""
-    log = cache.parent / f"{cache.name}.log"
-    env = {**os.environ, **TEST_ENV}
-    if token:
-        env["SHADOWREPLICA_HTTP_TOKEN"] = token
-    with open(log, "wb") as errors:
-        proc = subprocess.Popen(
-            [str(CLI), "http", "--bucket", str(seeded.dest.url), "--region", "eu-west-1", "--endpoint-url", endpoint,
-             "--listen", "127.0.0.1:0", "--cache-dir", str(cache)],
-            stdout=subprocess.PIPE, stderr=errors, env=env, text=True)
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            m = re.search(r" on (http://[\d.:]+)", line)
-            assert m, f"no banner: {line!r}\n{log.read_text()}"
-            url = m.group(1)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:  # ready: manifests loaded
-                with contextlib.suppress(OSError):
-                    if _raw(url, "/readyz")[0] == 200:
-                        break
-                time.sleep(0.1)
-            yield url, log
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(20)
+def http_process(seeded: Seeded, endpoint: str, cache: Path, *, token: str | None = None
+                 ) -> Iterator[tuple[str, CliProcess]]:
+    """`shadowreplica http` on a free port over ``seeded.dest`` through ``endpoint``, ready (manifests loaded):
+    (base URL, the process: its log)."""
+    env = {**os.environ, **TEST_ENV, **({"SHADOWREPLICA_HTTP_TOKEN": token} if token else {})}
+    proc = start_cli("http", "--bucket", str(seeded.dest.url), "--region", "eu-west-1", "--endpoint-url", endpoint,
+                     "--listen", "127.0.0.1:0", "--cache-dir", str(cache), env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # ready: manifests loaded
+            with contextlib.suppress(OSError):
+                if _raw(proc.url, "/readyz")[0] == 200:
+                    break
+            time.sleep(0.1)
+        yield proc.url, proc
+    finally:
+        proc.stop(20)
 
 
 def _raw(url: str, target: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -126,7 +113,7 @@ EXAMPLES_PER_OPERATION = 60
 @pytest.mark.slow  # a real `http` process fuzzed with schemathesis at volume
 def test_schemathesis_finds_no_server_error(seeded: Seeded, tmp_path: Path) -> None:
     segments = _segments(seeded)
-    with http_process(seeded, seeded.endpoint, tmp_path / "cache", token=TOKEN) as (url, log):
+    with http_process(seeded, seeded.endpoint, tmp_path / "cache", token=TOKEN) as (url, proc):
         schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
         operations = [op.ok() for op in schema.get_all_operations()]
         assert len(operations) >= 8, [o.label for o in operations]
@@ -134,7 +121,7 @@ def test_schemathesis_finds_no_server_error(seeded: Seeded, tmp_path: Path) -> N
         statuses: dict[int, int] = {}
         for op in operations:
             _fuzz_operation(op, url, segments, calls, statuses)
-        text = log.read_text()
+        text = proc.log_text()
     print(f"schemathesis: {sum(calls.values())} requests over {len(calls)} operations; statuses {sorted(statuses.items())}")
     assert set(calls) == {o.label for o in operations}
     with_parameters = {o.label for o in operations if list(o.iter_parameters())}
@@ -213,12 +200,12 @@ def test_hostile_paths_are_4xx_and_reach_no_other_s3_key(seeded: Seeded, tmp_pat
     keys = _bucket_keys(seeded)
     bucket = seeded.dest.url.bucket
     try:
-        with http_process(seeded, proxy.endpoint, tmp_path / "cache") as (url, log):
+        with http_process(seeded, proxy.endpoint, tmp_path / "cache") as (url, proc):
             assert _raw(url, f"/topics/orders/partitions/0/segments/{segment}")[0] == 200  # the path works
             results = {t: _raw(url, t)[0] for t in _hostile_targets(segment)}
             status, body = _raw(url, "/topics/orders/partitions/0/records?key=" + "a" * 8000)
             assert status == 200 and b'"records":[]' in body.replace(b" ", b""), "a long key is a search without a match"
-            text = log.read_text()
+            text = proc.log_text()
     finally:
         asyncio.run_coroutine_threadsafe(proxy.close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
