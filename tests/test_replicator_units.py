@@ -312,3 +312,21 @@ async def test_byte_budget_gives_back_a_cancelled_waiters_share() -> None:
     assert budget.in_use == 0
     async with budget.hold(4):
         assert budget.in_use == 4
+
+
+# ------------------------------------------------------------------------------------------ cursor
+
+
+def test_the_partition_cursor_and_destination_state_are_values() -> None:
+    import dataclasses
+
+    from app.replicator.partition import DestState, PartitionCursor
+
+    dest = DestState(None, {"json": '"a"'}, frozenset({"spill-1"}))
+    moved = dest.with_etag("bin", '"b"').with_etag("json", None)
+    assert dict(dest.etags) == {"json": '"a"'} and dict(moved.etags) == {"bin": '"b"'}  # the old one unchanged
+    cursor = PartitionCursor(source_fmt="bin", dest=dest)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cursor.needs_probe = False  # type: ignore[misc]
+    later = dataclasses.replace(cursor, verified=cursor.verified | {"k"})
+    assert cursor.verified == frozenset() and later.verified == {"k"} and later.dest is dest

@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 **The destination bucket is the state.** A :class:`PartitionWorker` keeps a *cursor* — the destination's
 effective manifest (as last read or written, with ETags), the source manifest it last reflected, and the
-keys it verified beyond the committed manifest — only as a cache. Any error forgets it
+keys it verified beyond the committed manifest — only as a cache, and as one frozen value
+(:class:`~app.replicator.partition.PartitionCursor`) that each step replaces. Any error forgets it
 (:meth:`PartitionWorker.forget`) and the next pass re-derives it from the buckets: one LIST of the
 partition's ``meta/`` prefix and one GET of its effective manifest. Resume is a value, not a log.
 
@@ -273,8 +274,8 @@ class Replicator:
                 if dest_listing is not None:
                     seed = dest_listing.partitions.get(pid, PartitionObjects())
                 self.workers[pid] = PartitionWorker(self, pid, source_fmt=fmt, dest_listing=seed)
-            elif worker.source_fmt != fmt:
-                worker.source_fmt = fmt
+            else:
+                worker.use_format(fmt)
         for tid in listing.topics:
             if shard.owns_topic(tid.namespace, tid.topic) and tid not in self.topic_workers:
                 self.topic_workers[tid] = TopicWorker(self, tid)

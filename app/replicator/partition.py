@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -52,13 +52,37 @@ class ReplicationError(ShadowReplicaError):
     """A partition could not be brought up to date in this pass (the message says why)."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class DestState:
-    """The destination as a worker last saw it: effective manifest, manifest ETags by format, spillovers."""
+    """The destination as a worker last saw it: effective manifest, manifest ETags by format, spillovers.
+    A value: each change makes a new one."""
 
     manifest: ManifestObject | None
-    etags: dict[str, str] = field(default_factory=dict)
-    spills: set[str] = field(default_factory=set)
+    etags: Mapping[str, str] = field(default_factory=dict)
+    spills: frozenset[str] = frozenset()
+
+    def with_etag(self, fmt: str, etag: str | None) -> DestState:
+        """``fmt``'s manifest now has ``etag`` (None: it is gone)."""
+        etags = {f: e for f, e in self.etags.items() if f != fmt}
+        if etag is not None:
+            etags[fmt] = etag
+        return replace(self, etags=etags)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionCursor:
+    """What a worker knows of its partition between passes, as one value that each step replaces. It is a
+    cache: :meth:`PartitionWorker.forget` drops it and the next pass re-derives it from the buckets."""
+
+    source_fmt: str | None = None  # the source manifest's format (json/bin), once known
+    source: ManifestObject | None = None  # the source's effective manifest, last read
+    hint_source_etag: str | None = None  # from the checkpoint, until the first source read
+    dest: DestState | None = None
+    caught_up_etag: str | None = None  # source manifest ETag the destination fully reflects
+    needs_probe: bool = True  # copies past the destination manifest may exist (a crash): probe before copying
+    verified: frozenset[str] = frozenset()  # object keys at the destination beyond the committed manifest
+    absent: frozenset[str] = frozenset()  # optional companions the source does not have
+    strict: frozenset[str] = frozenset()  # keys to copy with HEAD + CopySourceIfMatch
 
 
 def _now() -> datetime:
@@ -76,17 +100,10 @@ class PartitionWorker:
                  dest_listing: PartitionObjects | None = None) -> None:
         self.rep = rep
         self.pid = pid
-        self.source_fmt = source_fmt
         self.lag: PartitionLag = rep.metrics.partition(pid.namespace, pid.topic, pid.partition, pid.revision)
-        self.source: ManifestObject | None = None
-        self.dest: DestState | None = None
-        self.spills: dict[str, tuple[tuple[SegmentMeta, ...], bytes]] = {}  # source spillovers (immutable)
-        self.verified: set[str] = set()  # object keys at the destination beyond the committed manifest
-        self.absent: set[str] = set()  # optional companions the source does not have
-        self.strict: set[str] = set()  # keys to copy with HEAD + CopySourceIfMatch
-        self.needs_probe = True
-        self.caught_up_etag: str | None = None  # source manifest ETag the destination fully reflects
-        self.hint_source_etag: str | None = None  # from the checkpoint, until the first source read
+        self.cursor = PartitionCursor(source_fmt=source_fmt)
+        # source spillover manifests by key: immutable objects (their keys name their ranges), kept across passes
+        self.spills: dict[str, tuple[tuple[SegmentMeta, ...], bytes]] = {}
         self._dest_listing = dest_listing  # from the start-up discovery, used once
         self.passes = 0
         self.changed = False  # the last pass read a new source manifest (adaptive polling snaps back)
@@ -95,15 +112,40 @@ class PartitionWorker:
     def name(self) -> str:
         return self.pid.name
 
+    # the cursor's parts, read-only: a step changes them with _step
+    @property
+    def source_fmt(self) -> str | None:
+        return self.cursor.source_fmt
+
+    @property
+    def source(self) -> ManifestObject | None:
+        return self.cursor.source
+
+    @property
+    def dest(self) -> DestState | None:
+        return self.cursor.dest
+
+    @property
+    def caught_up_etag(self) -> str | None:
+        return self.cursor.caught_up_etag
+
+    def _step(self, **changes: Any) -> PartitionCursor:
+        """Replace the cursor by one with ``changes`` (no await in between: safe beside concurrent copies)."""
+        self.cursor = replace(self.cursor, **changes)
+        return self.cursor
+
+    def _dest_step(self, dest: DestState) -> DestState:
+        self._step(dest=dest)
+        return dest
+
+    def use_format(self, fmt: str) -> None:
+        """The source manifest is now ``fmt`` (discovery saw it change): read that one from now on."""
+        if fmt != self.cursor.source_fmt:
+            self._step(source_fmt=fmt)
+
     def forget(self) -> None:
         """Drop the cursor: the next pass re-derives everything from the buckets."""
-        self.source = None
-        self.dest = None
-        self.verified.clear()
-        self.absent.clear()
-        self.needs_probe = True
-        self.caught_up_etag = None
-        self.hint_source_etag = None
+        self.cursor = PartitionCursor(source_fmt=self.cursor.source_fmt, strict=self.cursor.strict)
         self._dest_listing = None
 
     async def _retry(self, call: Callable[[], Awaitable[T]], what: str) -> T:
@@ -119,7 +161,8 @@ class PartitionWorker:
             key = self.pid.manifest_key(fmt)
             etag = None
             if not force:
-                etag = self.source.etag if self.source is not None and self.source.fmt == fmt else self.hint_source_etag
+                etag = (self.source.etag if self.source is not None and self.source.fmt == fmt
+                        else self.cursor.hint_source_etag)
             try:
                 got = await self._retry(partial(self.rep.source.get, key, if_none_match=etag), f"GET {key}")
             except ObjectMissing:
@@ -127,17 +170,17 @@ class PartitionWorker:
                 new_fmt = objs.effective_fmt
                 if new_fmt is None:
                     return None  # the partition is gone from the source
-                self.source_fmt, self.source, self.hint_source_etag = new_fmt, None, None
+                self._step(source_fmt=new_fmt, source=None, hint_source_etag=None)
                 continue
             if isinstance(got, NotModified):
                 return self.source if self.source is not None else UNCHANGED
-            self.hint_source_etag = None
             previous = self.source.etag if self.source is not None else None
-            self.source = self._parse(got, fmt, "source")
+            source = self._step(source=self._parse(got, fmt, "source"), hint_source_etag=None).source
+            assert source is not None
             self.changed = self.changed or got.etag != previous
             if self.rep.on_source is not None and got.etag != previous:
-                self.rep.on_source(self.pid, self.source)
-            return self.source
+                self.rep.on_source(self.pid, source)
+            return source
         raise ReplicationError(f"{self.pid}: source manifest keeps moving between formats")
 
     def _parse(self, got: GetResult, fmt: str, side: str) -> ManifestObject:
@@ -159,21 +202,19 @@ class PartitionWorker:
         self._dest_listing = None
         if objs is None:
             objs = await list_partition(self.rep.dest, self.pid)
-        state = DestState(None, {f: i.etag for f, i in objs.manifests.items()}, set(objs.spillovers))
+        state = DestState(None, {f: i.etag for f, i in objs.manifests.items()}, frozenset(objs.spillovers))
         fmt = objs.effective_fmt
         if fmt is not None:
             key = self.pid.manifest_key(fmt)
             got = await self._retry(partial(self.rep.dest.get, key), f"GET dest {key}")
-            state.manifest = self._parse(got, fmt, "destination")
-            state.etags[fmt] = got.etag
+            state = replace(state.with_etag(fmt, got.etag), manifest=self._parse(got, fmt, "destination"))
         entry = self.rep.checkpoint.get(str(self.pid))
         if state.manifest is None:
-            self.needs_probe = False  # nothing is ever copied before the initial manifest exists
+            self._step(needs_probe=False)  # nothing is ever copied before the initial manifest exists
         elif entry is not None and entry.clean and entry.dest_etag == state.manifest.etag:
-            self.needs_probe = False
-            self.hint_source_etag = entry.source_etag
+            self._step(needs_probe=False, hint_source_etag=entry.source_etag)
         else:
-            self.needs_probe = True
+            self._step(needs_probe=True)
         return state
 
     async def _ensure_spills(self, src: ManifestObject, dest: DestState) -> None:
@@ -209,7 +250,7 @@ class PartitionWorker:
         attempts = self.rep.policy.attempts
         for attempt in range(attempts):
             if self.dest is None:
-                self.dest = await self._load_dest()
+                self._dest_step(await self._load_dest())
             src = await self._fetch_source(force=attempt > 0)
             if isinstance(src, _Unchanged):
                 return self._caught_up_from_checkpoint()
@@ -222,6 +263,7 @@ class PartitionWorker:
                 self._set_caught_up(src)
                 return True
             dest = self.dest
+            assert dest is not None
             try:
                 await self._ensure_spills(src, dest)
                 plan = plan_partition(
@@ -235,11 +277,11 @@ class PartitionWorker:
                 if not plan.unchanged:
                     await self._execute(plan, src)
             except SourceChanged as e:
-                self.strict.add(e.key)
+                self._step(strict=self.cursor.strict | {e.key})
                 self.rep.metrics.error("replans")
                 log.info("%s: %s; re-planning from a fresh source manifest", self.pid, e.message)
                 continue
-            self.caught_up_etag = src.etag
+            self._step(caught_up_etag=src.etag)
             self._set_caught_up(src)
             assert self.dest is not None and self.dest.manifest is not None
             await self.rep.checkpoint.put(str(self.pid), CheckpointEntry(self.dest.manifest.etag, src.etag, True))
@@ -249,7 +291,7 @@ class PartitionWorker:
     def _caught_up_from_checkpoint(self) -> bool:
         """Source 304 against the checkpoint's ETag and the destination clean at its commit: nothing to do."""
         assert self.dest is not None and self.dest.manifest is not None
-        self.caught_up_etag = self.hint_source_etag
+        self._step(caught_up_etag=self.cursor.hint_source_etag)
         m = self.dest.manifest.manifest
         self.lag.source_next_offset = self.lag.dest_next_offset = m.kafka_next_offset
         self.lag.segments_behind = self.lag.bytes_behind = 0
@@ -295,7 +337,7 @@ class PartitionWorker:
         except PreconditionFailed as e:
             self.rep.metrics.error("concurrent_writer")
             raise ReplicationError(f"{self.pid}: {key} changed at the destination under us (another writer?)") from e
-        self.dest.etags[fmt] = new
+        self._dest_step(self.dest.with_etag(fmt, new))
         self.rep.metrics.manifest_commits[kind] += 1
         self.lag.last_commit = time.time()
         return new
@@ -304,7 +346,8 @@ class PartitionWorker:
         assert self.dest is not None
         key = self.pid.manifest_key(fmt)
         await self._retry(partial(self.rep.dest.delete_many, [key]), f"DELETE {key}")
-        self.dest.etags.pop(fmt, None)
+        assert self.dest is not None
+        self._dest_step(self.dest.with_etag(fmt, None))
 
     async def _commit(self, manifest: PartitionManifest, fmt: str, body: bytes, kind: str) -> None:
         """Write ``manifest`` as the destination's effective manifest, then drop the other format."""
@@ -312,10 +355,12 @@ class PartitionWorker:
         etag = await self._put_manifest(fmt, body, kind)
         for other in [f for f in self.dest.etags if f != fmt]:
             await self._delete_manifest(other)  # manifest.bin would shadow manifest.json for Redpanda
-        self.dest.manifest = ManifestObject(key=self.pid.manifest_key(fmt), fmt=fmt, etag=etag, last_modified=_now(),
-                                            body=body, manifest=manifest)
+        assert self.dest is not None
+        committed = ManifestObject(key=self.pid.manifest_key(fmt), fmt=fmt, etag=etag, last_modified=_now(),
+                                   body=body, manifest=manifest)
+        self._dest_step(replace(self.dest, manifest=committed))
         if self.rep.on_commit is not None:
-            self.rep.on_commit(self.pid, self.dest.manifest)
+            self.rep.on_commit(self.pid, committed)
         self.lag.dest_next_offset = manifest.kafka_next_offset
         self.lag.restorable_offset, self.lag.restorable_timestamp_ms = restorable(manifest)
 
@@ -344,21 +389,21 @@ class PartitionWorker:
     async def _copy_unit(self, unit: Unit, src: ManifestObject, probe: bool) -> None:
         async def one(obj_index: int) -> None:
             obj = unit.objects[obj_index]
-            if obj.key in self.verified or obj.key in self.absent:
+            if obj.key in self.cursor.verified or obj.key in self.cursor.absent:
                 return
             outcome = await self.rep.copier.copy(obj, unmodified_since=src.last_modified,
-                                                 strict=obj.key in self.strict, probe=probe)
+                                                 strict=obj.key in self.cursor.strict, probe=probe)
             if outcome is CopyOutcome.ABSENT:
-                self.absent.add(obj.key)
+                self._step(absent=self.cursor.absent | {obj.key})
             else:
-                self.verified.add(obj.key)
+                self._step(verified=self.cursor.verified | {obj.key})
                 if outcome is CopyOutcome.COPIED:
                     self.rep.advance_progress(obj.size or 0)
 
         await asyncio.gather(*(one(i) for i in range(len(unit.objects))))
 
     def _unit_done(self, unit: Unit) -> bool:
-        return all(o.key in self.verified or o.key in self.absent for o in unit.objects)
+        return all(o.key in self.cursor.verified or o.key in self.cursor.absent for o in unit.objects)
 
     async def _execute(self, plan: PartitionPlan, src: ManifestObject) -> None:
         assert self.dest is not None
@@ -377,7 +422,7 @@ class PartitionWorker:
         elif n and self.dest.manifest is not None:
             etag = self.dest.manifest.etag
             await self.rep.checkpoint.put(str(self.pid), CheckpointEntry(etag, plan.source_etag, False))
-        probe_upto = 2 * window if self.needs_probe else 0
+        probe_upto = 2 * window if self.cursor.needs_probe else 0
         # frontier: units [0, frontier) are all copied; committed: the frontier of the newest intermediate
         # commit started; landed: of the newest one written. Intermediate commits run beside the copies (one
         # at a time), and no unit at or beyond landed + 2 * window is started, so after a crash at most two
@@ -400,7 +445,7 @@ class PartitionWorker:
                     await self._retry(partial(self.rep.dest.put, sw.key, sw.body), f"PUT {sw.key}")
                     self.rep.metrics.manifest_commits["spillover"] += 1
                     spills_written.add(sw.key)
-                    self.dest.spills.add(sw.key)
+                    self._dest_step(replace(self.dest, spills=self.dest.spills | {sw.key}))
                 if frontier == n and not inflight:
                     break
                 if commit is None and frontier > committed and (
@@ -440,11 +485,10 @@ class PartitionWorker:
         for sw in pending_spills:  # spillovers with no units left to copy
             await self._retry(partial(self.rep.dest.put, sw.key, sw.body), f"PUT {sw.key}")
             self.rep.metrics.manifest_commits["spillover"] += 1
-            self.dest.spills.add(sw.key)
+            self._dest_step(replace(self.dest, spills=self.dest.spills | {sw.key}))
         old = self.dest.manifest
         await self._commit(plan.target, plan.target_fmt, plan.target_body, "partition")
-        self.verified.clear()
-        self.needs_probe = False
+        self._step(verified=frozenset(), needs_probe=False)
         if plan.retention == "mirror" and old is not None:
             await self._delete_dropped(plan)
 
@@ -483,8 +527,7 @@ class PartitionWorker:
             self.rep.metrics.deleted_objects += len(doomed)
         log.info("%s: gone from the source; deleted at the destination (%d manifests, %d spillovers, %d objects)",
                  self.pid, len(manifests), len(objs.spillovers), len(doomed))
-        self.dest = DestState(None)
-        self.verified.clear()
+        self._step(dest=DestState(None), verified=frozenset())
 
     async def _delete_dropped(self, plan: PartitionPlan) -> None:
         """Mirror retention, after the commit: spillover manifests first, then the objects only they named."""
@@ -505,7 +548,7 @@ class PartitionWorker:
                     doomed.extend((key, key + ".index", key + ".tx"))
         if plan.dropped_spills:
             await self._retry(partial(self.rep.dest.delete_many, plan.dropped_spills), "DELETE spillovers")
-            self.dest.spills.difference_update(plan.dropped_spills)
+            self._dest_step(replace(self.dest, spills=self.dest.spills - set(plan.dropped_spills)))
         if doomed:
             await self._retry(partial(self.rep.dest.delete_many, doomed), "DELETE dropped segments")
             self.rep.metrics.deleted_objects += len(doomed)
