@@ -297,7 +297,6 @@ def settings_from_args(args: Any) -> Settings:
     return load_settings(load_file(getattr(args, "config", None)), args)
 
 
-
 def _env(environ: Mapping[str, str], *names: str) -> str | None:
     for name in names:
         value = environ.get(name)

@@ -162,7 +162,7 @@ async def soak(source: S3Side, dest: S3Side, s3_endpoint: str, cache: Path, *, w
                 # page-cache pages of recently read chunks; the anonymous part is the process's own memory
                 report.rss_samples.append((t, rss_mib(proc.pid)))
                 report.anon_samples.append((t, rss_mib(proc.pid, "RssAnon")))
-                report.cache_samples.append((t, await _cache_memory_mib(client)))
+                report.cache_samples.append((t, await _cache_memory_mib(client, report)))
                 while pending and all(served.get(k, -1) >= v for k, v in pending[0][1].items()):
                     appended, _ = pending.pop(0)
                     report.append_lags.append((appended, t - appended))
@@ -193,9 +193,13 @@ async def soak(source: S3Side, dest: S3Side, s3_endpoint: str, cache: Path, *, w
     return report
 
 
-async def _cache_memory_mib(client: httpx.AsyncClient) -> float:
+async def _cache_memory_mib(client: httpx.AsyncClient, report: SoakReport) -> float:
     """``shadowreplica_cache_memory_bytes`` from ``/metrics`` (the last value seen when the scrape fails)."""
-    text = (await client.get("/metrics")).text
+    try:
+        text = (await client.get("/metrics")).text
+    except httpx.HTTPError as e:
+        report.http_errors.append(repr(e))
+        return report.cache_samples[-1][1] if report.cache_samples else 0.0
     values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
               if line.startswith("shadowreplica_cache_memory_bytes{")]
     return sum(values) / MiB

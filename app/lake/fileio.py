@@ -6,7 +6,8 @@ CompleteMultipartUpload for a 200 KiB file), and then asks the size of each data
 Counted on an export of 32 MiB (62 files): 62 x 3 upload requests and 64 HEADs. Here:
 
 * the S3 filesystem is pyiceberg's own with ``allow_delayed_open``: a file that fits in one part is one
-  PutObject (bigger ones still go multipart);
+  PutObject (bigger ones still go multipart); it is rebuilt from pyarrow's own description of it, which
+  does not carry a custom retry strategy, so with ``s3.retry-strategy-impl`` set it is left as it is;
 * an output file counts the bytes written through it, so its length after the stream is closed is known
   without a HEAD (before that, or for a file this process did not write, it asks S3 as before).
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
+from pyiceberg.io import S3_RETRY_STRATEGY_IMPL
 from pyiceberg.io.pyarrow import PyArrowFile, PyArrowFileIO
 
 __all__ = ["WarehouseFileIO"]
@@ -79,6 +81,8 @@ class WarehouseFileIO(PyArrowFileIO):
 
     def _initialize_s3_fs(self, netloc: str | None) -> Any:
         fs = super()._initialize_s3_fs(netloc)
+        if self.properties.get(S3_RETRY_STRATEGY_IMPL):
+            return fs  # its description below would drop the custom retry strategy
         rebuild, (options,) = fs.__reduce__()  # the same filesystem, with delayed open
         return rebuild({**options, "allow_delayed_open": True})
 
