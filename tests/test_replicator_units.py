@@ -330,3 +330,32 @@ def test_the_partition_cursor_and_destination_state_are_values() -> None:
         cursor.needs_probe = False  # type: ignore[misc]
     later = dataclasses.replace(cursor, verified=cursor.verified | {"k"})
     assert cursor.verified == frozenset() and later.verified == {"k"} and later.dest is dest
+
+
+async def test_byte_budget_a_waiter_cancelled_and_dropped_by_a_release_raises_cancelled() -> None:
+    """Cancelled while queued, then a release runs before the cancelled task does (and drops its entry):
+    the task still ends with CancelledError (not a ValueError from the queue), and the budget is whole."""
+    from app.store import ByteBudget
+
+    budget = ByteBudget(4)
+    entered = asyncio.Event()
+
+    async def hold() -> None:
+        async with budget.hold(4):
+            entered.set()
+            await asyncio.Event().wait()
+
+    first = asyncio.create_task(hold())
+    await entered.wait()
+    queued = asyncio.create_task(hold())
+    await asyncio.sleep(0)
+    assert len(budget._waiters) == 1
+    queued.cancel()  # its waiter future is cancelled at once; the task runs its except block later
+    first.cancel()
+    budget.in_use -= 4  # the release of `first`, run before `queued` resumes (as its finally would):
+    budget._wake()  # drops the cancelled entry
+    budget.in_use += 4  # (first's own finally gives it back when it runs)
+    for task in (queued, first):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert budget.in_use == 0 and not budget._waiters

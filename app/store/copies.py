@@ -67,7 +67,8 @@ class ByteBudget:
                     self.in_use -= share
                     self._wake()
                 else:
-                    self._waiters.remove((share, waiter))
+                    with contextlib.suppress(ValueError):  # _wake may have dropped it already (cancelled)
+                        self._waiters.remove((share, waiter))
                     self._wake()
                 raise
         else:
