@@ -11,8 +11,9 @@ import logging
 import math
 from collections.abc import AsyncIterator, Coroutine
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from app.config import BucketUrl
 from app.errors import (
     PreconditionFailed,
     ShadowReplicaError,
@@ -37,8 +38,16 @@ from app.store.values import (
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    from app.store.client import ObjectStore
+class CopySource(Protocol):
+    """What a copy needs of the source's store (an :class:`~app.store.ObjectStore`): its bucket, its layout
+    root, and ranged GETs for streamed copies. A protocol, so this module does not import the client."""
+
+    _url: BucketUrl
+
+    @property
+    def bucket(self) -> str: ...
+
+    async def get_range(self, key: str, start: int, length: int, *, if_match: str | None = None) -> bytes: ...
 
 
 class ByteBudget:
@@ -91,7 +100,7 @@ class ByteBudget:
 class CopyOps(StoreBase):
     """The copy operations of :class:`~app.store.ObjectStore` (kept apart: the largest group of them)."""
 
-    async def copy_from(self, source: ObjectStore, key: str, *, dest_key: str | None = None,
+    async def copy_from(self, source: CopySource, key: str, *, dest_key: str | None = None,
                         if_match_etag: str | None = None, if_unmodified_since: datetime | None = None) -> str:
         """Server-side CopyObject of ``source``'s ``key`` to ``dest_key`` (default: the same relative key) here.
 
@@ -114,7 +123,7 @@ class CopyOps(StoreBase):
         resp = await self._request("CopyObject", key, lambda _: self._client.copy_object(**params))
         return normalize_etag(resp.get("CopyObjectResult", {}).get("ETag"))
 
-    async def multipart_copy_from(self, source: ObjectStore, key: str, size: int, *, dest_key: str | None = None,
+    async def multipart_copy_from(self, source: CopySource, key: str, size: int, *, dest_key: str | None = None,
                                   part_size: int = 64 * MiB, concurrency: int = 8,
                                   if_match_etag: str | None = None) -> str:
         """Server-side multipart copy: CreateMultipartUpload, UploadPartCopy of ``CopySourceRange`` parts
@@ -160,7 +169,7 @@ class CopyOps(StoreBase):
         return await self._finish_upload(key, target, upload_id, [n for n, _, _ in ranges], etags,
                                          [worker() for _ in range(min(concurrency, len(ranges)))])
 
-    async def stream_from(self, source: ObjectStore, key: str, size: int, *, if_match_etag: str | None = None,
+    async def stream_from(self, source: CopySource, key: str, size: int, *, if_match_etag: str | None = None,
                           part_size: int = 64 * MiB, concurrency: int = 4, budget: ByteBudget | None = None) -> str:
         """Copy ``source``'s ``key`` here through this process, for when a server-side copy cannot work
         (another provider or endpoint, a destination principal that may not read the source).

@@ -6,17 +6,15 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.errors import (
     StorageUnavailable,
 )
+from app.store.base import StoreBase
 from app.store.values import (
     normalize_etag,
 )
-
-if TYPE_CHECKING:
-    from app.store.client import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +28,7 @@ class ObjectStream:
     before the end drops the connection (the body is not drained).
     """
 
-    def __init__(self, store: ObjectStore, key: str, resp: dict[str, Any], *, start: int, content_length: int,
+    def __init__(self, store: StoreBase, key: str, resp: dict[str, Any], *, start: int, content_length: int,
                  size: int, chunk_size: int) -> None:
         self.key = key
         self.start = start
