@@ -129,14 +129,9 @@ class PartitionWorker:
     def caught_up_etag(self) -> str | None:
         return self.cursor.caught_up_etag
 
-    def _step(self, **changes: Any) -> PartitionCursor:
+    def _step(self, **changes: Any) -> None:
         """Replace the cursor by one with ``changes`` (no await in between: safe beside concurrent copies)."""
         self.cursor = replace(self.cursor, **changes)
-        return self.cursor
-
-    def _dest_step(self, dest: DestState) -> DestState:
-        self._step(dest=dest)
-        return dest
 
     def use_format(self, fmt: str) -> None:
         """The source manifest is now ``fmt`` (discovery saw it change): read that one from now on."""
@@ -175,8 +170,8 @@ class PartitionWorker:
             if isinstance(got, NotModified):
                 return self.source if self.source is not None else UNCHANGED
             previous = self.source.etag if self.source is not None else None
-            source = self._step(source=self._parse(got, fmt, "source"), hint_source_etag=None).source
-            assert source is not None
+            source = self._parse(got, fmt, "source")
+            self._step(source=source, hint_source_etag=None)
             self.changed = self.changed or got.etag != previous
             if self.rep.on_source is not None and got.etag != previous:
                 self.rep.on_source(self.pid, source)
@@ -250,7 +245,7 @@ class PartitionWorker:
         attempts = self.rep.policy.attempts
         for attempt in range(attempts):
             if self.dest is None:
-                self._dest_step(await self._load_dest())
+                self._step(dest=await self._load_dest())
             src = await self._fetch_source(force=attempt > 0)
             if isinstance(src, _Unchanged):
                 return self._caught_up_from_checkpoint()
@@ -337,7 +332,7 @@ class PartitionWorker:
         except PreconditionFailed as e:
             self.rep.metrics.error("concurrent_writer")
             raise ReplicationError(f"{self.pid}: {key} changed at the destination under us (another writer?)") from e
-        self._dest_step(self.dest.with_etag(fmt, new))
+        self._step(dest=self.dest.with_etag(fmt, new))
         self.rep.metrics.manifest_commits[kind] += 1
         self.lag.last_commit = time.time()
         return new
@@ -347,7 +342,7 @@ class PartitionWorker:
         key = self.pid.manifest_key(fmt)
         await self._retry(partial(self.rep.dest.delete_many, [key]), f"DELETE {key}")
         assert self.dest is not None
-        self._dest_step(self.dest.with_etag(fmt, None))
+        self._step(dest=self.dest.with_etag(fmt, None))
 
     async def _commit(self, manifest: PartitionManifest, fmt: str, body: bytes, kind: str) -> None:
         """Write ``manifest`` as the destination's effective manifest, then drop the other format."""
@@ -358,7 +353,7 @@ class PartitionWorker:
         assert self.dest is not None
         committed = ManifestObject(key=self.pid.manifest_key(fmt), fmt=fmt, etag=etag, last_modified=_now(),
                                    body=body, manifest=manifest)
-        self._dest_step(replace(self.dest, manifest=committed))
+        self._step(dest=replace(self.dest, manifest=committed))
         if self.rep.on_commit is not None:
             self.rep.on_commit(self.pid, committed)
         self.lag.dest_next_offset = manifest.kafka_next_offset
@@ -445,7 +440,7 @@ class PartitionWorker:
                     await self._retry(partial(self.rep.dest.put, sw.key, sw.body), f"PUT {sw.key}")
                     self.rep.metrics.manifest_commits["spillover"] += 1
                     spills_written.add(sw.key)
-                    self._dest_step(replace(self.dest, spills=self.dest.spills | {sw.key}))
+                    self._step(dest=replace(self.dest, spills=self.dest.spills | {sw.key}))
                 if frontier == n and not inflight:
                     break
                 if commit is None and frontier > committed and (
@@ -485,7 +480,7 @@ class PartitionWorker:
         for sw in pending_spills:  # spillovers with no units left to copy
             await self._retry(partial(self.rep.dest.put, sw.key, sw.body), f"PUT {sw.key}")
             self.rep.metrics.manifest_commits["spillover"] += 1
-            self._dest_step(replace(self.dest, spills=self.dest.spills | {sw.key}))
+            self._step(dest=replace(self.dest, spills=self.dest.spills | {sw.key}))
         old = self.dest.manifest
         await self._commit(plan.target, plan.target_fmt, plan.target_body, "partition")
         self._step(verified=frozenset(), needs_probe=False)
@@ -548,7 +543,7 @@ class PartitionWorker:
                     doomed.extend((key, key + ".index", key + ".tx"))
         if plan.dropped_spills:
             await self._retry(partial(self.rep.dest.delete_many, plan.dropped_spills), "DELETE spillovers")
-            self._dest_step(replace(self.dest, spills=self.dest.spills - set(plan.dropped_spills)))
+            self._step(dest=replace(self.dest, spills=self.dest.spills - set(plan.dropped_spills)))
         if doomed:
             await self._retry(partial(self.rep.dest.delete_many, doomed), "DELETE dropped segments")
             self.rep.metrics.deleted_objects += len(doomed)
