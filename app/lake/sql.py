@@ -113,7 +113,6 @@ class SqlEngine:
     def _connect(self, sql: str | None = None) -> Any:
         import duckdb
 
-        pruned = self._pruned_files(sql) if sql is not None else {}
 
         con = duckdb.connect(":memory:", config={
             "extension_directory": str(extension_directory()),
@@ -135,6 +134,7 @@ class SqlEngine:
             opts.append(f"ENDPOINT {_literal(url.netloc)}")
             opts.append(f"USE_SSL {'true' if url.scheme == 'https' else 'false'}")
         con.execute(f"CREATE SECRET warehouse (TYPE s3, {', '.join(opts)})")
+        pruned = self._pruned_files(con, sql) if sql is not None else {}
         namespaces = sorted({ns for ns, _ in self.tables})
         by_name: dict[str, list[str]] = {}
         for ns in namespaces:
@@ -150,22 +150,21 @@ class SqlEngine:
         con.execute("SET lock_configuration = true")
         return con
 
-    def _pruned_files(self, sql: str) -> dict[str, list[str]]:
+    def _pruned_files(self, con: Any, sql: str) -> dict[str, list[str]]:
         """Metadata location → the data files that can hold rows of ``sql``, for the tables it bounds in time
         (the others are absent: their views scan everything). Any doubt means no pruning, never an error."""
         import duckdb
 
         from app.lake.prune import time_bounds
 
-        with duckdb.connect(":memory:") as scratch:
-            try:
-                row = scratch.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
-                tree = json.loads(row[0]) if row else {}
-            except (duckdb.Error, TypeError, ValueError):
-                return {}
-            if tree.get("error") or len(tree.get("statements") or []) != 1:
-                return {}
-            bounds = time_bounds(tree["statements"][0], lambda node: _timestamp_constant(scratch, node))
+        try:  # the query's connection, before its views exist and its configuration is locked
+            row = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+            tree = json.loads(row[0]) if row else {}
+        except (duckdb.Error, TypeError, ValueError):
+            return {}
+        if tree.get("error") or len(tree.get("statements") or []) != 1:
+            return {}
+        bounds = time_bounds(tree["statements"][0], lambda node: _timestamp_constant(con, node))
         names: dict[str, list[str]] = {}
         for ns, table in self.tables:
             names.setdefault(table.lower(), []).append(self.tables[(ns, table)])
