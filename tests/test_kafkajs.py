@@ -21,7 +21,7 @@ import pytest
 
 from app.config import S3Side
 from app.tools.seedgen import topic_name
-from tests.kafka_support import PartitionTruth, ServeProcess, new_bucket, read_truth, seed, start_serve
+from tests.kafka_support import PartitionTruth, ServeProcess, new_bucket, read_truth, seed, serving
 
 TOOLS = Path(__file__).parent / "kafka_tools"
 
@@ -43,9 +43,8 @@ def bucket(s3_server: str) -> S3Side:
 
 @pytest.fixture(scope="module")
 def server(bucket: S3Side, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    s = start_serve(bucket, cache_dir=tmp_path_factory.mktemp("kjs"))
-    yield s
-    s.stop()
+    with serving(bucket, cache_dir=tmp_path_factory.mktemp("kjs")) as s:
+        yield s
 
 
 def test_kafkajs_consumes_a_group_exactly_and_reads_offsets_and_configs(
