@@ -205,6 +205,9 @@ class ExportSettings:
     # stored batch bytes per table commit, all partitions together: the memory bound (two rounds are in flight,
     # each decoded into Python objects and Arrow columns, several times its stored size)
     commit_bytes: int = 32 * MiB
+    # stored batch bytes per round, decoded and written as Parquet while the next round is read and decoded
+    # (at most three rounds in memory); commits gather rounds up to commit_bytes
+    round_bytes: int = 4 * MiB
     read_bytes: int = 4 * MiB  # bytes per read of one partition
     partition_concurrency: int = 4  # partitions of a table read at once
     follow_interval: float = 10.0  # --follow: seconds between rounds when no manifest changed

@@ -40,7 +40,7 @@ from segment_format.batch import BatchHeader, BatchType, kafka_header
 from segment_format.errors import FormatError
 from segment_format.index import ReadStart, seek_kafka_offset, seek_timestamp
 from segment_format.offsets import OffsetTranslator
-from segment_format.records import Record
+from segment_format.records import Record, RecordColumns
 from segment_format.remote_index import RemoteSegmentIndex, decode_remote_index
 from segment_format.segment import BatchReader, Tail
 
@@ -72,10 +72,14 @@ class ServedBatch:
         return kafka_header(self.header, base_offset=self.kafka_offset, leader_epoch=self.leader_epoch)
 
     def decode(self) -> list[Record]:
+        return self.decode_columns().records()
+
+    def decode_columns(self) -> RecordColumns:
+        """The records as columns (the Iceberg export builds Arrow arrays from them)."""
         from segment_format.batch import Batch
 
         try:
-            return Batch(self.header, memoryview(self.records), self.position).decode_records()
+            return Batch(self.header, memoryview(self.records), self.position).decode_columns()
         except FormatError as e:
             raise CorruptData(f"records of batch at offset {self.kafka_offset} do not decode: {e.message}",
                               key=self.segment_key, position=e.position) from e

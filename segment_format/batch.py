@@ -38,7 +38,15 @@ from segment_format.errors import (
     RecordDecodeError,
     TruncatedError,
 )
-from segment_format.records import Compression, Record, compress, decode_records, decompress, encode_records
+from segment_format.records import (
+    Compression,
+    Record,
+    RecordColumns,
+    compress,
+    decode_record_columns,
+    decompress,
+    encode_records,
+)
 
 __all__ = [
     "HEADER_SIZE",
@@ -265,7 +273,11 @@ class Batch:
             )
 
     def decode_records(self) -> list[Record]:
-        """Decompress (if needed) and decode the records; errors name this batch's offset.
+        """Decompress (if needed) and decode the records (see :meth:`decode_columns`)."""
+        return self.decode_columns().records()
+
+    def decode_columns(self) -> RecordColumns:
+        """Decompress (if needed) and decode the records as columns; errors name this batch's offset.
 
         The error position is a position in the object: the byte of the bad record for an uncompressed
         batch, the start of the records block for a compressed one (positions inside the decompressed
@@ -281,7 +293,7 @@ class Batch:
                 offset=self.header.base_offset,
             ) from e
         try:
-            return decode_records(data, self.header.record_count)
+            return decode_record_columns(data, self.header.record_count)
         except RecordDecodeError as e:
             compressed = self.header.compression != Compression.NONE
             inner = "" if not compressed or e.position is None else f" (byte {e.position} of the decompressed records)"

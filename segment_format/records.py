@@ -143,8 +143,17 @@ def encode_records(records: Sequence[Record]) -> bytes:
     return b"".join(encode_record(r) for r in records)
 
 
+def _varint_in(buf: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
+    """:func:`decode_varint` of a field inside a record ending at ``end``, one-byte values (deltas, lengths
+    and counts in almost every record) without its loop."""
+    b = buf[pos] if pos < end else 0x80
+    if b < 0x80:
+        return (b >> 1) ^ -(b & 1), pos + 1
+    return decode_varint(buf, pos)
+
+
 def _read_bytes(buf: bytes | memoryview, pos: int, end: int, what: str) -> tuple[bytes | None, int]:
-    length, pos = decode_varint(buf, pos)
+    length, pos = _varint_in(buf, pos, end)
     if length == -1:
         return None, pos
     if length < -1 or pos + length > end:
@@ -152,9 +161,54 @@ def _read_bytes(buf: bytes | memoryview, pos: int, end: int, what: str) -> tuple
     return bytes(buf[pos : pos + length]), pos + length
 
 
-def decode_records(buf: bytes | memoryview, count: int) -> list[Record]:
-    """Decode ``count`` records from an uncompressed block; positions in errors are within ``buf``."""
-    records: list[Record] = []
+@dataclass(slots=True)
+class RecordColumns:
+    """The records of one block as columns, in record order: what a columnar writer (the Iceberg export)
+    wants, without a :class:`Record` per row. ``header_counts[i]`` headers of record ``i`` follow those of
+    the records before it in ``header_keys``/``header_values``."""
+
+    attributes: list[int]
+    timestamp_deltas: list[int]
+    offset_deltas: list[int]
+    keys: list[bytes | None]
+    values: list[bytes | None]
+    header_counts: list[int]
+    header_keys: list[str]
+    header_values: list[bytes | None]
+
+    def take(self, rows: Sequence[int]) -> RecordColumns:
+        """The columns of ``rows`` only (indexes, in the order given)."""
+        starts = [0]
+        for n in self.header_counts:
+            starts.append(starts[-1] + n)
+        header_rows = [h for i in rows for h in range(starts[i], starts[i + 1])]
+        return RecordColumns(
+            [self.attributes[i] for i in rows], [self.timestamp_deltas[i] for i in rows],
+            [self.offset_deltas[i] for i in rows], [self.keys[i] for i in rows], [self.values[i] for i in rows],
+            [self.header_counts[i] for i in rows], [self.header_keys[h] for h in header_rows],
+            [self.header_values[h] for h in header_rows])
+
+    def records(self) -> list[Record]:
+        header_iter = iter(map(RecordHeader, self.header_keys, self.header_values))
+        return [
+            Record(offset_delta=o, timestamp_delta=t, key=k, value=v, attributes=a,
+                   headers=tuple(next(header_iter) for _ in range(n)) if n else ())
+            for a, t, o, k, v, n in zip(self.attributes, self.timestamp_deltas, self.offset_deltas, self.keys,
+                                        self.values, self.header_counts, strict=True)
+        ]
+
+
+def decode_record_columns(buf: bytes | memoryview, count: int) -> RecordColumns:
+    """Decode ``count`` records from an uncompressed block into columns; positions in errors are within
+    ``buf``."""
+    attributes: list[int] = []
+    ts_deltas: list[int] = []
+    off_deltas: list[int] = []
+    keys: list[bytes | None] = []
+    values: list[bytes | None] = []
+    header_counts: list[int] = []
+    header_keys: list[str] = []
+    header_values: list[bytes | None] = []
     pos = 0
     total = len(buf)
     for i in range(count):
@@ -165,40 +219,42 @@ def decode_records(buf: bytes | memoryview, count: int) -> list[Record]:
             raise RecordDecodeError(f"record {i} length {length} runs past the batch", position=start)
         if pos >= end:
             raise RecordDecodeError(f"record {i} is empty", position=start)
-        attributes = struct.unpack_from(">b", buf, pos)[0]
+        attribute = buf[pos]
+        attributes.append(attribute - 256 if attribute > 127 else attribute)  # int8
         pos += 1
-        ts_delta, pos = decode_varint(buf, pos)
-        off_delta, pos = decode_varint(buf, pos)
+        ts_delta, pos = _varint_in(buf, pos, end)
+        ts_deltas.append(ts_delta)
+        off_delta, pos = _varint_in(buf, pos, end)
+        off_deltas.append(off_delta)
         key, pos = _read_bytes(buf, pos, end, "key")
+        keys.append(key)
         value, pos = _read_bytes(buf, pos, end, "value")
-        n_headers, pos = decode_varint(buf, pos)
+        values.append(value)
+        n_headers, pos = _varint_in(buf, pos, end)
         if n_headers < 0 or n_headers > length:
             raise RecordDecodeError(f"record {i} has {n_headers} headers", position=pos)
-        headers = []
+        header_counts.append(n_headers)
         for _ in range(n_headers):
             hkey, pos = _read_bytes(buf, pos, end, "header key")
             if hkey is None:
                 raise RecordDecodeError("null header key", position=pos)
             hval, pos = _read_bytes(buf, pos, end, "header value")
             try:
-                headers.append(RecordHeader(hkey.decode("utf-8"), hval))
+                header_keys.append(hkey.decode("utf-8"))
             except UnicodeDecodeError as e:
                 raise RecordDecodeError("header key is not UTF-8", position=pos) from e
+            header_values.append(hval)
         if pos != end:
             raise RecordDecodeError(f"record {i} has {end - pos} unexpected trailing bytes", position=pos)
-        records.append(
-            Record(
-                offset_delta=off_delta,
-                timestamp_delta=ts_delta,
-                key=key,
-                value=value,
-                headers=tuple(headers),
-                attributes=attributes,
-            )
-        )
     if pos != total:
         raise RecordDecodeError(f"{total - pos} bytes left after {count} records", position=pos)
-    return records
+    return RecordColumns(attributes, ts_deltas, off_deltas, keys, values, header_counts, header_keys,
+                         header_values)
+
+
+def decode_records(buf: bytes | memoryview, count: int) -> list[Record]:
+    """Decode ``count`` records from an uncompressed block; positions in errors are within ``buf``."""
+    return decode_record_columns(buf, count).records()
 
 
 _XERIAL_MAGIC = b"\x82SNAPPY\x00"

@@ -23,6 +23,7 @@ from segment_format.records import (
     Record,
     RecordHeader,
     compress,
+    decode_record_columns,
     decode_records,
     decode_varint,
     decompress,
@@ -185,6 +186,31 @@ def test_null_and_empty_are_distinct() -> None:
 def test_record_attributes_survive() -> None:
     rec = Record(offset_delta=0, timestamp_delta=0, key=None, value=b"v", attributes=-1)
     assert decode_records(encode_record(rec), 1)[0].attributes == -1
+
+
+@given(record_lists(max_records=8), st.data())
+def test_columns_hold_the_records_by_field(recs: list[Record], data: st.DataObject) -> None:
+    """The columns the export builds Arrow arrays from are the hand-written records field by field (headers
+    flattened in record order), and ``take`` keeps exactly the rows asked for with their headers."""
+    cols = decode_record_columns(encode_records(recs), len(recs))
+    assert cols.offset_deltas == [r.offset_delta for r in recs]
+    assert cols.timestamp_deltas == [r.timestamp_delta for r in recs]
+    assert (cols.keys, cols.values) == ([r.key for r in recs], [r.value for r in recs])
+    assert cols.header_counts == [len(r.headers) for r in recs]
+    assert list(zip(cols.header_keys, cols.header_values, strict=True)) == \
+        [(h.key, h.value) for r in recs for h in r.headers]
+    rows = data.draw(st.lists(st.integers(0, len(recs) - 1), unique=True))
+    picked = cols.take(rows)
+    assert picked.header_counts == [len(recs[i].headers) for i in rows]
+    assert picked.header_keys == [h.key for i in rows for h in recs[i].headers]
+    assert picked.records() == [recs[i] for i in rows]
+
+
+def test_multi_byte_varints_in_every_field() -> None:
+    """Deltas, lengths and header counts past one varint byte take the slow path and decode the same."""
+    rec = Record(offset_delta=300, timestamp_delta=-(2**40), key=b"k" * 200, value=b"v" * 70_000,
+                 headers=tuple(RecordHeader(f"h{i}", b"x" * 100) for i in range(70)), attributes=-128)
+    assert decode_records(encode_record(rec) + encode_record(rec), 2) == [rec, rec]
 
 
 # ---------------------------------------------------------------- records: errors

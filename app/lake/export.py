@@ -13,10 +13,11 @@ Theory of operation
   any point leaves either the old snapshot (its files are orphans, never read) or the new one. No gap, no
   duplicate.
 * **Rounds**: a round reads, for every unfinished partition (``partition_concurrency`` at once), up to its
-  share of ``commit_bytes`` of stored batches, decodes them into one Arrow table (in a worker thread),
-  appends it (in a worker thread: pyiceberg writes Parquet/zstd, one file per hour partition, and commits),
-  and repeats until every partition reached the high watermark it had when the run started. Memory stays
-  around ``commit_bytes`` (times the compression ratio) whatever the bucket size.
+  share of ``round_bytes`` of stored batches, decodes them into Arrow tables by hour (a worker thread) and
+  writes them (a worker thread: pyiceberg writes Parquet/zstd, one file per hour partition) while the next
+  rounds are read and decoded; a commit names the files of the rounds written since the last one once
+  ``commit_bytes`` gathered, and repeats until every partition reached the high watermark it had when the
+  run started. Memory stays around three rounds (times the decoded size) whatever the bucket size.
 * **Damage** (:class:`~app.errors.CorruptData`) stops that partition at the last good batch, with the object
   key and byte position in the result; the other partitions go on, and the exit code says so.
 * **Someone else's table** (another schema or partition spec, or no ``shadowreplica.source`` property, or
@@ -40,13 +41,13 @@ from app.lake.arrow_fix import keep_null_lists
 from app.lake.schema import arrow_schema, new_table_metadata, schema_mismatch
 from app.lake.warehouse import LakeError, Warehouse
 from app.reader import PartitionReader, ServedBatch
-from segment_format.records import Record
+from segment_format.records import RecordColumns
 
 log = logging.getLogger(__name__)
 keep_null_lists()  # pyiceberg would write a record without headers as [] instead of null (arrow_fix.py)
 
-__all__ = ["ExportMetrics", "Exporter", "PartitionState", "TableResult", "append_hour_tables", "batches_to_hour_tables",
-           "progress_from_summary"]
+__all__ = ["ExportMetrics", "Exporter", "PartitionState", "TableResult", "batches_to_hour_tables",
+           "commit_data_files", "progress_from_summary", "write_hour_files"]
 
 NEXT_OFFSET = "shadowreplica.next-offset."
 SOURCE = "shadowreplica.source"
@@ -144,6 +145,38 @@ class _Chunk:
     error: dict[str, Any] | None = None
 
 
+@dataclass(slots=True)
+class _Round:
+    """One round decoded: every partition's read position after it, its Arrow tables by hour, and per chunk
+    (partition, next offset, records) for the states (the batches themselves are not kept)."""
+
+    offsets: dict[int, int]
+    tables: dict[int, Any]
+    moves: list[tuple[int, int, int]]
+    stored_bytes: int
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Rounds whose files are written and not yet committed (the next commit names them all)."""
+
+    files: list[Any] = field(default_factory=list)
+    moves: list[tuple[int, int, int]] = field(default_factory=list)
+    offsets: dict[int, int] = field(default_factory=dict)
+    records: int = 0
+    stored_bytes: int = 0
+
+    def add(self, done: _Round, files: list[Any]) -> None:
+        self.files.extend(files)
+        self.moves.extend(done.moves)
+        self.offsets = done.offsets
+        self.records += sum(t.num_rows for t in done.tables.values())
+        self.stored_bytes += done.stored_bytes
+
+    def clear(self) -> None:
+        self.files, self.moves, self.records, self.stored_bytes = [], [], 0, 0
+
+
 HOUR_US = 3_600_000_000
 
 
@@ -164,21 +197,20 @@ class _HourColumns:
         self.header_keys: list[bytes] = []
         self.header_values: list[bytes | None] = []
 
-    def extend(self, partition: int, base_offset: int, records: Sequence[Record], stamps: list[int]) -> None:
-        self.partitions.extend(repeat(partition, len(records)))
-        self.offsets.extend([base_offset + r.offset_delta for r in records])
+    def extend(self, partition: int, base_offset: int, records: RecordColumns, stamps: list[int]) -> None:
+        self.partitions.extend(repeat(partition, len(stamps)))
+        self.offsets.extend([base_offset + delta for delta in records.offset_deltas])
         self.stamps.extend(stamps)
-        self.keys.extend([r.key for r in records])
-        self.values.extend([r.value for r in records])
-        self.header_null.extend([not r.headers for r in records])
-        if any(r.headers for r in records):
-            headers = [h for r in records for h in r.headers]
-            self.header_keys.extend([h.key.encode() for h in headers])
-            self.header_values.extend([h.value for h in headers])
-            self.header_offsets.extend(accumulate((len(r.headers) for r in records), initial=self.header_offsets[-1]))
-            del self.header_offsets[-len(records) - 1]  # accumulate repeats the starting value
+        self.keys.extend(records.keys)
+        self.values.extend(records.values)
+        self.header_null.extend([n == 0 for n in records.header_counts])
+        if records.header_keys:
+            self.header_keys.extend([k.encode() for k in records.header_keys])
+            self.header_values.extend(records.header_values)
+            self.header_offsets.extend(accumulate(records.header_counts, initial=self.header_offsets[-1]))
+            del self.header_offsets[-len(stamps) - 1]  # accumulate repeats the starting value
         else:
-            self.header_offsets.extend(repeat(self.header_offsets[-1], len(records)))
+            self.header_offsets.extend(repeat(self.header_offsets[-1], len(stamps)))
 
     def to_arrow(self, schema: Any) -> Any:
         import pyarrow as pa
@@ -203,8 +235,8 @@ def batches_to_hour_tables(partition_batches: Sequence[tuple[int, Sequence[Serve
     ``hour(redpanda.timestamp)`` partition value), so no table-wide filter is needed to split them (CPU: run
     it in a thread). An empty header list is null, as Redpanda writes it.
 
-    Columns grow a batch at a time (list comprehensions; a batch almost always lies within one hour), not a
-    record at a time: this loop is most of the export's CPU after the records' own decoding."""
+    Records are decoded as columns (no object per record) and columns grow a batch at a time (a batch almost
+    always lies within one hour): this is most of the export's CPU."""
     hours: dict[int, _HourColumns] = {}
 
     def columns(hour: int) -> _HourColumns:
@@ -215,11 +247,11 @@ def batches_to_hour_tables(partition_batches: Sequence[tuple[int, Sequence[Serve
 
     for partition, batches in partition_batches:
         for batch in batches:
-            records = batch.decode()
-            if not records:
+            records = batch.decode_columns()
+            if not records.keys:
                 continue
             first_ms = batch.header.first_timestamp
-            stamps = [(first_ms + r.timestamp_delta) * 1000 for r in records]  # Kafka ms → Iceberg µs
+            stamps = [(first_ms + delta) * 1000 for delta in records.timestamp_deltas]  # Kafka ms → Iceberg µs
             first_hour, last_hour = min(stamps) // HOUR_US, max(stamps) // HOUR_US
             if first_hour == last_hour:
                 columns(first_hour).extend(partition, batch.kafka_offset, records, stamps)
@@ -228,28 +260,36 @@ def batches_to_hour_tables(partition_batches: Sequence[tuple[int, Sequence[Serve
                 for i, stamp in enumerate(stamps):
                     by_hour.setdefault(stamp // HOUR_US, []).append(i)
                 for hour, picked in by_hour.items():
-                    columns(hour).extend(partition, batch.kafka_offset, [records[i] for i in picked],
+                    columns(hour).extend(partition, batch.kafka_offset, records.take(picked),
                                          [stamps[i] for i in picked])
     schema = arrow_schema()
     return {hour: cols.to_arrow(schema) for hour, cols in hours.items()}
 
 
-def append_hour_tables(table: Any, hour_tables: dict[int, Any], snapshot_properties: dict[str, str]) -> None:
-    """One snapshot: a Parquet file per hour (pyiceberg's writer: field ids, zstd, column stats), committed
-    with the snapshot summary properties (blocking)."""
+def write_hour_files(table: Any, hour_tables: dict[int, Any]) -> list[Any]:
+    """One round's Parquet files, one per hour (pyiceberg's writer: field ids, zstd, column stats), not
+    committed: until a snapshot names them no reader sees them (blocking)."""
+    import uuid
+
     from pyiceberg.io.pyarrow import write_file
     from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
     from pyiceberg.table import WriteTask
 
+    metadata = table.metadata
+    spec, schema = metadata.spec(), metadata.schema()
+    (hour_field,) = spec.fields
+    write_uuid = uuid.uuid4()
+    tasks = (WriteTask(write_uuid=write_uuid, task_id=i, schema=schema, record_batches=data.to_batches(),
+                       partition_key=PartitionKey([PartitionFieldValue(hour_field, hour)], spec, schema))
+             for i, (hour, data) in enumerate(sorted(hour_tables.items())))
+    return list(write_file(table.io, metadata, tasks))
+
+
+def commit_data_files(table: Any, data_files: Sequence[Any], snapshot_properties: dict[str, str]) -> None:
+    """One append snapshot naming ``data_files``, with the progress in its summary properties (blocking)."""
     with table.transaction() as tx, tx.update_snapshot(snapshot_properties=snapshot_properties).merge_append() \
             as append:
-        spec, schema = tx.table_metadata.spec(), tx.table_metadata.schema()
-        (hour_field,) = spec.fields
-        tasks = (WriteTask(write_uuid=append.commit_uuid, task_id=i, schema=schema,
-                           record_batches=data.to_batches(),
-                           partition_key=PartitionKey([PartitionFieldValue(hour_field, hour)], spec, schema))
-                 for i, (hour, data) in enumerate(sorted(hour_tables.items())))
-        for data_file in write_file(table.io, tx.table_metadata, tasks):
+        for data_file in data_files:
             append.append_data_file(data_file)
 
 
@@ -368,40 +408,65 @@ class Exporter:
         result.partitions = [states[p] for p in sorted(states)]
         self._update_metrics(topic, states)
         sem = asyncio.Semaphore(max(1, self.settings.partition_concurrency))
+        round_bytes = max(1, min(self.settings.round_bytes, self.settings.commit_bytes))
+        pending = _Pending()
 
         async def read(p: int, start: int, share: int) -> _Chunk:
             async with sem:
                 return await self._read_chunk(views[p], start, states[p].high_watermark, share)
 
-        async def commit(chunks: list[_Chunk], hour_tables: dict[int, Any], new_offsets: dict[int, int]) -> None:
-            props = {SOURCE: self.source, **{f"{NEXT_OFFSET}{p}": str(o) for p, o in sorted(new_offsets.items())}}
-            await asyncio.to_thread(self._append, table, hour_tables, props)
-            records = sum(t.num_rows for t in hour_tables.values())
-            stored = sum(c.stored_bytes for c in chunks)
-            for c in chunks:
-                st = states[c.partition]
-                st.records += sum(b.header.record_count for b in c.batches)
-                st.next_offset = c.next_offset
-            result.exported += records
+        async def decode(chunks: list[_Chunk], offsets: dict[int, int]) -> _Round:
+            tables = await asyncio.to_thread(batches_to_hour_tables, [(c.partition, c.batches) for c in chunks])
+            moves = [(c.partition, c.next_offset, sum(b.header.record_count for b in c.batches)) for c in chunks]
+            return _Round(offsets, tables, moves, sum(c.stored_bytes for c in chunks))
+
+        async def commit() -> None:
+            props = {SOURCE: self.source, **{f"{NEXT_OFFSET}{p}": str(o) for p, o in sorted(pending.offsets.items())}}
+            await asyncio.to_thread(self._guarded, table, commit_data_files, table, pending.files, props)
+            stored = pending.stored_bytes
+            for partition, next_offset, records in pending.moves:  # in round order: the last one stands
+                states[partition].records += records
+                states[partition].next_offset = next_offset
+            result.exported += pending.records
             result.commits += 1
-            self.metrics.records[topic] = self.metrics.records.get(topic, 0) + records
+            self.metrics.records[topic] = self.metrics.records.get(topic, 0) + pending.records
             self.metrics.bytes[topic] = self.metrics.bytes.get(topic, 0) + stored
             self.metrics.commits[topic] = self.metrics.commits.get(topic, 0) + 1
             self._update_metrics(topic, states)
             if self.on_progress is not None:
-                self.on_progress(stored, records)
+                self.on_progress(stored, pending.records)
+            pending.clear()
 
-        # Rounds are pipelined: round k+1 is read and decoded while round k's files are written and committed
-        # (commits stay in order, one at a time; at most two rounds in memory).
+        async def write(done: _Round) -> None:
+            """Files of one round (while the next round decodes); a commit once ``commit_bytes`` are written."""
+            files = await asyncio.to_thread(self._guarded, table, write_hour_files, table, done.tables)
+            pending.add(done, files)
+            if pending.stored_bytes >= self.settings.commit_bytes:
+                await commit()
+
+        # A pipeline of rounds of ``round_bytes``: round k+2 is read while round k+1 is decoded (a thread) and
+        # round k's Parquet files are written (a thread; pyarrow and the PUTs mostly outside the GIL). Commits
+        # gather rounds up to ``commit_bytes``, so the file count and the commit cost do not grow with the
+        # pipeline's depth; at most three rounds are in memory.
         read_pos = {p: st.next_offset for p, st in states.items()}
-        committing: asyncio.Task[None] | None = None
+        decoding: asyncio.Task[_Round] | None = None
+        writing: asyncio.Task[None] | None = None
+
+        async def hand_over() -> asyncio.Task[None]:
+            """The decoded round goes to the writer once it finished the round before (rounds stay in order)."""
+            assert decoding is not None
+            done = await decoding
+            if writing is not None:
+                await writing
+            return asyncio.create_task(write(done))
+
         try:
             while True:
                 active = [p for p, st in states.items()
                           if p in views and st.error is None and read_pos[p] < st.high_watermark]
                 if not active:
                     break
-                share = max(1, self.settings.commit_bytes // len(active))  # a read returns one batch at least
+                share = max(1, round_bytes // len(active))  # a read returns one batch at least
                 chunks = await asyncio.gather(*(read(p, read_pos[p], share) for p in active))
                 moved = False
                 for c in chunks:
@@ -416,17 +481,20 @@ class Exporter:
                         read_pos[c.partition] = c.next_offset
                 if not moved:
                     break  # nothing readable left below the high watermarks (trailing non-data batches, damage)
-                hour_tables = await asyncio.to_thread(batches_to_hour_tables,
-                                                      [(c.partition, c.batches) for c in chunks])
-                if committing is not None:
-                    await committing
-                committing = asyncio.create_task(commit(list(chunks), hour_tables, dict(read_pos)))
-            if committing is not None:
-                await committing
+                if decoding is not None:
+                    writing = await hand_over()
+                decoding = asyncio.create_task(decode(list(chunks), dict(read_pos)))
+            if decoding is not None:
+                writing = await hand_over()
+            if writing is not None:
+                await writing
+            if pending.files:
+                await commit()
         finally:
-            if committing is not None and not committing.done():
-                committing.cancel()
-                await asyncio.gather(committing, return_exceptions=True)
+            unfinished = [t for t in (decoding, writing) if t is not None and not t.done()]
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
         final = self._result(table, name)
         result.metadata_location, result.records, result.snapshot_id = (
             final.metadata_location, final.records, final.snapshot_id)
@@ -436,10 +504,10 @@ class Exporter:
         return result
 
     @staticmethod
-    def _append(table: Any, hour_tables: dict[int, Any], props: dict[str, str]) -> None:
-        """Write and commit one round (blocking); any failure is one :class:`LakeError`."""
+    def _guarded(table: Any, step: Callable[..., Any], *args: Any) -> Any:
+        """A blocking write or commit step; any failure is one :class:`LakeError`."""
         try:
-            append_hour_tables(table, hour_tables, props)
+            return step(*args)
         except Exception as e:  # pyarrow OSError, pyiceberg CommitFailedException, SQLAlchemy errors, ...
             raise LakeError(f"commit to table {'.'.join(table.name())} failed ({type(e).__name__}: {e}); "
                             f"nothing was committed: the next run exports the same records again",
