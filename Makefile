@@ -24,7 +24,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check app segment_format tests localstack bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q -x -n 3 --dist loadfile --durations=15 -m "not timing"
+	$(BIN)/pytest -q -x -n 3 --dist loadfile --no-loadscope-reorder --durations=15 -m "not timing"
 	$(BIN)/pytest -q -x -m timing
 
 ## The inner loop: lint, types and every test not marked slow (the end-to-end ones), in about a minute.
