@@ -75,13 +75,11 @@ CLUSTER_METADATA_ROOT = "cluster_metadata/"
 # ---------------------------------------------------------------------------------------------- identity
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class TopicId:
-    """A topic of one cluster: ``label`` is its cluster UUID (labeled layout) or "" (prefixed layout)."""
+class _Labeled:
+    """What a topic's or partition's ``label`` says: its cluster UUID (labeled layout) or "" (prefixed)."""
 
-    namespace: str
-    topic: str
-    label: str = ""
+    __slots__ = ()
+    label: str
 
     @property
     def cluster_uuid(self) -> str | None:
@@ -91,12 +89,21 @@ class TopicId:
     def layout(self) -> str:
         return "labeled" if self.label else "prefixed"
 
+
+@dataclass(frozen=True, slots=True, order=True)
+class TopicId(_Labeled):
+    """A topic of one cluster: ``label`` is its cluster UUID (labeled layout) or "" (prefixed layout)."""
+
+    namespace: str
+    topic: str
+    label: str = ""
+
     def __str__(self) -> str:
         return f"{self.namespace}/{self.topic}" + (f" (cluster {self.label})" if self.label else "")
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class PartitionId:
+class PartitionId(_Labeled):
     """One partition incarnation: namespace, topic, partition, the revision in its keys, and its label."""
 
     namespace: str
@@ -104,14 +111,6 @@ class PartitionId:
     partition: int
     revision: int
     label: str = ""
-
-    @property
-    def cluster_uuid(self) -> str | None:
-        return self.label or None
-
-    @property
-    def layout(self) -> str:
-        return "labeled" if self.label else "prefixed"
 
     @property
     def topic_id(self) -> TopicId:
