@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 S3_PORT ?= 4566
 export S3_PORT
 
-.PHONY: demo test test-fast bench s3 lint typecheck fuzz clean install
+.PHONY: demo test test-fast test-tools bench s3 lint typecheck fuzz clean install
 
 install: $(STAMP)
 
@@ -21,11 +21,18 @@ demo: $(STAMP)
 	$(BIN)/python localstack/demo.py
 
 ## Lint, type-check and run the whole suite (unit, property, integration against a real S3 server process).
-test: $(STAMP)
+test: $(STAMP) test-tools
 	$(BIN)/ruff check app segment_format tests localstack bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q -x -n 3 --dist loadfile --no-loadscope-reorder --durations=15 -m "not timing"
 	$(BIN)/pytest -q -x -m timing
+
+## What the end-to-end tests drive besides Python (Debian's chromium, kcat and Node.js; kafkajs from npm),
+## installed once before the workers start (the tests install what is still missing, one at a time).
+test-tools:
+	sh tests/debian/install.sh chromium chromium fonts-dejavu-core
+	sh tests/debian/install.sh kcat kcat
+	sh tests/kafka_tools/install_kafkajs.sh
 
 ## The inner loop: lint, types and every test not marked slow (the end-to-end ones), in about a minute.
 test-fast: $(STAMP)

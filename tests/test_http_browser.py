@@ -5,7 +5,7 @@ dialog is exercised too. The test browses to a record and checks its value is sh
 jumps by time, pages forward, opens the segment timeline and the replication view, and saves screenshots
 under ``tests/output/``.
 
-Chromium comes from Debian (``tests/browser/install.sh``, run here when ``/usr/bin/chromium`` is
+Chromium comes from Debian (``tests/debian/install.sh``, run here when ``/usr/bin/chromium`` is
 missing): Playwright never downloads a browser of its own.
 """
 

@@ -2,7 +2,7 @@
 bundled librdkafka, and kafka-python speaking SaslHandshake v0 (bare tokens), against a real `serve`
 configured with the README's own users/ACLs/TLS example.
 
-kcat comes from Debian through ``tests/kafka_tools/install.sh`` (run here when ``kcat`` is missing), so a
+kcat comes from Debian through ``tests/debian/install.sh`` (run here when ``kcat`` is missing), so a
 fresh clone's ``make test`` installs it. librdkafka turns SASL on only when ApiVersions lists SaslHandshake
 v0; before that fix every mechanism failed with "SASL Handshake not supported by broker".
 """
@@ -10,7 +10,6 @@ v0; before that fix every mechanism failed with "SASL Handshake not supported by
 from __future__ import annotations
 
 import re
-import shutil
 import struct
 import subprocess
 import time
@@ -22,6 +21,7 @@ import pytest
 from app.config import S3Side
 from app.kafka.protocol import ApiKey, SaslHandshakeRequest
 from tests.cert_support import Certs, make_certs
+from tests.debian_tools import ensure_tool
 from tests.kafka_support import (
     PartitionTruth,
     RawClient,
@@ -35,7 +35,6 @@ from tests.kafka_support import (
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 REPO = Path(__file__).resolve().parent.parent
-INSTALL = Path(__file__).parent / "kafka_tools" / "install.sh"
 PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret"}
 
 
@@ -49,13 +48,7 @@ def readme_security_example() -> str:
 
 @pytest.fixture(scope="session")
 def kcat() -> str:
-    if shutil.which("kcat") is None:
-        done = subprocess.run(["sh", str(INSTALL)], capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            pytest.fail(f"could not install Debian's kcat with {INSTALL}:\n{done.stdout}\n{done.stderr}", pytrace=False)
-    path = shutil.which("kcat")
-    assert path is not None
-    return path
+    return str(ensure_tool("kcat"))
 
 
 @pytest.fixture(scope="module")

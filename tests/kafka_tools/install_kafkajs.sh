@@ -5,15 +5,7 @@
 # nothing is fetched at test run time after this.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
-if ! command -v node >/dev/null 2>&1; then
-    SUDO=""
-    if [ "$(id -u)" != "0" ]; then
-        SUDO="sudo -n"
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends nodejs >/dev/null
-fi
+sh "$HERE/../debian/install.sh" node nodejs >/dev/null
 if [ ! -f "$HERE/node/node_modules/kafkajs/package.json" ]; then
     python3 - "$HERE/node/node_modules" <<'PY'
 import hashlib, io, pathlib, sys, tarfile, urllib.request
