@@ -87,6 +87,10 @@ class ProgressSink(Protocol):
 
 log = logging.getLogger(__name__)
 
+
+async def _no_listing() -> BucketListing | None:
+    return None
+
 @dataclass(frozen=True, slots=True)
 class SyncReport:
     """What one ``--once`` run did."""
@@ -248,20 +252,19 @@ class Replicator:
     async def discover(self, *, with_dest: bool, full: bool = True) -> BucketListing:
         """Discover the source's manifests (both layouts, :mod:`app.bucket`); start workers for owned partitions
         and topics not seen before. Not ``full``: a light pass over the roots known to hold manifests."""
-        if not self._checkpoint_loaded:
-            await self.checkpoint.load()
-            self._checkpoint_loaded = True
         include = self.config.topics
         uuids = self.config.cluster_uuids
         # no retry around the whole discovery: each listing page is retried on its own (request_retry), so a
-        # fault never restarts listings that succeeded
+        # fault never restarts listings that succeeded; the checkpoint and both sides are read side by side
         known = self.listing if not full and self.listing is not None and self.listing.partitions else None
-        listing = await discover(self.source, include=include, cluster_uuids=uuids, known=known)
+        listing, dest_listing, _ = await asyncio.gather(
+            discover(self.source, include=include, cluster_uuids=uuids, known=known),
+            self._discover_dest() if with_dest else _no_listing(),
+            self._load_checkpoint(),
+        )
         if known is None:
             self._last_full, self._need_full = time.monotonic(), False
-        dest_listing: BucketListing | None = None
-        if with_dest:
-            dest_listing = await discover(self.dest, include=include, cluster_uuids=uuids)
+        if dest_listing is not None:
             self.dest_listing = dest_listing
         shard = self.config.shard
         for pid, objs in listing.partitions.items():
@@ -294,6 +297,14 @@ class Replicator:
         if self.on_listing is not None:
             self.on_listing(listing)
         return listing
+
+    async def _discover_dest(self) -> BucketListing | None:
+        return await discover(self.dest, include=self.config.topics, cluster_uuids=self.config.cluster_uuids)
+
+    async def _load_checkpoint(self) -> None:
+        if not self._checkpoint_loaded:
+            await self.checkpoint.load()
+            self._checkpoint_loaded = True
 
     # -- once --
 
