@@ -6,13 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v rclone >/dev/null 2>&1; then
-    echo "installing rclone (Debian package)"
-    SUDO=""
-    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rclone >/dev/null
-fi
+sh tests/debian/install.sh rclone rclone >/dev/null  # apt, one caller at a time (see the script)
 rclone version | head -1
 
 if [ ! -x .venv/bin/aws ]; then

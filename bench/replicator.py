@@ -7,8 +7,9 @@
   nothing but copy). Wall time of each, ratios, and S3 requests per copied object: shadowreplica's from its
   own request counters (``--json``), the other tools' counted by :class:`CountingProxy` in a second run
   through it (wall times are measured without the proxy). After an untimed warm-up copy, each tool's best
-  of ``BENCH_REPL_REPEATS`` (2) runs. Targets: wall <= rclone's; >= 90% of the raw
-  loop's throughput; exactly 1 request per copied object.
+  of ``BENCH_REPL_REPEATS`` (2) runs. The raw loop also runs as a process of
+  its own (``bench/raw_copy.py``, aiobotocore alone), paying the start-up the console script pays. Targets:
+  wall <= every other tool's; >= 0.95x of the raw loop's throughput; exactly 1 request per copied object.
 * **incremental**: ``BENCH_REPL_INCR_SEGMENTS`` (default 5000) small segments already at the destination,
   one new one at the source: ``shadowreplica sync --once`` vs ``rclone copy --size-only`` (rclone's cheapest
   change detection). Target: >= 50x faster, requests O(changed partitions) not O(objects).
@@ -165,6 +166,16 @@ def run_shadowreplica(endpoint: str, src: S3Side, dst: S3Side, *extra: str) -> t
     return wall, json.loads(done.stdout)
 
 
+def run_raw_process(endpoint: str, src: S3Side, dst: S3Side) -> float:
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "bench.raw_copy", src.url.bucket, dst.url.bucket, str(CONCURRENCY)],
+                          capture_output=True, text=True, env=_env(endpoint), cwd=REPO, timeout=1800)
+    wall = time.perf_counter() - t
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.raw_copy failed: {done.stderr[-2000:]}")
+    return wall
+
+
 def rclone_env(endpoint: str) -> dict[str, str]:
     env = _env(endpoint)
     env.pop("AWS_CA_BUNDLE", None)  # rclone 1.60 fails with a custom CA bundle on a plain-HTTP endpoint
@@ -297,6 +308,14 @@ def bench_bulk(endpoint: str, work: Path) -> None:
     raw_s = min(raws)
     results["raw CopyObject loop"] = raw_s
     requests["raw CopyObject loop"] = f"{1 + 1 / raw_n:.3f} req/object (1 LIST + {raw_n} CopyObject)"
+    # the same loop as a process of its own (aiobotocore alone): start-up paid, like the console script's
+    procs = []
+    for _ in range(REPEATS):
+        dst = fresh()
+        procs.append(run_raw_process(endpoint, src, dst))
+        done_with(dst)
+    results["raw CopyObject loop, as a process"] = raw_proc = min(procs)
+    requests["raw CopyObject loop, as a process"] = requests["raw CopyObject loop"]
     aws_cfg = work / "aws-c16.cfg"
     aws_cfg.write_text("[default]\ns3 =\n  max_concurrent_requests = 16\n  multipart_threshold = 64MB\n")
     runs: list[tuple[str, object]] = []
@@ -332,8 +351,12 @@ def bench_bulk(endpoint: str, work: Path) -> None:
     if rclone_best is not None:
         print(f"target wall <= rclone's best ({rclone_best:.2f} s): {'MET' if ours <= rclone_best else 'NOT MET'}"
               f" ({ours:.2f} s)")
-    print(f"target >= 90% of the raw loop's throughput: wall {raw_s / ours:.0%}, in-process {raw_s / inner:.0%}: "
-          f"{'MET' if raw_s / inner >= 0.9 else 'NOT MET'} (in-process), {'MET' if raw_s / ours >= 0.9 else 'NOT MET'} (wall)")
+    print(f"target >= 0.95x of the raw loop's throughput: in-process {raw_s / inner:.2f}x "
+          f"({'MET' if raw_s / inner >= 0.95 else 'NOT MET'}), as processes {raw_proc / ours:.2f}x "
+          f"({'MET' if raw_proc / ours >= 0.95 else 'NOT MET'}), console script vs in-process loop {raw_s / ours:.2f}x")
+    others = [v for k, v in results.items() if k not in ("shadowreplica sync", "raw CopyObject loop")]
+    print(f"target wall <= every other tool's ({min(others):.2f} s): {'MET' if ours <= min(others) else 'NOT MET'}"
+          f" ({ours:.2f} s)")
     print(f"target exactly 1 copy request per copied object: {copy_requests}/{copied}: "
           f"{'MET' if copy_requests == copied else 'NOT MET'}")
     asyncio.run(empty_bucket(src))
