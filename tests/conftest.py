@@ -34,10 +34,11 @@ from app.store import ObjectStore, ensure_bucket
 from localstack.faultproxy import Fault, FaultProxy, Rates  # noqa: F401 - re-exported for the tests
 from localstack.s3server import start_s3_server
 from localstack.seaweedfs import INSTALL_HINT, find_weed, start_seaweedfs
+from tests.hypothesis_support import FAST_EXAMPLES
 
 # `make test-fast` (the inner loop) runs the property tests with fewer examples; `make test` and CI with
 # hypothesis' default (or each test's own settings)
-hypothesis.settings.register_profile("fast", max_examples=20)
+hypothesis.settings.register_profile("fast", max_examples=FAST_EXAMPLES)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 TEST_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}

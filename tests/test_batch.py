@@ -43,6 +43,7 @@ from segment_format.errors import (
 )
 from segment_format.records import Compression, Record, RecordHeader, compress, encode_records
 from segment_format.segment import iter_batches
+from tests.hypothesis_support import examples
 
 
 def crc32c_reference(data: bytes, crc: int = 0) -> int:
@@ -369,7 +370,7 @@ batch_kwargs = st.fixed_dictionaries(
 )  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(record_lists(), batch_kwargs)
 def test_batch_round_trip_every_codec_type_and_attrs(records: list[Record], kw: dict[str, int]) -> None:
     raw = build_batch(records, **kw)  # type: ignore[arg-type]
@@ -385,7 +386,7 @@ def test_batch_round_trip_every_codec_type_and_attrs(records: list[Record], kw: 
         assert bytes(b.records) == encode_records(records)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(record_lists(), batch_kwargs, st.integers(0, 2**40), st.integers(-1, 2**31 - 1))
 def test_redpanda_kafka_redpanda_identity_zero_copy(
     records: list[Record], kw: dict[str, int], delta: int, epoch: int
@@ -404,7 +405,7 @@ def test_redpanda_kafka_redpanda_identity_zero_copy(
         assert back == segment[b.position : b.position + b.size]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.binary(min_size=61, max_size=200), st.integers(0, 10**9), st.sampled_from([True, False]))
 def test_from_kafka_arbitrary_bytes_only_format_errors(data: bytes, base: int, verify: bool) -> None:
     try:

@@ -24,6 +24,7 @@ from segment_format.cluster_metadata import (
     parse_cluster_manifest,
 )
 from segment_format.errors import FormatError, ManifestError
+from tests.hypothesis_support import examples
 
 UUID = "19fd9bd7-29e9-4da4-85cf-7199b2997ad3"
 
@@ -98,7 +99,7 @@ def test_offsets_snapshot_field_by_field() -> None:
 _names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(pid=st.integers(-(2**31), 2**31 - 1), groups=st.lists(st.tuples(_names, st.dictionaries(
     _names, st.dictionaries(st.integers(0, 2**31 - 1), st.integers(-(2**63), 2**63 - 1), max_size=4), max_size=3)),
     max_size=4))
@@ -107,7 +108,7 @@ def test_snapshot_round_trip(pid: int, groups: list[tuple[str, dict[str, dict[in
     assert decode_offsets_snapshot(encode_offsets_snapshot(snap)) == snap
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=200))
 def test_garbage_snapshots_are_format_errors(data: bytes) -> None:
     with contextlib.suppress(FormatError):

@@ -22,6 +22,7 @@ from segment_format.deltafor import (
 )
 from segment_format.errors import FormatError, SerdeError
 from segment_format.serde import SerdeReader, SerdeWriter
+from tests.hypothesis_support import examples
 
 I64 = st.integers(-(2**63), 2**63 - 1)
 U64 = st.integers(0, 2**64 - 1)
@@ -204,7 +205,7 @@ def test_delta_delta_round_trip(initial: int, step: int, gaps: list[int]) -> Non
     assert decode_rows(initial, len(values) // 16, data, DeltaDelta(step)) == (values, len(data))
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(
     I64,
     st.integers(0, 4),
@@ -224,7 +225,7 @@ def test_arbitrary_bytes_decode_or_format_error(
     assert used <= len(data)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.binary(max_size=120))
 def test_arbitrary_encoder_envelope_decode_or_format_error(data: bytes) -> None:
     try:

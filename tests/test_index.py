@@ -26,6 +26,7 @@ from segment_format.offsets import OffsetTranslator
 from segment_format.records import Record
 from segment_format.remote_index import decode_remote_index
 from segment_format.segment import BatchReader, SegmentWriter
+from tests.hypothesis_support import examples
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ batches = st.lists(st.tuples(st.booleans() | st.just(True), st.integers(1, 20), 
                    min_size=1, max_size=60).filter(lambda s: any(d for d, _, _ in s))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(spec=batches, base_offset=st.integers(0, 10**9), delta=st.integers(0, 1000), base_ts=st.integers(0, 2**40))
 def test_seeks_agree_with_a_full_scan(spec: list[tuple[bool, int, int]], base_offset: int, delta: int,
                                       base_ts: int) -> None:

@@ -109,6 +109,7 @@ from app.kafka.protocol import (
 )
 from app.kafka.protocol._primitives import Reader, nbytes
 from app.kafka.protocol._registry import MESSAGES
+from tests.hypothesis_support import examples
 
 # -- golden-byte pieces -----------------------------------------------------------------------------
 
@@ -918,7 +919,7 @@ KP_RENAMES = {
 ALL_VERSIONS = sorted(
     (api, version) for table in (SUPPORTED_VERSIONS, REJECTED_VERSIONS) for api, (low, high) in table.items() for version in range(low, high + 1)
 )
-CROSS_CHECK = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+CROSS_CHECK = settings(max_examples=examples(12), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def _int_range(t: _schema.FieldType[Any]) -> tuple[int, int]:
@@ -1223,7 +1224,7 @@ def _decode_or_protocol_error(payload: bytes) -> None:
     assert decode_request(three_ways(again, byte_at_a_time=False)) == request
 
 
-@settings(FUZZ, max_examples=3000)
+@settings(FUZZ, max_examples=examples(3000))
 @given(data=st.binary(max_size=300), cuts=st.lists(st.integers(0, 300), max_size=6), limit=st.integers(1, 64))
 def test_fuzz_frame_decoder(data: bytes, cuts: list[int], limit: int) -> None:
     decoder = FrameDecoder(max_frame_size=limit)
@@ -1248,13 +1249,13 @@ def test_fuzz_frame_decoder(data: bytes, cuts: list[int], limit: int) -> None:
             decoder.next_frame()
 
 
-@settings(FUZZ, max_examples=3000)
+@settings(FUZZ, max_examples=examples(3000))
 @given(payload=st.binary(max_size=300))
 def test_fuzz_decode_request_arbitrary_bytes(payload: bytes) -> None:
     _decode_or_protocol_error(payload)
 
 
-@settings(FUZZ, max_examples=5000)
+@settings(FUZZ, max_examples=examples(5000))
 @given(
     api_version=st.sampled_from([*ALL_VERSIONS, (ApiKey.ApiVersions, 4), (ApiKey.Fetch, 13)]),
     correlation_id=st.integers(-(2**31), 2**31 - 1),
@@ -1305,7 +1306,7 @@ def _minimal_value(t: _schema.FieldType[Any], version: int) -> Any:
 SEEDS = _valid_sample_payloads()
 
 
-@settings(FUZZ, max_examples=4000)
+@settings(FUZZ, max_examples=examples(4000))
 @given(
     seed=st.sampled_from(SEEDS),
     edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255), st.sampled_from(["set", "cut", "insert"])), min_size=1, max_size=4),

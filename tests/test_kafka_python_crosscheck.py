@@ -34,6 +34,7 @@ from segment_format.batch import Attributes, BatchType, build_batch, decode_head
 from segment_format.offsets import translate
 from segment_format.records import Compression, Record, RecordHeader
 from segment_format.segment import SegmentWriter, iter_batches
+from tests.hypothesis_support import examples
 
 CODECS = list(Compression)
 
@@ -229,7 +230,7 @@ def test_kafka_python_batches_convert_and_decode(codec: Compression) -> None:
 hdrs = st.lists(st.tuples(st.text(max_size=5), st.none() | st.binary(max_size=6)), max_size=2)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(st.tuples(st.none() | st.binary(max_size=20), st.none() | st.binary(max_size=40), hdrs,
                        st.integers(0, 10_000)), min_size=1, max_size=5),

@@ -38,6 +38,7 @@ from segment_format.keys import (
     topic_manifest_prefix,
     xxh32,
 )
+from tests.hypothesis_support import examples
 
 UUID = "deadbeef-0000-0000-0000-000000000000"
 NAME_V3 = "10-11-1048576-12-v1.log"
@@ -83,7 +84,7 @@ def test_xxh32_matches_the_specification() -> None:
     assert xxh32("kafka/tp/5_21/" + NAME_V3) == xxh32_reference(b"kafka/tp/5_21/" + NAME_V3.encode()) == 0xD13F1C8E
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.text(max_size=80))
 def test_xxh32_property(s: str) -> None:
     assert xxh32(s) == xxh32_reference(s.encode("utf-8"))
@@ -343,7 +344,7 @@ names = st.from_regex(r"\A[a-zA-Z0-9._\-]{1,40}\Z").filter(lambda s: s not in ("
 offsets = st.integers(0, 2**63 - 1)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(names, names, st.integers(0, 2**31 - 1), st.integers(-(2**31), 2**62), offsets, offsets, offsets,
        st.integers(0, 2**63 - 1), st.sampled_from([1, 2, 3]), st.none() | offsets, st.sampled_from(["", ".index", ".tx"]),
        st.booleans())  # fmt: skip
@@ -362,7 +363,7 @@ def test_segment_key_round_trip(
     assert (sk.archiver_term, sk.suffix, sk.cluster_uuid) == (archiver_term, suffix, UUID if labeled else None)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(names, names, st.integers(0, 2**31 - 1), st.integers(-(2**31), 2**62), st.sampled_from(["json", "bin"]))
 def test_manifest_keys_round_trip(ns: str, topic: str, p: int, rev: int, fmt: str) -> None:
     key = partition_manifest_key(ns, topic, p, rev, fmt=fmt)
@@ -382,7 +383,7 @@ PARSERS = [parse_segment_key, parse_partition_manifest_key, parse_topic_manifest
            parse_spillover_manifest_key, parse_segment_name]  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(max_size=120) | st.from_regex(r"\A[0-9a-f]{8}/[a-z]{1,3}/[a-z.]{1,3}/[0-9_\-]{1,6}/[0-9\-]{1,12}-v1\.log(\.[0-9]{1,3})?\Z"))
 def test_parsers_only_raise_object_key_errors(key: str) -> None:
     for parse in PARSERS:
@@ -394,7 +395,7 @@ def test_parsers_only_raise_object_key_errors(key: str) -> None:
             raise AssertionError(f"{parse.__name__} raised {type(e).__name__}") from e
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.data())
 def test_mutated_keys_only_raise_object_key_errors(data: st.DataObject) -> None:
     key = list("d13f1c8e/kafka/tp/5_21/10-11-1048576-12-v1.log.13.index")

@@ -30,6 +30,7 @@ from segment_format.manifest import (
     parse_partition_manifest,
     parse_topic_manifest,
 )
+from tests.hypothesis_support import examples
 
 
 def compact(doc: str | bytes) -> bytes:
@@ -550,7 +551,7 @@ def rp_partition_manifests(draw: st.DrawFn) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(rp_partition_manifests())
 def test_redpanda_shaped_json_round_trips_byte_exact(fields: dict[str, Any]) -> None:
     doc = rp_serialize_partition(fields)
@@ -564,7 +565,7 @@ def test_redpanda_shaped_json_round_trips_byte_exact(fields: dict[str, Any]) -> 
         assert meta.ntp_revision == (None if f["ntp_revision"] == fields["revision"] else f["ntp_revision"])
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(rp_partition_manifests(), st.dictionaries(st.from_regex(r"\Afuture_[a-z]{1,8}\Z"),
                                                   st.integers() | st.text(max_size=5) | st.none(), max_size=2))
 def test_unknown_top_level_fields_are_kept(fields: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -676,7 +677,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_arbitrary_bytes_only_manifest_errors(data: bytes) -> None:
     for parse in (parse_partition_manifest, parse_topic_manifest):
@@ -684,7 +685,7 @@ def test_arbitrary_bytes_only_manifest_errors(data: bytes) -> None:
             parse(data)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(rp_partition_manifests(), st.data())
 def test_mutated_partition_manifests_only_manifest_errors(fields: dict[str, Any], data: st.DataObject) -> None:
     doc = json.loads(rp_serialize_partition(fields))
@@ -899,7 +900,7 @@ rp_topic_manifests = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(rp_topic_manifests)
 def test_topic_manifest_round_trip(fields: dict[str, Any]) -> None:
     doc = rp_serialize_topic(fields)
@@ -909,7 +910,7 @@ def test_topic_manifest_round_trip(fields: dict[str, Any]) -> None:
     assert t.to_dict() == json.loads(doc)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(rp_topic_manifests, st.data())
 def test_mutated_topic_manifests_only_manifest_errors(fields: dict[str, Any], data: st.DataObject) -> None:
     doc = json.loads(rp_serialize_topic(fields))

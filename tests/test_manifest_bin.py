@@ -50,6 +50,7 @@ from segment_format.manifest_bin import (
     manifest_to_json_dict,
     partition_manifest_to_bin,
 )
+from tests.hypothesis_support import examples
 
 MIN = -(2**63)
 
@@ -660,7 +661,7 @@ def manifests(draw: st.DrawFn) -> PartitionManifestBin:
     return dataclasses.replace(full, fields_present=present, **absent)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(manifests())
 def test_round_trip(m: PartitionManifestBin) -> None:
     data = encode_partition_manifest_bin(m)
@@ -674,7 +675,7 @@ def test_round_trip(m: PartitionManifestBin) -> None:
         assert list(d.get("segments", {})) == names
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(st.integers(1025, 2200), st.integers(0, 2**32))
 def test_multi_frame_round_trip(n: int, seed: int) -> None:
     rnd = random.Random(seed)
@@ -698,14 +699,14 @@ def test_multi_frame_round_trip(n: int, seed: int) -> None:
     assert store.segments() == segs
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_decode_or_format_error(data: bytes) -> None:
     with contextlib.suppress(FormatError):
         decode_partition_manifest(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(manifests(), st.data())
 def test_corrupted_manifests_decode_or_format_error(m: PartitionManifestBin, data: st.DataObject) -> None:
     raw = bytearray(encode_partition_manifest_bin(m))
@@ -910,7 +911,7 @@ def partition_manifests(draw: st.DrawFn) -> pm.PartitionManifest:
     return pm.parse_partition_manifest(raw.to_dict())
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(partition_manifests())
 def test_partition_manifest_round_trip(m: pm.PartitionManifest) -> None:
     data = encode_partition_manifest(m)

@@ -19,6 +19,7 @@ from segment_format.manifest import PartitionManifest, SegmentMeta
 from segment_format.offsets import OffsetTranslator, TranslatedBatch, translate
 from segment_format.records import Record
 from segment_format.segment import SegmentWriter, iter_batches
+from tests.hypothesis_support import examples
 
 
 def _batch(base: int, type_: int, n: int) -> bytes:
@@ -97,7 +98,7 @@ def logs(draw: st.DrawFn) -> tuple[list[tuple[int, int]], list[int]]:
     return spec, cuts
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(logs(), st.integers(0, 1000), st.integers(0, 50))
 def test_translation_invariants(log: tuple[list[tuple[int, int]], list[int]], base: int, delta0: int) -> None:
     spec, cuts = log

@@ -31,6 +31,7 @@ from segment_format.records import (
     encode_records,
     encode_varint,
 )
+from tests.hypothesis_support import examples
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -89,7 +90,7 @@ def test_varint_golden(value: int, encoded: bytes) -> None:
     assert decode_varint(memoryview(buf), 2) == (value, 2 + len(encoded))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(int64s, max_size=20))
 def test_varint_round_trip_full_int64_range(values: list[int]) -> None:
     buf = b"".join(encode_varint(v) for v in values)
@@ -248,7 +249,7 @@ def test_decode_zero_records() -> None:
         decode_records(b"\x00", 0)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(record_lists())
 def test_records_round_trip(records: list[Record]) -> None:
     block = encode_records(records)
@@ -256,7 +257,7 @@ def test_records_round_trip(records: list[Record]) -> None:
     assert decode_records(memoryview(block), len(records)) == records
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.binary(max_size=200), st.integers(-3, 40))
 def test_decode_records_arbitrary_bytes_only_format_errors(data: bytes, count: int) -> None:
     try:
@@ -266,7 +267,7 @@ def test_decode_records_arbitrary_bytes_only_format_errors(data: bytes, count: i
     assert len(out) == max(count, 0)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(record_lists(), st.data())
 def test_decode_records_mutated_only_format_errors(records: list[Record], data: st.DataObject) -> None:
     block = bytearray(encode_records(records))
@@ -359,7 +360,7 @@ def test_decompress_errors(codec: int, data: bytes, match: str) -> None:
         decompress(codec, data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7]), st.binary(max_size=120))
 def test_decompress_arbitrary_bytes_only_compression_errors(codec: int, data: bytes) -> None:
     try:
@@ -369,7 +370,7 @@ def test_decompress_arbitrary_bytes_only_compression_errors(codec: int, data: by
     assert isinstance(out, bytes)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.sampled_from(list(Compression)), st.binary(max_size=3000))
 def test_compress_round_trip_property(codec: Compression, data: bytes) -> None:
     assert decompress(codec, compress(codec, data)) == data

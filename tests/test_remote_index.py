@@ -24,6 +24,7 @@ from segment_format.remote_index import (
     find_rp_offset,
     find_timestamp,
 )
+from tests.hypothesis_support import examples
 
 STEP = 65536
 
@@ -380,7 +381,7 @@ def indexes(draw: st.DrawFn) -> RemoteSegmentIndex:
     )
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(indexes())
 def test_round_trip(ix: RemoteSegmentIndex) -> None:
     data = encode_remote_index(ix)
@@ -389,14 +390,14 @@ def test_round_trip(ix: RemoteSegmentIndex) -> None:
     assert encode_remote_index(back) == data
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.binary(max_size=600))
 def test_arbitrary_bytes_decode_or_format_error(data: bytes) -> None:
     with contextlib.suppress(FormatError):
         decode_remote_index(data)
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(indexes(), st.data())
 def test_corrupted_objects_decode_or_format_error(ix: RemoteSegmentIndex, data: st.DataObject) -> None:
     raw = bytearray(encode_remote_index(ix))

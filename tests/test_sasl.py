@@ -31,6 +31,7 @@ from app.kafka.sasl import (
     create_sasl_server,
     derive_scram_credential,
 )
+from tests.hypothesis_support import examples
 
 SECRET = b"server-secret-for-fake-credentials"
 SCRAM = [SaslMechanism.SCRAM_SHA_256, SaslMechanism.SCRAM_SHA_512]
@@ -408,7 +409,7 @@ def test_create_sasl_server(store: Store) -> None:
 
 # -- hostile input ----------------------------------------------------------------------------------
 
-HOSTILE = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+HOSTILE = settings(max_examples=examples(400), deadline=None, suppress_health_check=list(HealthCheck), database=None)
 tokens = st.binary(max_size=120) | st.text(max_size=80).map(str.encode) | st.lists(
     st.sampled_from(["n", "y", "p=x", "a=u", "n=alice", "r=abc", "c=biws", "p=AAAA", "=2C", "=3D", "", "m=1", "\x00"]),
     max_size=6,

@@ -19,6 +19,7 @@ from segment_format.batch import HEADER_SIZE, BatchType, build_batch, decode_hea
 from segment_format.errors import CrcMismatchError, FormatError
 from segment_format.records import Compression, Record, RecordHeader
 from segment_format.segment import BatchReader, SegmentWriter, Tail, iter_batches
+from tests.hypothesis_support import examples
 
 # ---------------------------------------------------------------- golden: test_segment.bin, bytes 0..349
 
@@ -267,7 +268,7 @@ def _read_chunked(data: bytes, cuts: list[int]) -> tuple[list[tuple[int, int, by
     return out, tails
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(segments(), st.lists(st.integers(0, 5000), max_size=6))
 def test_ranged_chunks_equal_whole_buffer(seg: tuple[bytes, list[int]], cuts: list[int]) -> None:
     data, positions = seg
@@ -283,7 +284,7 @@ def test_ranged_chunks_equal_whole_buffer(seg: tuple[bytes, list[int]], cuts: li
         assert t in (Tail.END, Tail.TRUNCATED, Tail.ZERO_FILLED)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(segments(), st.data())
 def test_cut_inside_a_batch_is_truncated(seg: tuple[bytes, list[int]], data: st.DataObject) -> None:
     raw, positions = seg
@@ -302,7 +303,7 @@ def test_cut_inside_a_batch_is_truncated(seg: tuple[bytes, list[int]], data: st.
     assert r.tail is expected
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(segments(), st.data())
 def test_bit_flip_names_the_batch(seg: tuple[bytes, list[int]], data: st.DataObject) -> None:
     raw, positions = seg
@@ -324,7 +325,7 @@ def test_bit_flip_names_the_batch(seg: tuple[bytes, list[int]], data: st.DataObj
         assert e.value.offset == decode_header(raw, start).base_offset
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=400), st.integers(0, 10**6))
 def test_arbitrary_bytes_only_format_errors(data: bytes, base: int) -> None:
     try:
@@ -336,7 +337,7 @@ def test_arbitrary_bytes_only_format_errors(data: bytes, base: int) -> None:
     assert r.tail is not None
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(segments(), st.data())
 def test_mutated_segments_only_format_errors(seg: tuple[bytes, list[int]], data: st.DataObject) -> None:
     raw = bytearray(seg[0])

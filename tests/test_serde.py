@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from segment_format.errors import FormatError, SerdeError
 from segment_format.serde import ENVELOPE_HEADER_SIZE, EnvelopeHeader, SerdeReader, SerdeWriter
+from tests.hypothesis_support import examples
 
 I64 = st.integers(-(2**63), 2**63 - 1)
 
@@ -331,7 +332,7 @@ def _parse_any(data: bytes) -> object:
     return out
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.binary(max_size=80))
 def test_arbitrary_bytes_decode_or_serde_error(data: bytes) -> None:
     try:

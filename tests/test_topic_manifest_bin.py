@@ -50,6 +50,7 @@ from segment_format.topic_manifest_bin import (
     xid_from_string,
     xid_to_string,
 )
+from tests.hypothesis_support import examples
 
 I64_MAX = 2**63 - 1
 I64_MIN = -(2**63)
@@ -248,7 +249,7 @@ def test_xid_string_matches_cpp_formatter() -> None:
     assert xid_from_string("041081860s40i0000000") == data
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.binary(min_size=12, max_size=12))
 def test_xid_round_trip(data: bytes) -> None:
     text = xid_to_string(data)
@@ -729,7 +730,7 @@ def states(draw: st.DrawFn) -> TopicManifestState:
     return _truncate(state, draw(envelope_infos(0, 2)))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(states())
 def test_state_round_trip_is_byte_exact(state: TopicManifestState) -> None:
     data = encode_topic_manifest_bin(state)
@@ -762,7 +763,7 @@ def topic_manifests(draw: st.DrawFn) -> TopicManifest:
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(topic_manifests())
 def test_topic_manifest_round_trip(m: TopicManifest) -> None:
     data = encode_topic_manifest(m)
@@ -777,14 +778,14 @@ def test_topic_manifest_round_trip(m: TopicManifest) -> None:
     )
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_decode_or_format_error(data: bytes) -> None:
     with contextlib.suppress(FormatError):
         decode_topic_manifest(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(states(), st.data())
 def test_corrupted_objects_decode_or_format_error(state: TopicManifestState, data: st.DataObject) -> None:
     raw = bytearray(encode_topic_manifest_bin(state))
