@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import prometheus_client
@@ -228,25 +229,27 @@ def _cache_families(caches: list[tuple[str, ChunkCache]]) -> Iterator[Metric]:
     def rows(fn: Callable[[ChunkCache], float]) -> list[tuple[list[str], float]]:
         return [([side], fn(c)) for side, c in caches]
 
-    yield _counter("shadowreplica_cache_hits", "Chunk cache lookups served from memory or disk.", lab,
-                   rows(lambda c: c.stats.hits))
-    yield _counter("shadowreplica_cache_memory_hits", "Chunk cache lookups served from memory.", lab,
-                   rows(lambda c: c.stats.memory_hits))
-    yield _counter("shadowreplica_cache_misses", "Chunk cache lookups that went to S3.", lab,
-                   rows(lambda c: c.stats.misses))
-    yield _counter("shadowreplica_cache_fetched_bytes", "Bytes the chunk cache fetched from S3.", lab,
-                   rows(lambda c: c.stats.bytes_fetched))
-    yield _counter("shadowreplica_cache_evictions", "Cache entries evicted to stay under the size cap.", lab,
-                   rows(lambda c: c.stats.evictions))
-    yield _counter("shadowreplica_cache_readaheads", "Chunks fetched ahead of sequential readers.", lab,
-                   rows(lambda c: c.stats.readaheads))
-    yield _gauge("shadowreplica_cache_size_bytes", "Bytes of cache entries on disk.", lab, rows(lambda c: c.disk_bytes))
-    yield _gauge("shadowreplica_cache_max_bytes", "Size cap of the chunk cache on disk.", lab,
-                 rows(lambda c: c.max_bytes))
-    yield _gauge("shadowreplica_cache_memory_bytes", "Bytes of the hottest chunks also held in memory.", lab,
-                 rows(lambda c: c.memory_used))
-    yield _gauge("shadowreplica_cache_memory_max_bytes", "Cap of the chunks held in memory (cache.memory_bytes).",
-                 lab, rows(lambda c: c.memory_bytes))
+    for name, text, stat in _CACHE_COUNTERS:
+        yield _counter(f"shadowreplica_cache_{name}", text, lab, rows(attrgetter(f"stats.{stat}")))
+    for name, text, attr in _CACHE_GAUGES:
+        yield _gauge(f"shadowreplica_cache_{name}", text, lab, rows(attrgetter(attr)))
+
+
+# (metric name after shadowreplica_cache_, help, CacheStats field / ChunkCache attribute)
+_CACHE_COUNTERS = (
+    ("hits", "Chunk cache lookups served from memory or disk.", "hits"),
+    ("memory_hits", "Chunk cache lookups served from memory.", "memory_hits"),
+    ("misses", "Chunk cache lookups that went to S3.", "misses"),
+    ("fetched_bytes", "Bytes the chunk cache fetched from S3.", "bytes_fetched"),
+    ("evictions", "Cache entries evicted to stay under the size cap.", "evictions"),
+    ("readaheads", "Chunks fetched ahead of sequential readers.", "readaheads"),
+)
+_CACHE_GAUGES = (
+    ("size_bytes", "Bytes of cache entries on disk.", "disk_bytes"),
+    ("max_bytes", "Size cap of the chunk cache on disk.", "max_bytes"),
+    ("memory_bytes", "Bytes of the hottest chunks also held in memory.", "memory_used"),
+    ("memory_max_bytes", "Cap of the chunks held in memory (cache.memory_bytes).", "memory_bytes"),
+)
 
 
 def _catalog_families(catalogs: list[tuple[str, Catalog]]) -> Iterator[Metric]:
