@@ -65,7 +65,7 @@ def _args(p: argparse.ArgumentParser) -> None:
                    help="comma-separated faces not to start: sync, kafka, http")
     p.add_argument("--with", dest="with_faces", default="", metavar="FACES",
                    help="comma-separated optional faces to start: export (Iceberg tables, needs --warehouse)")
-    from app.lake.cli import add_lake_flags
+    from app.lake.options import add_lake_flags
 
     add_lake_flags(p, required=False)  # --warehouse: GET /sql over the tables, and where --with export writes
 
@@ -230,8 +230,8 @@ async def _lake(args: argparse.Namespace, settings: Settings, dest_side: S3Side,
                 cache: CacheSettings, metrics: Metrics, warehouse_url: str, *, export: bool) -> tuple[Any, Any]:
     """``--warehouse``: the SQL source for ``GET /sql`` and, with ``--with export``, an exporter following the
     destination's catalog (its metrics in this process's registry)."""
-    from app.lake.cli import lake_from_args, open_lake, table_locations
     from app.lake.export import Exporter, ExportMetrics
+    from app.lake.options import lake_from_args, open_lake, table_locations
     from app.lake.sql import WarehouseQueries
 
     opts = lake_from_args(args, base=dest_side, cache_dir=cache.directory, warehouse_url=warehouse_url)

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from app.config import CacheSettings, ExportSettings, S3Side, SqlSettings, s3_side
-from app.lake.cli import LakeOptions, open_lake
 from app.lake.export import Exporter
+from app.lake.options import LakeOptions, open_lake
 from app.lake.sql import SqlEngine
 from app.lake.warehouse import Warehouse
 from app.metrics import Metrics

@@ -23,8 +23,8 @@ import boto3
 from kafka.record.default_records import DefaultRecordBatch
 
 from app.config import CacheSettings, ExportSettings, S3Side
-from app.lake.cli import LakeOptions, open_lake, topic_filter
 from app.lake.export import Exporter, TableResult
+from app.lake.options import LakeOptions, open_lake, topic_filter
 from app.lake.warehouse import Warehouse
 from app.metrics import Metrics
 from app.readpath import open_read_path

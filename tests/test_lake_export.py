@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from app.config import CacheSettings, ExportSettings, S3Side, SqlSettings
-from app.lake.cli import LakeOptions, open_lake, topic_filter
 from app.lake.export import Exporter, TableResult, progress_from_summary
+from app.lake.options import LakeOptions, open_lake, topic_filter
 from app.lake.sql import SqlEngine
 from app.lake.warehouse import LakeError, Warehouse, open_catalog
 from app.metrics import Metrics

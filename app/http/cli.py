@@ -33,7 +33,7 @@ def _args(p: argparse.ArgumentParser) -> None:
                    help="the source bucket: /replication then compares source and destination manifests")
     add_s3_flags(p, "source")
     add_events_flag(p, what="the bucket (and --source)")
-    from app.lake.cli import add_lake_flags
+    from app.lake.options import add_lake_flags
 
     add_lake_flags(p, required=False)  # --warehouse enables GET /sql over the exported tables
 
@@ -78,7 +78,7 @@ def sql_from_args(args: argparse.Namespace, settings: Settings, base: S3Side, ca
     """``GET /sql``'s query source when ``--warehouse`` is given (None otherwise)."""
     if not getattr(args, "warehouse", None):
         return None
-    from app.lake.cli import lake_from_args, table_locations
+    from app.lake.options import lake_from_args, table_locations
     from app.lake.sql import WarehouseQueries
 
     opts = lake_from_args(args, base=base, cache_dir=cache.directory)
