@@ -206,9 +206,14 @@ def inspect_partition_manifest(body: bytes | dict[str, Any], *, label: str | Non
 
 
 def inspect_topic_manifest(body: bytes, fmt: str = "json") -> Report:
-    from app.bucket import decode_topic_manifest
+    if fmt == "json":
+        tm = parse_topic_manifest(body)
+    elif fmt == "bin":
+        from segment_format.topic_manifest_bin import decode_topic_manifest_bin
 
-    tm = parse_topic_manifest(body) if fmt == "json" else decode_topic_manifest(body, fmt)
+        tm = decode_topic_manifest_bin(body).to_topic_manifest()
+    else:
+        raise ValueError(fmt)
     rep = Report("topic_manifest")
     rep.lines.append(f"topic manifest {tm.namespace}/{tm.topic}: {tm.partition_count} partitions, "
                      f"revision {tm.revision_id}, replication {tm.replication_factor}")
