@@ -520,3 +520,30 @@ async def test_gc_collects_what_a_kill_in_the_deletion_window_leaves(buckets: Bu
     async with ObjectStore(buckets.dest) as dst:
         final = await verify_bucket(dst, None)
     assert final.ok and final.orphans == 0
+
+
+async def test_a_long_pass_keeps_the_cursor_as_small_as_the_copy_window(buckets: BucketPair) -> None:
+    """The keys a pass has copied beyond the destination manifest leave the cursor as each intermediate
+    commit lands: a pass over N objects must not carry N keys (each step copies those sets: quadratic)."""
+    from app.replicator.partition import PartitionWorker
+
+    await seed(buckets.source, topics=1, partitions=1, size=1 * MiB, segment=4 * KiB)
+    largest = 0
+    step = PartitionWorker._step
+
+    def watching(self: PartitionWorker, **changes: Any) -> None:
+        nonlocal largest
+        step(self, **changes)
+        largest = max(largest, len(self.cursor.verified) + len(self.cursor.absent))
+
+    PartitionWorker._step = watching  # type: ignore[method-assign]
+    try:
+        run = await sync_once(buckets, config(window=4, concurrency=4))
+    finally:
+        PartitionWorker._step = step  # type: ignore[method-assign]
+    copied = run.report.copied_objects
+    assert run.report.ok and copied > 120, copied
+    assert run.metrics.manifest_commits["partition_intermediate"] >= 10
+    # at most the units of three windows (in flight, committed but not yet landed) with their companions
+    assert largest <= 3 * 4 * 3, (largest, copied)
+    assert await contents(buckets.dest) == await contents(buckets.source)
