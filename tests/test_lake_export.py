@@ -510,3 +510,14 @@ async def test_each_file_is_one_put_and_its_recorded_size_is_true(seeded: tuple[
             assert task.file.file_size_in_bytes == s3.head_object(Bucket=side.url.bucket, Key=key)["ContentLength"]
             checked += 1
     assert checked == len(data_files)
+
+
+def test_progress_over_a_trailing_commit_marker_is_committed(seeded: tuple[S3Side, Expected],
+                                                            tmp_path: Path) -> None:
+    """A round of records-less batches only (here the commit marker that ends partition 0 of sensor-readings,
+    alone in the last round: one batch per partition a round, and a commit after every data round) still
+    commits its progress: else the partition shows a lag of 1 for ever and every run reads the marker again."""
+    side, expected = seeded
+    (result,) = asyncio.run(export(side, tmp_path, topics="sensor-readings", round_bytes=1, commit_bytes=200))
+    assert result.error is None and result.exported == sum(expected.count("sensor-readings").values())
+    assert [(p.next_offset, p.lag) for p in result.partitions] == [(p.high_watermark, 0) for p in result.partitions]

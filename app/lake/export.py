@@ -488,7 +488,7 @@ class Exporter:
                 writing = await hand_over()
             if writing is not None:
                 await writing
-            if pending.files:
+            if pending.moves:  # also progress over records-less batches (a trailing commit marker)
                 await commit()
         finally:
             unfinished = [t for t in (decoding, writing) if t is not None and not t.done()]
