@@ -91,6 +91,7 @@ log = logging.getLogger(__name__)
 async def _no_listing() -> BucketListing | None:
     return None
 
+
 @dataclass(frozen=True, slots=True)
 class SyncReport:
     """What one ``--once`` run did."""
