@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import random
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from app.store import ObjectStore
 from app.tools.seedgen import SeedSpec
 from localstack.faultproxy import CountingProxy
 from tests.process_support import CLI
+from tests.reliability_support import cli_env
 
 SHADOWREPLICA = CLI
 REPO = Path(__file__).resolve().parent.parent
@@ -28,13 +28,6 @@ KILLS = {"prefixed": 20, "mixed": 10}  # 30 kills per `make test`; `bench/replic
 WINDOW = 4  # units in flight per partition: a commit every 2 units, at most 8 probed after a restart
 MAX_RUNS = 60  # kills plus runs that finished first; the loop stops at KILLS kills
 CLUSTER = SeedSpec(seed=5).label  # the label of the seeded labeled topic (appends keep it)
-
-
-def cli_env(endpoint: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SHADOWREPLICA_"))}
-    env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_ENDPOINT_URL=endpoint,
-               AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true", **extra)
-    return env
 
 
 def sync_argv(pair: BucketPair, *extra: str) -> list[str]:
@@ -99,7 +92,7 @@ async def run_until_killed(argv: list[str], env: dict[str, str], proxy: Counting
 
 
 async def kill_loop(buckets: BucketPair, proxy: CountingProxy, rng: random.Random, layout: str) -> None:
-    env = cli_env(proxy.endpoint, SHADOWREPLICA_REPLICATOR_WINDOW=str(WINDOW))
+    env = cli_env(proxy.endpoint, AWS_REGION="us-east-1", SHADOWREPLICA_REPLICATOR_WINDOW=str(WINDOW))
     restorable: dict[str, int] = {}
     kills = finished = appends = 0
     points: list[int] = []
@@ -152,7 +145,8 @@ async def final_resume(buckets: BucketPair, layout: str) -> None:
     assert missing
 
     proc = await asyncio.create_subprocess_exec(  # straight to the S3 server
-        *sync_argv(buckets, "--concurrency", "16", "--json"), env=cli_env(buckets.source.endpoint_url or ""), cwd=REPO,
+        *sync_argv(buckets, "--concurrency", "16", "--json"),
+        env=cli_env(buckets.source.endpoint_url or "", AWS_REGION="us-east-1"), cwd=REPO,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()[-2000:]
