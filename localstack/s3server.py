@@ -8,9 +8,11 @@ on a werkzeug threaded server bound to ``host:port``, prints one JSON line ``{"p
 the socket listens (so ``port=0`` gets a free port without a bind-then-release race), and serves until
 it is told to stop. The parent then checks the server answers an S3 request and creates the buckets.
 
-- Object bodies live on disk, not in RAM: the child runs with ``MOTO_S3_DEFAULT_KEY_BUFFER_SIZE=1``, so
-  every body rolls over from moto's ``SpooledTemporaryFile`` to an unlinked file in ``TMPDIR``, and
-  ``TMPDIR`` is a project-local directory (``.s3data/`` by default, on disk rather than a tmpfs).
+- Large object bodies live on disk, not in RAM: the child runs with ``MOTO_S3_DEFAULT_KEY_BUFFER_SIZE``
+  = 1 MiB, so every body above that (a real segment) rolls over from moto's ``SpooledTemporaryFile`` to an
+  unlinked file in ``TMPDIR``, a project-local directory (``.s3data/`` by default, on disk rather than a
+  tmpfs). Smaller ones (manifests, indexes, test segments) stay in memory: a file per object cost a third
+  of moto's CPU in the test suite.
   Nothing persists: the state is gone when the process stops.
 - The child is in its own session, so a terminal's Ctrl-C reaches only the foreground script, which then
   stops it. It also exits by itself when its stdin reaches EOF, i.e. as soon as the process that started
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import select
 import shutil
@@ -126,6 +129,9 @@ def parse_bucket(spec: str) -> tuple[str, str]:
     return name, region or "us-east-1"
 
 
+SPILL_BYTES = 1 << 20  # object bodies above this go to a temp file (moto's default keeps ~5 MiB in RAM)
+
+
 def start_s3_server(
     port: int = 0,
     *,
@@ -148,7 +154,8 @@ def start_s3_server(
     directory = Path(data_dir) if data_dir is not None else DATA_ROOT / f"moto-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     directory.mkdir(parents=True, exist_ok=True)
     log_path = None if log_to_terminal else directory / "moto.log"
-    env = dict(os.environ, MOTO_S3_DEFAULT_KEY_BUFFER_SIZE="1", TMPDIR=str(directory), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, MOTO_S3_DEFAULT_KEY_BUFFER_SIZE=str(SPILL_BYTES), TMPDIR=str(directory),
+               PYTHONUNBUFFERED="1")
     log_file: IO[bytes] | None = open(log_path, "ab") if log_path else None  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(
@@ -295,12 +302,24 @@ def _wait_until_answering(server: S3Server, timeout: float) -> None:
 
 def _run_moto_child(host: str, port: int) -> None:
     """Child process body: serve moto's S3 until SIGTERM/SIGINT or until our stdin reaches EOF."""
+    from moto import backends
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
         create_backend_app,
     )
     from werkzeug.serving import make_server
+
+    # Two per-request costs of moto's dispatcher that a long-lived server need not pay (a fifth of its CPU in
+    # a profile of the replicator tests): it lists and stats moto's package directory for every request to
+    # find the service, under a lock that serializes all requests; and werkzeug logs each request through
+    # colorama when that is installed. The package does not change while the server runs, and a plain
+    # handler writes the same log lines.
+    module_names = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: module_names  # type: ignore[assignment]
+    access_log = logging.getLogger("werkzeug")
+    access_log.setLevel(logging.INFO)
+    access_log.addHandler(logging.StreamHandler(sys.stderr))
 
     server = make_server(
         host, port, DomainDispatcherApplication(create_backend_app), threaded=True, request_handler=MotoRequestHandler
