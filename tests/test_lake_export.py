@@ -264,6 +264,29 @@ def test_kill_9_during_export_then_resume(seeded: tuple[S3Side, Expected], tmp_p
     assert_table_equals(side, tmp_path, expected, ("orders",))
 
 
+@pytest.mark.parametrize("orphan_uuid", ["00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"])
+def test_a_killed_writers_orphan_metadata_never_hides_the_commit_after_it(
+        seeded: tuple[S3Side, Expected], tmp_path: Path, orphan_uuid: str) -> None:
+    """A writer killed after writing metadata file N but before its catalog pointed at it leaves an orphan N;
+    the next run commits its own N from the same parent. Rebuilding the catalog from the warehouse (a new
+    machine, a wiped cache) must find the later commit, whichever of the two lists first."""
+    side, expected = seeded
+    (result,) = [r for r in asyncio.run(export(side, tmp_path, topics="orders", commit_bytes=4096))
+                 if r.table == "redpanda.orders"]
+    s3, bucket = s3_client(side), side.url.bucket
+    committed = result.metadata_location.split(f"s3://{bucket}/", 1)[1]
+    version = int(committed.rsplit("/", 1)[1].split("-", 1)[0])
+    assert version >= 3
+    # the orphan: what the killed writer staged from the parent before the committed file was written
+    # (a real metadata file of an earlier state, written earlier), under the committed file's version
+    parent = json.loads(s3.get_object(Bucket=bucket, Key=committed)["Body"].read())["metadata-log"][-2]
+    earlier = s3.get_object(Bucket=bucket, Key=parent["metadata-file"].split(f"s3://{bucket}/", 1)[1])
+    orphan = f"{committed.rsplit('/', 1)[0]}/{version:05d}-{orphan_uuid}.metadata.json"
+    s3.put_object(Bucket=bucket, Key=orphan, Body=earlier["Body"].read())
+
+    assert_table_equals(side, tmp_path, expected, ("orders",))
+
+
 # --------------------------------------------------------------------------------------- bad input
 
 

@@ -17,7 +17,9 @@ All pyiceberg calls here are blocking: callers run them in a thread (``asyncio.t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,25 +91,44 @@ class TableFiles:
 
 
 async def find_tables(warehouse: Warehouse, store: ObjectStore | None = None) -> dict[tuple[str, str], TableFiles]:
-    """Every table of the warehouse by listing it: ``(namespace, table)`` → its newest metadata file."""
-    found: dict[tuple[str, str], TableFiles] = {}
+    """Every table of the warehouse by listing it: ``(namespace, table)`` → its newest metadata file.
 
-    async def scan(s: ObjectStore) -> None:
+    A writer killed between writing metadata file N and swapping its catalog's pointer leaves an orphan N;
+    the next run commits its own N from the same parent. Of two files with the newest version the later
+    commit (``last-updated-ms``, read from each) is the table: the orphan's successor, never the orphan.
+    """
+    newest: dict[tuple[str, str], tuple[int, list[str]]] = {}
+
+    async def scan(s: ObjectStore) -> dict[tuple[str, str], TableFiles]:
         async for info in s.list(""):
             m = _METADATA.match(info.key)
             if m is None:
                 continue
-            ident = (m["ns"], m["table"])
-            version = int(m["version"])
-            if ident not in found or version > found[ident].version:
-                found[ident] = TableFiles(m["ns"], m["table"], f"{warehouse.location}/{info.key}", version)
+            ident, version = (m["ns"], m["table"]), int(m["version"])
+            best = newest.get(ident)
+            if best is None or version > best[0]:
+                newest[ident] = (version, [info.key])
+            elif version == best[0]:
+                best[1].append(info.key)
+        found = {}
+        for ident, (version, keys) in newest.items():
+            key = keys[0] if len(keys) == 1 else max(await asyncio.gather(*(_commit_order(s, k) for k in keys)))[1]
+            found[ident] = TableFiles(ident[0], ident[1], f"{warehouse.location}/{key}", version)
+        return found
 
     if store is not None:
-        await scan(store)
-    else:
-        async with ObjectStore(warehouse.side) as s:
-            await scan(s)
-    return found
+        return await scan(store)
+    async with ObjectStore(warehouse.side) as s:
+        return await scan(s)
+
+
+async def _commit_order(store: ObjectStore, key: str) -> tuple[int, str]:
+    """``(last-updated-ms, key)`` of a metadata file; an unreadable one sorts first."""
+    try:
+        stamp = json.loads((await store.get(key)).body).get("last-updated-ms", -1)
+    except (StorageError, ValueError, AttributeError):
+        stamp = -1
+    return (stamp if isinstance(stamp, int) else -1), key
 
 
 def default_catalog_file(cache_dir: Path, warehouse: Warehouse) -> Path:
