@@ -62,7 +62,7 @@ from __future__ import annotations
 from app.store.client import ObjectStore, ensure_bucket
 from app.store.copies import ByteBudget
 from app.store.errors import _first_domain_error, _kind, _translate
-from app.store.session import RequestRetry, new_session
+from app.store.session import RequestRetry, SharedTLSHTTPSession, loop_session, new_session
 from app.store.stream import ObjectStream
 from app.store.values import (
     DEFAULT_LIST_PAGE,
@@ -96,11 +96,13 @@ __all__ = [
     "ObjectStream",
     "OpStats",
     "RequestRetry",
+    "SharedTLSHTTPSession",
     "StoreStats",
     "_first_domain_error",
     "_kind",
     "_translate",
     "ensure_bucket",
+    "loop_session",
     "new_session",
     "normalize_etag",
 ]

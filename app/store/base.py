@@ -30,7 +30,8 @@ from app.store.errors import (
 )
 from app.store.session import (
     RequestRetry,
-    new_session,
+    SharedTLSHTTPSession,
+    loop_session,
 )
 from app.store.values import (
     DEFAULT_LIST_PAGE,
@@ -66,7 +67,7 @@ class StoreBase:
     async def __aenter__(self) -> Self:
         if self._stack is not None:
             raise RuntimeError("ObjectStore is already open")
-        session = await asyncio.to_thread(new_session)
+        session = await loop_session()
         side = self.side
         config = AioConfig(
             region_name=side.region,
@@ -78,6 +79,7 @@ class StoreBase:
             max_pool_connections=side.max_pool_connections,
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
+            http_session_cls=SharedTLSHTTPSession,
         )
         stack = AsyncExitStack()
         try:
