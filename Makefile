@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 S3_PORT ?= 4566
 export S3_PORT
 
-.PHONY: demo test test-fast test-tools bench s3 lint typecheck fuzz clean install
+.PHONY: demo test test-fast test-tools bytecode bench s3 lint typecheck fuzz clean install
 
 install: $(STAMP)
 
@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/python localstack/demo.py
 
 ## Lint, type-check and run the whole suite (unit, property, integration against a real S3 server process).
-test: $(STAMP) test-tools
+test: $(STAMP) test-tools bytecode
 	$(BIN)/ruff check app segment_format tests localstack bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q -x -n 3 --dist loadfile --no-loadscope-reorder --durations=15 -m "not timing"
@@ -34,8 +34,13 @@ test-tools:
 	sh tests/debian/install.sh kcat kcat
 	sh tests/kafka_tools/install_kafkajs.sh
 
+## Compiled modules of the project's own code, written once: the tests start a few hundred Python processes,
+## and where PYTHONDONTWRITEBYTECODE is set (CI machines often set it) each would compile every module again.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q -j 0 app segment_format localstack tests bench >/dev/null
+
 ## The inner loop: lint, types and every test not marked slow (the end-to-end ones), in about a minute.
-test-fast: $(STAMP)
+test-fast: $(STAMP) bytecode
 	$(BIN)/ruff check app segment_format tests localstack bench
 	$(BIN)/mypy
 	HYPOTHESIS_PROFILE=fast $(BIN)/pytest -q -x -n 3 --dist loadfile -m "not slow"
@@ -61,3 +66,4 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/output .demo .bench .s3data
+	find app segment_format localstack tests bench -name __pycache__ -prune -exec rm -rf {} +
