@@ -265,6 +265,29 @@ async def test_delete_many_in_batches(buckets: BucketPair, monkeypatch: pytest.M
         assert store.stats["DeleteObjects"].requests == 3
 
 
+async def test_stores_of_one_loop_share_a_session_but_keep_their_endpoint_and_counters(
+        buckets: BucketPair, s3_fault_proxy: ProxyFactory) -> None:
+    """Stores opened in one event loop share a botocore session and a TLS context (``app/store/session.py``):
+    each still sends to its own endpoint and counts only its own requests (a client registers its hooks on a
+    copy of the session's handlers)."""
+    proxy = await s3_fault_proxy(buckets.source.endpoint_url or "")
+    via_proxy = replace(buckets.source, endpoint_url=proxy.endpoint)
+    async with ObjectStore(buckets.source) as direct, ObjectStore(via_proxy) as proxied, \
+            ObjectStore(buckets.dest) as other:
+        await direct.put("a", b"1")
+        await direct.put("b", b"2")
+        assert (await proxied.get("a")).body == b"1"
+        await other.put("c", b"3")
+        assert proxy.requests == {"GetObject": 1}
+        assert (direct.stats.requests, proxied.stats.requests, other.stats.requests) == (2, 1, 1)
+        assert (direct.stats.attempts, proxied.stats.attempts, other.stats.attempts) == (2, 1, 1)
+    # a store of another loop (a thread's asyncio.run) gets that loop's own session and works the same
+    async def elsewhere() -> bytes:
+        async with ObjectStore(buckets.source) as store:
+            return (await store.get("b")).body
+    assert await asyncio.to_thread(asyncio.run, elsewhere()) == b"2"
+
+
 async def test_delete_many_raises_on_refused_keys(buckets: BucketPair, s3_fault_proxy: ProxyFactory) -> None:
     proxy = await s3_fault_proxy(buckets.source.endpoint_url or "")
     refused = (b'<?xml version="1.0" encoding="UTF-8"?><DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
