@@ -19,12 +19,14 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import boto3
+import botocore.utils
 import pytest
 from botocore.config import Config
 from botocore.exceptions import (
@@ -36,6 +38,8 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 from conftest import BucketPair, Fault, FaultProxy, make_side, unique_bucket
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import app.store
 import app.store.client
@@ -49,6 +53,8 @@ from app.errors import (
     StorageUnavailable,
 )
 from app.store import GetResult, NotModified, ObjectInfo, ObjectStore, ensure_bucket, normalize_etag
+from app.store.session import parse_timestamp
+from tests.hypothesis_support import examples
 
 MiB = 1024 * 1024
 REPO = Path(__file__).resolve().parent.parent
@@ -572,3 +578,15 @@ def test_s3server_script_creates_source_and_dest() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2999, 12, 31)),
+       st.sampled_from(["iso", "iso_z", "http"]))
+@settings(max_examples=examples(200))
+def test_timestamps_parse_as_botocore_parses_them(moment: datetime, form: str) -> None:
+    """The store's timestamp parser (standard library) agrees with botocore's own (dateutil) on S3's forms."""
+    aware = moment.replace(tzinfo=UTC)
+    text = {"iso": aware.isoformat(timespec="milliseconds"),
+            "iso_z": aware.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "http": format_datetime(aware.replace(microsecond=0), usegmt=True)}[form]
+    assert parse_timestamp(text) == botocore.utils.parse_timestamp(text)

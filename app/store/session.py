@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
 import hashlib
 import random
 import ssl
@@ -12,10 +13,12 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import botocore.loaders
 import botocore.session
+import botocore.utils
 from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
 
@@ -39,8 +42,24 @@ def new_session(service: str = "s3") -> AioSession:
         _warm.add(service)
     session = AioSession()
     session.register_component("data_loader", _LOADER)
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
     session.get_scoped_config()
     return session
+
+
+def parse_timestamp(value: str | int | float) -> datetime:
+    """S3's two timestamp forms (ISO 8601 in XML bodies, RFC 1123 in ``Last-Modified``) parsed by the standard
+    library: botocore's default goes through dateutil, ~20x slower, which made a 1,000-key listing page cost
+    tens of milliseconds of CPU. Anything else falls back to botocore's parser."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value) if value[:1].isdigit() else email.utils.parsedate_to_datetime(value)
+        except (ValueError, TypeError, IndexError):
+            pass
+        else:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    stamp: datetime = botocore.utils.parse_timestamp(value)
+    return stamp
 
 
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AioSession]] = weakref.WeakKeyDictionary()
