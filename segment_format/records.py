@@ -274,7 +274,7 @@ def _xerial_decompress(data: bytes | memoryview, max_size: int) -> bytes:
         pos += 4
         if length < 0 or pos + length > len(data):
             raise CompressionError("xerial snappy block runs past the data", position=pos)
-        out += _bounded(cramjam.snappy.decompress_raw_into, data[pos : pos + length], max_size + 1 - len(out))
+        out += _snappy_into(data[pos : pos + length], max_size + 1 - len(out))
         pos += length
         if len(out) > max_size:
             break
@@ -287,10 +287,44 @@ def _xerial_decompress(data: bytes | memoryview, max_size: int) -> bytes:
 MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
 
 
+class _TooLarge(Exception):
+    """The output would not fit in the limit (known before decompressing)."""
+
+
 def _too_small(error: Exception) -> bool:
     """cramjam's words for "the output buffer is full" (gzip, lz4, zstd: "failed to write whole buffer";
     snappy: "output buffer (size = N) is smaller than required"), as opposed to damaged input."""
-    return "buffer" in str(error)
+    return isinstance(error, _TooLarge) or "buffer" in str(error)
+
+
+# A snappy element never writes more than 64 bytes for 3 bytes of input (a copy with a 2-byte offset).
+_SNAPPY_MAX_EXPANSION = 22
+
+
+def _snappy_declared(data: bytes | memoryview) -> int | None:
+    """The uncompressed length a raw snappy block declares in its varint preamble (None: unreadable)."""
+    value = shift = 0
+    for byte in bytes(data[:5]):
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value
+    return None
+
+
+def _snappy_into(data: bytes | memoryview, limit: int) -> bytes:
+    """Raw snappy into one buffer of the size the block declares: no growing buffers, and a declaration no
+    valid block can meet (damaged or hostile data) fails before anything is allocated."""
+    declared = _snappy_declared(data)
+    if declared is None:
+        raise ValueError("corrupt input: no uncompressed length at the start of the block")
+    if declared > _SNAPPY_MAX_EXPANSION * len(data) + 64:
+        raise ValueError(f"corrupt input: the block declares {declared} bytes from {len(data)}")
+    if declared > limit:
+        raise _TooLarge(f"the block declares {declared} bytes")
+    buffer = bytearray(declared)
+    n = cramjam.snappy.decompress_raw_into(data, buffer)
+    return bytes(memoryview(buffer)[:n])
 
 
 def _bounded(into: Callable[[Any, bytearray], int], data: bytes | memoryview, limit: int) -> bytes:
@@ -357,8 +391,9 @@ def decompress(codec: int, data: bytes | memoryview, *, max_size: int = MAX_DECO
         raise CompressionError(f"unknown compression codec {codec}")
     name = Compression(codec).name.lower()
     try:
-        if codec == Compression.SNAPPY and bytes(data[:8]) == _XERIAL_MAGIC:
-            out = _xerial_decompress(data, max_size)
+        if codec == Compression.SNAPPY:
+            out = _xerial_decompress(data, max_size) if bytes(data[:8]) == _XERIAL_MAGIC else \
+                _snappy_into(data, max_size + 1)
         else:
             out = _bounded(into, data, max_size + 1)
     except CompressionError:

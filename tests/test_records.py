@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import struct
+import tracemalloc
 
 import cramjam
 import pytest
@@ -339,6 +340,23 @@ def test_raw_snappy_is_read_too() -> None:
     raw = bytes(cramjam.snappy.compress_raw(PAYLOAD))
     assert raw[:8] != b"\x82SNAPPY\x00"
     assert decompress(Compression.SNAPPY, raw) == PAYLOAD
+
+
+def test_a_snappy_block_declaring_more_than_snappy_can_encode_fails_before_allocating() -> None:
+    """A raw snappy block starts with its uncompressed length; a copy element writes at most 64 bytes for 3
+    of input, so a declaration past ~21x the block is damage (before: buffers grown up to 256 MiB first)."""
+    densest = bytes(cramjam.snappy.compress_raw(b"\0" * 5_000_000))  # snappy's best ratio, ~21.3x
+    assert decompress(Compression.SNAPPY, densest) == b"\0" * 5_000_000
+    claims_256_mib = b"\xff\xff\xff\x7f" + bytes(range(50))
+    tracemalloc.start()
+    try:
+        with pytest.raises(CompressionError, match="declares 268435455 bytes from 54"):
+            decompress(Compression.SNAPPY, claims_256_mib)
+        assert tracemalloc.get_traced_memory()[1] < 1 << 20
+    finally:
+        tracemalloc.stop()
+    with pytest.raises(CompressionError, match="more than 1000 bytes"):  # a plausible size above the limit
+        decompress(Compression.SNAPPY, bytes(cramjam.snappy.compress_raw(b"\0" * 2000)), max_size=1000)
 
 
 @pytest.mark.parametrize(
