@@ -11,8 +11,8 @@ it is told to stop. The parent then checks the server answers an S3 request and 
 - Large object bodies live on disk, not in RAM: the child runs with ``MOTO_S3_DEFAULT_KEY_BUFFER_SIZE``
   = 1 MiB, so every body above that (a real segment) rolls over from moto's ``SpooledTemporaryFile`` to an
   unlinked file in ``TMPDIR``, a project-local directory (``.s3data/`` by default, on disk rather than a
-  tmpfs). Smaller ones (manifests, indexes, test segments) stay in memory: a file per object cost a third
-  of moto's CPU in the test suite.
+  tmpfs). Smaller ones (manifests, indexes, test segments) stay in memory: a file per object cost ~30%
+  of moto's CPU in the replicator tests.
   Nothing persists: the state is gone when the process stops.
 - The child is in its own session, so a terminal's Ctrl-C reaches only the foreground script, which then
   stops it. It also exits by itself when its stdin reaches EOF, i.e. as soon as the process that started

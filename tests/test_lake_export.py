@@ -264,7 +264,8 @@ def test_kill_9_during_export_then_resume(seeded: tuple[S3Side, Expected], tmp_p
     assert_table_equals(side, tmp_path, expected, ("orders",))
 
 
-@pytest.mark.parametrize("orphan_uuid", ["00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"])
+@pytest.mark.parametrize("orphan_uuid", ["00000000-0000-0000-0000-000000000000",
+                                         "ffffffff-ffff-ffff-ffff-ffffffffffff"])
 def test_a_killed_writers_orphan_metadata_never_hides_the_commit_after_it(
         seeded: tuple[S3Side, Expected], tmp_path: Path, orphan_uuid: str) -> None:
     """A writer killed after writing metadata file N but before its catalog pointed at it leaves an orphan N;
