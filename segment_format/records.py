@@ -26,6 +26,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import partial
 from typing import Any
 
 import cramjam
@@ -262,7 +263,8 @@ _XERIAL_HEADER = struct.Struct(">8sii")  # magic, version=1, compatible version=
 _XERIAL_BLOCK = 32 * 1024
 
 
-def _xerial_decompress(data: bytes | memoryview, max_size: int) -> bytes:
+def _xerial_decompress(data: bytes | memoryview, limit: int) -> bytes:
+    """Java clients' framing: 32 KiB raw snappy blocks, each with its length; the output is cut at ``limit``."""
     if len(data) < _XERIAL_HEADER.size:
         raise CompressionError("xerial snappy header cut short", position=len(data))
     pos = _XERIAL_HEADER.size
@@ -274,11 +276,16 @@ def _xerial_decompress(data: bytes | memoryview, max_size: int) -> bytes:
         pos += 4
         if length < 0 or pos + length > len(data):
             raise CompressionError("xerial snappy block runs past the data", position=pos)
-        out += _snappy_into(data[pos : pos + length], max_size + 1 - len(out))
+        out += _snappy_into(data[pos : pos + length], limit - len(out))
         pos += length
-        if len(out) > max_size:
+        if len(out) >= limit:
             break
     return bytes(out)
+
+
+def _snappy(data: bytes | memoryview, limit: int) -> bytes:
+    """Snappy as Kafka clients send it: xerial-framed (Java) or one raw block (librdkafka)."""
+    return _xerial_decompress(data, limit) if bytes(data[:8]) == _XERIAL_MAGIC else _snappy_into(data, limit)
 
 
 # A records block may not decompress to more than this: a few bytes of zstd or gzip can inflate to
@@ -373,11 +380,12 @@ def compress(codec: Compression | int, data: bytes) -> bytes:
     return bytes(cramjam.zstd.compress(data))
 
 
-_INTO = {
-    Compression.GZIP: cramjam.gzip.decompress_into,
-    Compression.SNAPPY: cramjam.snappy.decompress_raw_into,
-    Compression.LZ4: cramjam.lz4.decompress_into,
-    Compression.ZSTD: cramjam.zstd.decompress_into,
+# each decoder takes (data, limit) and cuts its output at ``limit`` bytes
+_DECODERS: dict[int, Callable[[bytes | memoryview, int], bytes]] = {
+    Compression.GZIP: partial(_bounded, cramjam.gzip.decompress_into),
+    Compression.SNAPPY: _snappy,
+    Compression.LZ4: partial(_bounded, cramjam.lz4.decompress_into),
+    Compression.ZSTD: partial(_bounded, cramjam.zstd.decompress_into),
 }
 
 
@@ -386,16 +394,12 @@ def decompress(codec: int, data: bytes | memoryview, *, max_size: int = MAX_DECO
     :class:`CompressionError`."""
     if codec == Compression.NONE:
         return bytes(data)
-    into = _INTO.get(codec)  # type: ignore[call-overload]
-    if into is None:
+    decoder = _DECODERS.get(codec)
+    if decoder is None:
         raise CompressionError(f"unknown compression codec {codec}")
     name = Compression(codec).name.lower()
     try:
-        if codec == Compression.SNAPPY:
-            out = _xerial_decompress(data, max_size) if bytes(data[:8]) == _XERIAL_MAGIC else \
-                _snappy_into(data, max_size + 1)
-        else:
-            out = _bounded(into, data, max_size + 1)
+        out = decoder(data, max_size + 1)
     except CompressionError:
         raise
     except Exception as e:  # cramjam raises its own DecompressionError / ValueError types
