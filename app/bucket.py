@@ -427,9 +427,9 @@ def decode_topic_manifest(body: bytes, fmt: str, *, label: str | None = None) ->
     if fmt == "json":
         return parse_topic_manifest(body)
     if fmt == "bin":
-        from segment_format.topic_manifest_bin import decode_topic_manifest_bin
+        from segment_format.topic_manifest_bin import decode_topic_manifest as decode_bin
 
-        return decode_topic_manifest_bin(body).to_topic_manifest()
+        return decode_bin(body)
     raise ValueError(fmt)
 
 

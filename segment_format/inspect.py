@@ -209,9 +209,9 @@ def inspect_topic_manifest(body: bytes, fmt: str = "json") -> Report:
     if fmt == "json":
         tm = parse_topic_manifest(body)
     elif fmt == "bin":
-        from segment_format.topic_manifest_bin import decode_topic_manifest_bin
+        from segment_format.topic_manifest_bin import decode_topic_manifest
 
-        tm = decode_topic_manifest_bin(body).to_topic_manifest()
+        tm = decode_topic_manifest(body)
     else:
         raise ValueError(fmt)
     rep = Report("topic_manifest")
