@@ -16,8 +16,8 @@ import struct
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
 import kafka.errors as kafka_errors
 import kafka.protocol.admin as kp_admin
@@ -109,6 +109,7 @@ from app.kafka.protocol import (
 )
 from app.kafka.protocol._primitives import Reader, nbytes
 from app.kafka.protocol._registry import MESSAGES
+from app.kafka.protocol._schema import Int16, Int32, String, Versions, message, struct_of
 from tests.hypothesis_support import examples
 
 # -- golden-byte pieces -----------------------------------------------------------------------------
@@ -1351,6 +1352,56 @@ def test_dataclasses_are_frozen_slotted_keyword_only() -> None:
     for cls in (FetchResponse, FetchResponseTopic, FetchResponsePartition, AbortedTransaction, Request, RequestHeader, Frame):
         assert cls.__dataclass_params__.frozen and "__slots__" in vars(cls)  # type: ignore[attr-defined]
     assert len(seen) > 60
+
+
+# -- a message is declared once: its annotations are the wire layout ---------------------------------
+
+
+@message
+class _Inner:
+    label: String
+
+
+@message
+class _Toy:
+    code: Int16
+    note: Annotated[String | None, Versions(since=1, nullable_since=2)] = None
+    ids: tuple[Int32, ...] = ()
+    inners: Sequence[_Inner] = ()
+
+
+@message
+class _NoWireType:
+    count: int
+
+
+@message
+class _NullableInt:
+    count: Int32 | None = None
+
+
+def test_a_message_class_is_its_wire_layout() -> None:
+    """Bytes written by hand from Kafka's encoding rules: INT16, nullable STRING (since 1, null from 2),
+    ARRAY of INT32, ARRAY of a nested struct; a field outside its versions is skipped."""
+    toy = _Toy(code=7, note=None, ids=(5, 6), inners=(_Inner(label="hi"),))
+    tail = struct.pack(">iii", 2, 5, 6) + struct.pack(">ih", 1, 2) + b"hi"
+    s = struct_of(_Toy)
+    assert s is struct_of(_Toy)
+    assert s.encode(toy, 0, flexible=False) == struct.pack(">h", 7) + tail
+    assert s.encode(toy, 2, flexible=False) == struct.pack(">hh", 7, -1) + tail
+    with pytest.raises(LocalProtocolError, match="not nullable in version 1"):
+        s.encode(toy, 1, flexible=False)
+    assert s.decode(struct.pack(">hh", 7, 2) + b"ok" + tail, 1, flexible=False) == _Toy(
+        code=7, note="ok", ids=(5, 6), inners=(_Inner(label="hi"),))
+    assert [(f.name, f.since, f.nullable(1), f.nullable(2)) for f in s.fields] == [
+        ("code", 0, False, False), ("note", 1, False, True), ("ids", 0, False, False), ("inners", 0, False, False)]
+
+
+def test_an_annotation_without_a_wire_type_is_refused_by_name() -> None:
+    with pytest.raises(TypeError, match=r"_NoWireType\.count"):
+        struct_of(_NoWireType).encode(_NoWireType(count=1), 0, flexible=False)
+    with pytest.raises(TypeError, match="cannot be nullable"):
+        struct_of(_NullableInt).encode(_NullableInt(count=1), 0, flexible=False)
 
 
 def test_reader_never_reads_past_the_end() -> None:

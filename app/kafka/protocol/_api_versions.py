@@ -18,10 +18,10 @@ body with an error as v0, and librdkafka cannot parse a v0 error body as v3 eith
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Annotated
 
 from ._framing import frame, response_header
-from ._schema import INT16, INT32, STRING, Array, Field, Struct
+from ._schema import Int16, Int32, String, Versions, message, struct_of
 from .errors import ErrorCode
 
 __all__ = [
@@ -32,42 +32,33 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ApiVersionsRequest:
-    client_software_name: str = ""
-    client_software_version: str = ""
+    client_software_name: Annotated[String, Versions(since=3)] = ""
+    client_software_version: Annotated[String, Versions(since=3)] = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ApiVersion:
-    api_key: int
-    min_version: int
-    max_version: int
+    api_key: Int16
+    min_version: Int16
+    max_version: Int16
 
     def __post_init__(self) -> None:
         if self.min_version > self.max_version:
             raise ValueError(f"api {self.api_key}: min_version {self.min_version} > max_version {self.max_version}")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ApiVersionsResponse:
-    error_code: int = ErrorCode.NONE
+    error_code: Int16 = ErrorCode.NONE
     api_keys: Sequence[ApiVersion] = ()
-    throttle_time_ms: int = 0
+    throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
 
 
-API_VERSIONS_REQUEST = Struct(
-    ApiVersionsRequest,
-    Field("client_software_name", STRING, since=3),
-    Field("client_software_version", STRING, since=3),
-)
+API_VERSIONS_REQUEST = struct_of(ApiVersionsRequest)
 
-API_VERSIONS_RESPONSE = Struct(
-    ApiVersionsResponse,
-    Field("error_code", INT16),
-    Field("api_keys", Array(Struct(ApiVersion, Field("api_key", INT16), Field("min_version", INT16), Field("max_version", INT16)))),
-    Field("throttle_time_ms", INT32, since=1),
-)
+API_VERSIONS_RESPONSE = struct_of(ApiVersionsResponse)
 
 
 def api_versions_fallback_reply(correlation_id: int, *, min_version: int, max_version: int) -> bytes:

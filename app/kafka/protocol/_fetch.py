@@ -37,8 +37,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Annotated, TypeAlias
 
 from ._list_offsets import check_isolation_level
 from ._primitives import (
@@ -50,8 +49,7 @@ from ._primitives import (
     write_string,
     write_uvarint,
 )
-from ._schema import INT8, INT64, STRING, Array, Field, Struct
-from ._schema import INT32 as INT32_FIELD
+from ._schema import Int8, Int32, Int64, String, Versions, message, struct_of
 from .errors import ErrorCode, LocalProtocolError
 
 __all__ = [
@@ -80,96 +78,58 @@ RecordPiece: TypeAlias = tuple[Buffer, Buffer]
 # -- request ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class FetchPartition:
-    partition: int
-    current_leader_epoch: int = -1
-    fetch_offset: int
-    last_fetched_epoch: int = -1
-    log_start_offset: int = -1
-    partition_max_bytes: int
+    partition: Int32
+    current_leader_epoch: Annotated[Int32, Versions(since=9)] = -1
+    fetch_offset: Int64
+    last_fetched_epoch: Annotated[Int32, Versions(since=12)] = -1
+    log_start_offset: Annotated[Int64, Versions(since=5)] = -1
+    partition_max_bytes: Int32
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class FetchTopic:
-    topic: str
+    topic: String
     partitions: tuple[FetchPartition, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ForgottenTopic:
-    topic: str
-    partitions: tuple[int, ...]
+    topic: String
+    partitions: tuple[Int32, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class FetchRequest:
-    replica_id: int = -1
-    max_wait_ms: int
-    min_bytes: int
-    max_bytes: int = 0x7FFFFFFF
-    isolation_level: int = 0
-    session_id: int = 0
-    session_epoch: int = -1
+    replica_id: Int32 = -1
+    max_wait_ms: Int32
+    min_bytes: Int32
+    max_bytes: Annotated[Int32, Versions(since=3)] = 0x7FFFFFFF
+    isolation_level: Annotated[Int8, Versions(since=4)] = 0
+    session_id: Annotated[Int32, Versions(since=7)] = 0
+    session_epoch: Annotated[Int32, Versions(since=7)] = -1
     topics: tuple[FetchTopic, ...]
-    forgotten_topics_data: tuple[ForgottenTopic, ...] = ()
-    rack_id: str = ""
+    forgotten_topics_data: Annotated[tuple[ForgottenTopic, ...], Versions(since=7)] = ()
+    rack_id: Annotated[String, Versions(since=11)] = ""
 
     def __post_init__(self) -> None:
         check_isolation_level(self.isolation_level)
 
 
-FETCH_REQUEST = Struct(
-    FetchRequest,
-    Field("replica_id", INT32_FIELD),
-    Field("max_wait_ms", INT32_FIELD),
-    Field("min_bytes", INT32_FIELD),
-    Field("max_bytes", INT32_FIELD, since=3),
-    Field("isolation_level", INT8, since=4),
-    Field("session_id", INT32_FIELD, since=7),
-    Field("session_epoch", INT32_FIELD, since=7),
-    Field(
-        "topics",
-        Array(
-            Struct(
-                FetchTopic,
-                Field("topic", STRING),
-                Field(
-                    "partitions",
-                    Array(
-                        Struct(
-                            FetchPartition,
-                            Field("partition", INT32_FIELD),
-                            Field("current_leader_epoch", INT32_FIELD, since=9),
-                            Field("fetch_offset", INT64),
-                            Field("last_fetched_epoch", INT32_FIELD, since=12),
-                            Field("log_start_offset", INT64, since=5),
-                            Field("partition_max_bytes", INT32_FIELD),
-                        )
-                    ),
-                ),
-            )
-        ),
-    ),
-    Field(
-        "forgotten_topics_data",
-        Array(Struct(ForgottenTopic, Field("topic", STRING), Field("partitions", Array(INT32_FIELD)))),
-        since=7,
-    ),
-    Field("rack_id", STRING, since=11),
-)
+FETCH_REQUEST = struct_of(FetchRequest)
 
 
 # -- response ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class AbortedTransaction:
     producer_id: int
     first_offset: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DivergingEpoch:
     """Fetch v12+ ``diverging_epoch``: the largest epoch <= the fetcher's last fetched one, and where it ends."""
 
@@ -177,7 +137,7 @@ class DivergingEpoch:
     end_offset: int = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class LeaderIdAndEpoch:
     """Fetch v12+ ``current_leader``."""
 
@@ -185,7 +145,7 @@ class LeaderIdAndEpoch:
     leader_epoch: int = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class FetchResponsePartition:
     """One partition's answer. ``records=None`` writes a null BYTES; ``()`` an empty one. The tagged v12+
     fields are written only when not None."""
@@ -202,13 +162,13 @@ class FetchResponsePartition:
     current_leader: LeaderIdAndEpoch | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class FetchResponseTopic:
     topic: str
     partitions: Sequence[FetchResponsePartition]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class FetchResponse:
     throttle_time_ms: int = 0
     error_code: int = ErrorCode.NONE

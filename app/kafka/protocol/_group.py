@@ -20,10 +20,10 @@ Group metadata, assignments and member metadata are opaque BYTES the coordinator
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Annotated
 
 from ._metadata import AUTHORIZED_OPERATIONS_OMITTED
-from ._schema import BOOL, BYTES, INT8, INT16, INT32, STRING, Array, Field, Struct
+from ._schema import Bool, Bytes, Int8, Int16, Int32, String, Versions, message, struct_of
 from .errors import ErrorCode
 
 __all__ = [
@@ -56,237 +56,158 @@ __all__ = [
 # -- FindCoordinator --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class FindCoordinatorRequest:
-    key: str = ""  # v0-3
-    key_type: int = 0
-    coordinator_keys: tuple[str, ...] = ()  # v4+: several keys of one type
+    key: Annotated[String, Versions(until=3)] = ""  # v0-3
+    key_type: Annotated[Int8, Versions(since=1)] = 0
+    coordinator_keys: Annotated[tuple[String, ...], Versions(since=4)] = ()  # v4+: several keys of one type
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class Coordinator:
-    key: str
-    node_id: int
-    host: str
-    port: int
-    error_code: int = ErrorCode.NONE
-    error_message: str | None = None
+    key: String
+    node_id: Int32
+    host: String
+    port: Int32
+    error_code: Int16 = ErrorCode.NONE
+    error_message: Annotated[String | None, Versions(nullable_since=4)] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class FindCoordinatorResponse:
-    throttle_time_ms: int = 0
-    error_code: int = ErrorCode.NONE
-    error_message: str | None = None
-    node_id: int = -1  # v0-3
-    host: str = ""
-    port: int = -1
-    coordinators: Sequence[Coordinator] = ()  # v4+
+    throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
+    error_code: Annotated[Int16, Versions(until=3)] = ErrorCode.NONE
+    error_message: Annotated[String | None, Versions(since=1, until=3, nullable_since=1)] = None
+    node_id: Annotated[Int32, Versions(until=3)] = -1  # v0-3
+    host: Annotated[String, Versions(until=3)] = ""
+    port: Annotated[Int32, Versions(until=3)] = -1
+    coordinators: Annotated[Sequence[Coordinator], Versions(since=4)] = ()  # v4+
 
 
-FIND_COORDINATOR_REQUEST = Struct(
-    FindCoordinatorRequest,
-    Field("key", STRING, until=3),
-    Field("key_type", INT8, since=1),
-    Field("coordinator_keys", Array(STRING), since=4),
-)
+FIND_COORDINATOR_REQUEST = struct_of(FindCoordinatorRequest)
 
-FIND_COORDINATOR_RESPONSE = Struct(
-    FindCoordinatorResponse,
-    Field("throttle_time_ms", INT32, since=1),
-    Field("error_code", INT16, until=3),
-    Field("error_message", STRING, since=1, until=3, nullable_since=1),
-    Field("node_id", INT32, until=3),
-    Field("host", STRING, until=3),
-    Field("port", INT32, until=3),
-    Field("coordinators", Array(Struct(
-        Coordinator,
-        Field("key", STRING),
-        Field("node_id", INT32),
-        Field("host", STRING),
-        Field("port", INT32),
-        Field("error_code", INT16),
-        Field("error_message", STRING, nullable_since=4),
-    )), since=4),
-)
+FIND_COORDINATOR_RESPONSE = struct_of(FindCoordinatorResponse)
 
 
 # -- JoinGroup --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class JoinGroupRequestProtocol:
-    name: str
-    metadata: bytes
+    name: String
+    metadata: Bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class JoinGroupRequest:
-    group_id: str
-    session_timeout_ms: int
-    rebalance_timeout_ms: int = -1
-    member_id: str
-    group_instance_id: str | None = None
-    protocol_type: str
+    group_id: String
+    session_timeout_ms: Int32
+    rebalance_timeout_ms: Annotated[Int32, Versions(since=1)] = -1
+    member_id: String
+    group_instance_id: Annotated[String | None, Versions(since=5, nullable_since=5)] = None
+    protocol_type: String
     protocols: tuple[JoinGroupRequestProtocol, ...]
-    reason: str | None = None  # v8+
+    reason: Annotated[String | None, Versions(since=8, nullable_since=8)] = None  # v8+
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class JoinGroupResponseMember:
-    member_id: str
-    group_instance_id: str | None = None
-    metadata: bytes
+    member_id: String
+    group_instance_id: Annotated[String | None, Versions(since=5, nullable_since=5)] = None
+    metadata: Bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class JoinGroupResponse:
-    throttle_time_ms: int = 0
-    error_code: int = ErrorCode.NONE
-    generation_id: int = -1
-    protocol_type: str | None = None  # v7+
-    protocol_name: str | None = ""
-    leader: str = ""
-    skip_assignment: bool = False  # v9+
-    member_id: str = ""
+    throttle_time_ms: Annotated[Int32, Versions(since=2)] = 0
+    error_code: Int16 = ErrorCode.NONE
+    generation_id: Int32 = -1
+    protocol_type: Annotated[String | None, Versions(since=7, nullable_since=7)] = None  # v7+
+    protocol_name: Annotated[String | None, Versions(nullable_since=7)] = ""
+    leader: String = ""
+    skip_assignment: Annotated[Bool, Versions(since=9)] = False  # v9+
+    member_id: String = ""
     members: Sequence[JoinGroupResponseMember] = ()
 
 
-JOIN_GROUP_REQUEST = Struct(
-    JoinGroupRequest,
-    Field("group_id", STRING),
-    Field("session_timeout_ms", INT32),
-    Field("rebalance_timeout_ms", INT32, since=1),
-    Field("member_id", STRING),
-    Field("group_instance_id", STRING, since=5, nullable_since=5),
-    Field("protocol_type", STRING),
-    Field("protocols", Array(Struct(JoinGroupRequestProtocol, Field("name", STRING), Field("metadata", BYTES)))),
-    Field("reason", STRING, since=8, nullable_since=8),
-)
+JOIN_GROUP_REQUEST = struct_of(JoinGroupRequest)
 
-JOIN_GROUP_RESPONSE = Struct(
-    JoinGroupResponse,
-    Field("throttle_time_ms", INT32, since=2),
-    Field("error_code", INT16),
-    Field("generation_id", INT32),
-    Field("protocol_type", STRING, since=7, nullable_since=7),
-    Field("protocol_name", STRING, nullable_since=7),
-    Field("leader", STRING),
-    Field("skip_assignment", BOOL, since=9),
-    Field("member_id", STRING),
-    Field(
-        "members",
-        Array(
-            Struct(
-                JoinGroupResponseMember,
-                Field("member_id", STRING),
-                Field("group_instance_id", STRING, since=5, nullable_since=5),
-                Field("metadata", BYTES),
-            )
-        ),
-    ),
-)
+JOIN_GROUP_RESPONSE = struct_of(JoinGroupResponse)
 
 
 # -- SyncGroup --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class SyncGroupRequestAssignment:
-    member_id: str
-    assignment: bytes
+    member_id: String
+    assignment: Bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class SyncGroupRequest:
-    group_id: str
-    generation_id: int
-    member_id: str
-    group_instance_id: str | None = None
-    protocol_type: str | None = None  # v5+
-    protocol_name: str | None = None  # v5+
+    group_id: String
+    generation_id: Int32
+    member_id: String
+    group_instance_id: Annotated[String | None, Versions(since=3, nullable_since=3)] = None
+    protocol_type: Annotated[String | None, Versions(since=5, nullable_since=5)] = None  # v5+
+    protocol_name: Annotated[String | None, Versions(since=5, nullable_since=5)] = None  # v5+
     assignments: tuple[SyncGroupRequestAssignment, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class SyncGroupResponse:
-    throttle_time_ms: int = 0
-    error_code: int = ErrorCode.NONE
-    protocol_type: str | None = None  # v5+
-    protocol_name: str | None = None  # v5+
-    assignment: bytes = b""
+    throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
+    error_code: Int16 = ErrorCode.NONE
+    protocol_type: Annotated[String | None, Versions(since=5, nullable_since=5)] = None  # v5+
+    protocol_name: Annotated[String | None, Versions(since=5, nullable_since=5)] = None  # v5+
+    assignment: Bytes = b""
 
 
-SYNC_GROUP_REQUEST = Struct(
-    SyncGroupRequest,
-    Field("group_id", STRING),
-    Field("generation_id", INT32),
-    Field("member_id", STRING),
-    Field("group_instance_id", STRING, since=3, nullable_since=3),
-    Field("protocol_type", STRING, since=5, nullable_since=5),
-    Field("protocol_name", STRING, since=5, nullable_since=5),
-    Field("assignments", Array(Struct(SyncGroupRequestAssignment, Field("member_id", STRING), Field("assignment", BYTES)))),
-)
+SYNC_GROUP_REQUEST = struct_of(SyncGroupRequest)
 
-SYNC_GROUP_RESPONSE = Struct(
-    SyncGroupResponse,
-    Field("throttle_time_ms", INT32, since=1),
-    Field("error_code", INT16),
-    Field("protocol_type", STRING, since=5, nullable_since=5),
-    Field("protocol_name", STRING, since=5, nullable_since=5),
-    Field("assignment", BYTES),
-)
+SYNC_GROUP_RESPONSE = struct_of(SyncGroupResponse)
 
 
 # -- Heartbeat --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class HeartbeatRequest:
-    group_id: str
-    generation_id: int
-    member_id: str
-    group_instance_id: str | None = None
+    group_id: String
+    generation_id: Int32
+    member_id: String
+    group_instance_id: Annotated[String | None, Versions(since=3, nullable_since=3)] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class HeartbeatResponse:
-    throttle_time_ms: int = 0
-    error_code: int = ErrorCode.NONE
+    throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
+    error_code: Int16 = ErrorCode.NONE
 
 
-HEARTBEAT_REQUEST = Struct(
-    HeartbeatRequest,
-    Field("group_id", STRING),
-    Field("generation_id", INT32),
-    Field("member_id", STRING),
-    Field("group_instance_id", STRING, since=3, nullable_since=3),
-)
+HEARTBEAT_REQUEST = struct_of(HeartbeatRequest)
 
-HEARTBEAT_RESPONSE = Struct(
-    HeartbeatResponse,
-    Field("throttle_time_ms", INT32, since=1),
-    Field("error_code", INT16),
-)
+HEARTBEAT_RESPONSE = struct_of(HeartbeatResponse)
 
 
 # -- LeaveGroup -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class MemberIdentity:
-    member_id: str
-    group_instance_id: str | None = None
-    reason: str | None = None  # v5+
+    member_id: String
+    group_instance_id: Annotated[String | None, Versions(nullable_since=3)] = None
+    reason: Annotated[String | None, Versions(since=5, nullable_since=5)] = None  # v5+
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class LeaveGroupRequest:
     """v0-2 carry one ``member_id``; v3+ carry ``members`` (and ``member_id`` stays ``""``)."""
 
-    group_id: str
-    member_id: str = ""
-    members: tuple[MemberIdentity, ...] = ()
+    group_id: String
+    member_id: Annotated[String, Versions(until=2)] = ""
+    members: Annotated[tuple[MemberIdentity, ...], Versions(since=3)] = ()
 
     @property
     def leaving(self) -> tuple[MemberIdentity, ...]:
@@ -294,163 +215,90 @@ class LeaveGroupRequest:
         return self.members if self.members else (MemberIdentity(member_id=self.member_id),)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class MemberResponse:
-    member_id: str
-    group_instance_id: str | None = None
-    error_code: int = ErrorCode.NONE
+    member_id: String
+    group_instance_id: Annotated[String | None, Versions(nullable_since=3)] = None
+    error_code: Int16 = ErrorCode.NONE
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class LeaveGroupResponse:
-    throttle_time_ms: int = 0
-    error_code: int = ErrorCode.NONE
-    members: Sequence[MemberResponse] = ()
+    throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
+    error_code: Int16 = ErrorCode.NONE
+    members: Annotated[Sequence[MemberResponse], Versions(since=3)] = ()
 
 
-LEAVE_GROUP_REQUEST = Struct(
-    LeaveGroupRequest,
-    Field("group_id", STRING),
-    Field("member_id", STRING, until=2),
-    Field(
-        "members",
-        Array(
-            Struct(
-                MemberIdentity,
-                Field("member_id", STRING),
-                Field("group_instance_id", STRING, nullable_since=3),
-                Field("reason", STRING, since=5, nullable_since=5),
-            )
-        ),
-        since=3,
-    ),
-)
+LEAVE_GROUP_REQUEST = struct_of(LeaveGroupRequest)
 
-LEAVE_GROUP_RESPONSE = Struct(
-    LeaveGroupResponse,
-    Field("throttle_time_ms", INT32, since=1),
-    Field("error_code", INT16),
-    Field(
-        "members",
-        Array(
-            Struct(
-                MemberResponse,
-                Field("member_id", STRING),
-                Field("group_instance_id", STRING, nullable_since=3),
-                Field("error_code", INT16),
-            )
-        ),
-        since=3,
-    ),
-)
+LEAVE_GROUP_RESPONSE = struct_of(LeaveGroupResponse)
 
 
 # -- ListGroups -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ListGroupsRequest:
     """No fields before v4; v4 ``states_filter`` (empty: every state)."""
 
-    states_filter: tuple[str, ...] = ()
+    states_filter: Annotated[tuple[String, ...], Versions(since=4)] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ListedGroup:
-    group_id: str
-    protocol_type: str
-    group_state: str = ""  # v4+
+    group_id: String
+    protocol_type: String
+    group_state: Annotated[String, Versions(since=4)] = ""  # v4+
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ListGroupsResponse:
-    throttle_time_ms: int = 0
-    error_code: int = ErrorCode.NONE
+    throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
+    error_code: Int16 = ErrorCode.NONE
     groups: Sequence[ListedGroup] = ()
 
 
-LIST_GROUPS_REQUEST = Struct(ListGroupsRequest, Field("states_filter", Array(STRING), since=4))
+LIST_GROUPS_REQUEST = struct_of(ListGroupsRequest)
 
-LIST_GROUPS_RESPONSE = Struct(
-    ListGroupsResponse,
-    Field("throttle_time_ms", INT32, since=1),
-    Field("error_code", INT16),
-    Field("groups", Array(Struct(ListedGroup, Field("group_id", STRING), Field("protocol_type", STRING),
-                                 Field("group_state", STRING, since=4)))),
-)
+LIST_GROUPS_RESPONSE = struct_of(ListGroupsResponse)
 
 
 # -- DescribeGroups ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DescribeGroupsRequest:
-    groups: tuple[str, ...]
-    include_authorized_operations: bool = False
+    groups: tuple[String, ...]
+    include_authorized_operations: Annotated[Bool, Versions(since=3)] = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DescribedGroupMember:
-    member_id: str
-    group_instance_id: str | None = None
-    client_id: str
-    client_host: str
-    member_metadata: bytes
-    member_assignment: bytes
+    member_id: String
+    group_instance_id: Annotated[String | None, Versions(since=4, nullable_since=4)] = None
+    client_id: String
+    client_host: String
+    member_metadata: Bytes
+    member_assignment: Bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DescribedGroup:
-    error_code: int = ErrorCode.NONE
-    group_id: str
-    group_state: str
-    protocol_type: str
-    protocol_data: str
+    error_code: Int16 = ErrorCode.NONE
+    group_id: String
+    group_state: String
+    protocol_type: String
+    protocol_data: String
     members: Sequence[DescribedGroupMember] = ()
-    authorized_operations: int = AUTHORIZED_OPERATIONS_OMITTED
+    authorized_operations: Annotated[Int32, Versions(since=3)] = AUTHORIZED_OPERATIONS_OMITTED
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DescribeGroupsResponse:
-    throttle_time_ms: int = 0
+    throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
     groups: Sequence[DescribedGroup]
 
 
-DESCRIBE_GROUPS_REQUEST = Struct(
-    DescribeGroupsRequest,
-    Field("groups", Array(STRING)),
-    Field("include_authorized_operations", BOOL, since=3),
-)
+DESCRIBE_GROUPS_REQUEST = struct_of(DescribeGroupsRequest)
 
-DESCRIBE_GROUPS_RESPONSE = Struct(
-    DescribeGroupsResponse,
-    Field("throttle_time_ms", INT32, since=1),
-    Field(
-        "groups",
-        Array(
-            Struct(
-                DescribedGroup,
-                Field("error_code", INT16),
-                Field("group_id", STRING),
-                Field("group_state", STRING),
-                Field("protocol_type", STRING),
-                Field("protocol_data", STRING),
-                Field(
-                    "members",
-                    Array(
-                        Struct(
-                            DescribedGroupMember,
-                            Field("member_id", STRING),
-                            Field("group_instance_id", STRING, since=4, nullable_since=4),
-                            Field("client_id", STRING),
-                            Field("client_host", STRING),
-                            Field("member_metadata", BYTES),
-                            Field("member_assignment", BYTES),
-                        )
-                    ),
-                ),
-                Field("authorized_operations", INT32, since=3),
-            )
-        ),
-    ),
-)
+DESCRIBE_GROUPS_RESPONSE = struct_of(DescribeGroupsResponse)

@@ -11,9 +11,9 @@ Response per partition: ``timestamp`` and ``offset`` (-1/-1 when no offset match
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Annotated
 
-from ._schema import INT8, INT16, INT32, INT64, STRING, Array, Field, Struct
+from ._schema import Int8, Int16, Int32, Int64, String, Versions, message, struct_of
 from .errors import ErrorCode
 
 __all__ = [
@@ -37,99 +37,50 @@ def check_isolation_level(level: int) -> None:
         raise ValueError(f"unknown isolation_level {level}")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ListOffsetsPartition:
-    partition_index: int
-    current_leader_epoch: int = -1
-    timestamp: int
+    partition_index: Int32
+    current_leader_epoch: Annotated[Int32, Versions(since=4)] = -1
+    timestamp: Int64
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ListOffsetsTopic:
-    name: str
+    name: String
     partitions: tuple[ListOffsetsPartition, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ListOffsetsRequest:
-    replica_id: int = -1
-    isolation_level: int = 0
+    replica_id: Int32 = -1
+    isolation_level: Annotated[Int8, Versions(since=2)] = 0
     topics: tuple[ListOffsetsTopic, ...]
 
     def __post_init__(self) -> None:
         check_isolation_level(self.isolation_level)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ListOffsetsPartitionResponse:
-    partition_index: int
-    error_code: int = ErrorCode.NONE
-    timestamp: int = -1
-    offset: int = -1
-    leader_epoch: int = -1
+    partition_index: Int32
+    error_code: Int16 = ErrorCode.NONE
+    timestamp: Annotated[Int64, Versions(since=1)] = -1
+    offset: Annotated[Int64, Versions(since=1)] = -1
+    leader_epoch: Annotated[Int32, Versions(since=4)] = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ListOffsetsTopicResponse:
-    name: str
+    name: String
     partitions: Sequence[ListOffsetsPartitionResponse]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ListOffsetsResponse:
-    throttle_time_ms: int = 0
+    throttle_time_ms: Annotated[Int32, Versions(since=2)] = 0
     topics: Sequence[ListOffsetsTopicResponse]
 
 
-LIST_OFFSETS_REQUEST = Struct(
-    ListOffsetsRequest,
-    Field("replica_id", INT32),
-    Field("isolation_level", INT8, since=2),
-    Field(
-        "topics",
-        Array(
-            Struct(
-                ListOffsetsTopic,
-                Field("name", STRING),
-                Field(
-                    "partitions",
-                    Array(
-                        Struct(
-                            ListOffsetsPartition,
-                            Field("partition_index", INT32),
-                            Field("current_leader_epoch", INT32, since=4),
-                            Field("timestamp", INT64),
-                        )
-                    ),
-                ),
-            )
-        ),
-    ),
-)
+LIST_OFFSETS_REQUEST = struct_of(ListOffsetsRequest)
 
-LIST_OFFSETS_RESPONSE = Struct(
-    ListOffsetsResponse,
-    Field("throttle_time_ms", INT32, since=2),
-    Field(
-        "topics",
-        Array(
-            Struct(
-                ListOffsetsTopicResponse,
-                Field("name", STRING),
-                Field(
-                    "partitions",
-                    Array(
-                        Struct(
-                            ListOffsetsPartitionResponse,
-                            Field("partition_index", INT32),
-                            Field("error_code", INT16),
-                            Field("timestamp", INT64, since=1),
-                            Field("offset", INT64, since=1),
-                            Field("leader_epoch", INT32, since=4),
-                        )
-                    ),
-                ),
-            )
-        ),
-    ),
-)
+LIST_OFFSETS_RESPONSE = struct_of(ListOffsetsResponse)

@@ -14,9 +14,9 @@ a topic without one); v12 a topic's name may be null in the response (a topic as
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Annotated
 
-from ._schema import BOOL, INT16, INT32, STRING, UUID, ZERO_UUID, Array, Field, Struct
+from ._schema import ZERO_UUID, Bool, Int16, Int32, String, Uuid, Versions, message, struct_of
 from .errors import ErrorCode
 
 __all__ = [
@@ -33,117 +33,59 @@ AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 """The ``*_authorized_operations`` value meaning "not requested"."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class MetadataRequestTopic:
-    name: str | None
-    topic_id: bytes = ZERO_UUID
+    topic_id: Annotated[Uuid, Versions(since=10)] = ZERO_UUID
+    name: Annotated[String | None, Versions(nullable_since=10)]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class MetadataRequest:
-    topics: tuple[MetadataRequestTopic, ...] | None = None
-    allow_auto_topic_creation: bool = True
-    include_cluster_authorized_operations: bool = False
-    include_topic_authorized_operations: bool = False
+    topics: Annotated[tuple[MetadataRequestTopic, ...] | None, Versions(nullable_since=1, empty_is_null_until=0)] = None
+    allow_auto_topic_creation: Annotated[Bool, Versions(since=4)] = True
+    include_cluster_authorized_operations: Annotated[Bool, Versions(since=8, until=10)] = False
+    include_topic_authorized_operations: Annotated[Bool, Versions(since=8)] = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class MetadataResponseBroker:
-    node_id: int
-    host: str
-    port: int
-    rack: str | None = None
+    node_id: Int32
+    host: String
+    port: Int32
+    rack: Annotated[String | None, Versions(since=1, nullable_since=1)] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class MetadataResponsePartition:
-    error_code: int = ErrorCode.NONE
-    partition_index: int
-    leader_id: int
-    leader_epoch: int = -1
-    replica_nodes: Sequence[int] = ()
-    isr_nodes: Sequence[int] = ()
-    offline_replicas: Sequence[int] = ()
+    error_code: Int16 = ErrorCode.NONE
+    partition_index: Int32
+    leader_id: Int32
+    leader_epoch: Annotated[Int32, Versions(since=7)] = -1
+    replica_nodes: Sequence[Int32] = ()
+    isr_nodes: Sequence[Int32] = ()
+    offline_replicas: Annotated[Sequence[Int32], Versions(since=5)] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class MetadataResponseTopic:
-    error_code: int = ErrorCode.NONE
-    name: str | None
-    topic_id: bytes = ZERO_UUID
-    is_internal: bool = False
+    error_code: Int16 = ErrorCode.NONE
+    name: Annotated[String | None, Versions(nullable_since=12)]
+    topic_id: Annotated[Uuid, Versions(since=10)] = ZERO_UUID
+    is_internal: Annotated[Bool, Versions(since=1)] = False
     partitions: Sequence[MetadataResponsePartition] = ()
-    topic_authorized_operations: int = AUTHORIZED_OPERATIONS_OMITTED
+    topic_authorized_operations: Annotated[Int32, Versions(since=8)] = AUTHORIZED_OPERATIONS_OMITTED
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class MetadataResponse:
-    throttle_time_ms: int = 0
+    throttle_time_ms: Annotated[Int32, Versions(since=3)] = 0
     brokers: Sequence[MetadataResponseBroker] = ()
-    cluster_id: str | None = None
-    controller_id: int = -1
+    cluster_id: Annotated[String | None, Versions(since=2, nullable_since=2)] = None
+    controller_id: Annotated[Int32, Versions(since=1)] = -1
     topics: Sequence[MetadataResponseTopic] = ()
-    cluster_authorized_operations: int = AUTHORIZED_OPERATIONS_OMITTED
+    cluster_authorized_operations: Annotated[Int32, Versions(since=8, until=10)] = AUTHORIZED_OPERATIONS_OMITTED
 
 
-METADATA_REQUEST = Struct(
-    MetadataRequest,
-    Field(
-        "topics",
-        Array(Struct(MetadataRequestTopic, Field("topic_id", UUID, since=10),
-                     Field("name", STRING, nullable_since=10))),
-        nullable_since=1,
-        empty_is_null_until=0,
-    ),
-    Field("allow_auto_topic_creation", BOOL, since=4),
-    Field("include_cluster_authorized_operations", BOOL, since=8, until=10),
-    Field("include_topic_authorized_operations", BOOL, since=8),
-)
+METADATA_REQUEST = struct_of(MetadataRequest)
 
-METADATA_RESPONSE = Struct(
-    MetadataResponse,
-    Field("throttle_time_ms", INT32, since=3),
-    Field(
-        "brokers",
-        Array(
-            Struct(
-                MetadataResponseBroker,
-                Field("node_id", INT32),
-                Field("host", STRING),
-                Field("port", INT32),
-                Field("rack", STRING, since=1, nullable_since=1),
-            )
-        ),
-    ),
-    Field("cluster_id", STRING, since=2, nullable_since=2),
-    Field("controller_id", INT32, since=1),
-    Field(
-        "topics",
-        Array(
-            Struct(
-                MetadataResponseTopic,
-                Field("error_code", INT16),
-                Field("name", STRING, nullable_since=12),
-                Field("topic_id", UUID, since=10),
-                Field("is_internal", BOOL, since=1),
-                Field(
-                    "partitions",
-                    Array(
-                        Struct(
-                            MetadataResponsePartition,
-                            Field("error_code", INT16),
-                            Field("partition_index", INT32),
-                            Field("leader_id", INT32),
-                            Field("leader_epoch", INT32, since=7),
-                            Field("replica_nodes", Array(INT32)),
-                            Field("isr_nodes", Array(INT32)),
-                            Field("offline_replicas", Array(INT32), since=5),
-                        )
-                    ),
-                ),
-                Field("topic_authorized_operations", INT32, since=8),
-            )
-        ),
-    ),
-    Field("cluster_authorized_operations", INT32, since=8, until=10),
-)
+METADATA_RESPONSE = struct_of(MetadataResponse)

@@ -10,9 +10,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Annotated
 
-from ._schema import BOOL, INT16, INT32, INT64, STRING, Array, Field, Struct
+from ._schema import Bool, Int16, Int32, Int64, String, Versions, message, struct_of
 from .errors import ErrorCode
 
 __all__ = [
@@ -35,197 +35,115 @@ __all__ = [
 # -- OffsetCommit -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class OffsetCommitRequestPartition:
-    partition_index: int
-    committed_offset: int
-    committed_leader_epoch: int = -1
-    committed_metadata: str | None = None
+    partition_index: Int32
+    committed_offset: Int64
+    committed_leader_epoch: Annotated[Int32, Versions(since=6)] = -1
+    committed_metadata: String | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class OffsetCommitRequestTopic:
-    name: str
+    name: String
     partitions: tuple[OffsetCommitRequestPartition, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class OffsetCommitRequest:
-    group_id: str
-    generation_id: int = -1
-    member_id: str = ""
-    group_instance_id: str | None = None
-    retention_time_ms: int = -1
+    group_id: String
+    generation_id: Annotated[Int32, Versions(since=1)] = -1
+    member_id: Annotated[String, Versions(since=1)] = ""
+    group_instance_id: Annotated[String | None, Versions(since=7, nullable_since=7)] = None
+    retention_time_ms: Annotated[Int64, Versions(since=2, until=4)] = -1
     topics: tuple[OffsetCommitRequestTopic, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class OffsetCommitResponsePartition:
-    partition_index: int
-    error_code: int = ErrorCode.NONE
+    partition_index: Int32
+    error_code: Int16 = ErrorCode.NONE
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class OffsetCommitResponseTopic:
-    name: str
+    name: String
     partitions: Sequence[OffsetCommitResponsePartition]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class OffsetCommitResponse:
-    throttle_time_ms: int = 0
+    throttle_time_ms: Annotated[Int32, Versions(since=3)] = 0
     topics: Sequence[OffsetCommitResponseTopic]
 
 
-OFFSET_COMMIT_REQUEST = Struct(
-    OffsetCommitRequest,
-    Field("group_id", STRING),
-    Field("generation_id", INT32, since=1),
-    Field("member_id", STRING, since=1),
-    Field("group_instance_id", STRING, since=7, nullable_since=7),
-    Field("retention_time_ms", INT64, since=2, until=4),
-    Field(
-        "topics",
-        Array(
-            Struct(
-                OffsetCommitRequestTopic,
-                Field("name", STRING),
-                Field(
-                    "partitions",
-                    Array(
-                        Struct(
-                            OffsetCommitRequestPartition,
-                            Field("partition_index", INT32),
-                            Field("committed_offset", INT64),
-                            Field("committed_leader_epoch", INT32, since=6),
-                            Field("committed_metadata", STRING, nullable_since=0),
-                        )
-                    ),
-                ),
-            )
-        ),
-    ),
-)
+OFFSET_COMMIT_REQUEST = struct_of(OffsetCommitRequest)
 
-OFFSET_COMMIT_RESPONSE = Struct(
-    OffsetCommitResponse,
-    Field("throttle_time_ms", INT32, since=3),
-    Field(
-        "topics",
-        Array(
-            Struct(
-                OffsetCommitResponseTopic,
-                Field("name", STRING),
-                Field(
-                    "partitions",
-                    Array(
-                        Struct(
-                            OffsetCommitResponsePartition,
-                            Field("partition_index", INT32),
-                            Field("error_code", INT16),
-                        )
-                    ),
-                ),
-            )
-        ),
-    ),
-)
+OFFSET_COMMIT_RESPONSE = struct_of(OffsetCommitResponse)
 
 
 # -- OffsetFetch ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class OffsetFetchRequestTopic:
-    name: str
-    partition_indexes: tuple[int, ...]
+    name: String
+    partition_indexes: tuple[Int32, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class OffsetFetchRequestGroup:
     """One group of a v8+ request (several groups per request); ``topics=None``: every committed partition."""
 
-    group_id: str
-    topics: tuple[OffsetFetchRequestTopic, ...] | None = None
+    group_id: String
+    topics: Annotated[tuple[OffsetFetchRequestTopic, ...] | None, Versions(nullable_since=8)] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class OffsetFetchRequest:
     """``topics=None`` (v2+) asks for every committed partition of the group. From v8 the groups are in
     ``groups`` and ``group_id``/``topics`` are not on the wire."""
-    require_stable: bool = False
 
-    group_id: str = ""
-    topics: tuple[OffsetFetchRequestTopic, ...] | None = None
-    groups: tuple[OffsetFetchRequestGroup, ...] = ()
+    group_id: Annotated[String, Versions(until=7)] = ""
+    topics: Annotated[tuple[OffsetFetchRequestTopic, ...] | None, Versions(until=7, nullable_since=2)] = None
+    groups: Annotated[tuple[OffsetFetchRequestGroup, ...], Versions(since=8)] = ()
+    require_stable: Annotated[Bool, Versions(since=7)] = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class OffsetFetchResponsePartition:
-    partition_index: int
-    committed_offset: int = -1
-    committed_leader_epoch: int = -1
-    metadata: str | None = ""
-    error_code: int = ErrorCode.NONE
+    partition_index: Int32
+    committed_offset: Int64 = -1
+    committed_leader_epoch: Annotated[Int32, Versions(since=5)] = -1
+    metadata: String | None = ""
+    error_code: Int16 = ErrorCode.NONE
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class OffsetFetchResponseTopic:
-    name: str
+    name: String
     partitions: Sequence[OffsetFetchResponsePartition]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class OffsetFetchResponseGroup:
-    group_id: str
+    group_id: String
     topics: Sequence[OffsetFetchResponseTopic] = ()
-    error_code: int = ErrorCode.NONE
+    error_code: Int16 = ErrorCode.NONE
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class OffsetFetchResponse:
-    throttle_time_ms: int = 0
-    topics: Sequence[OffsetFetchResponseTopic] = ()
-    error_code: int = ErrorCode.NONE
-    groups: Sequence[OffsetFetchResponseGroup] = ()  # v8+
+    throttle_time_ms: Annotated[Int32, Versions(since=3)] = 0
+    topics: Annotated[Sequence[OffsetFetchResponseTopic], Versions(until=7)] = ()
+    error_code: Annotated[Int16, Versions(since=2, until=7)] = ErrorCode.NONE
+    groups: Annotated[Sequence[OffsetFetchResponseGroup], Versions(since=8)] = ()  # v8+
 
 
-_OFFSET_FETCH_REQUEST_TOPIC = Struct(OffsetFetchRequestTopic, Field("name", STRING),
-                                     Field("partition_indexes", Array(INT32)))
+_OFFSET_FETCH_REQUEST_TOPIC = struct_of(OffsetFetchRequestTopic)
 
-OFFSET_FETCH_REQUEST = Struct(
-    OffsetFetchRequest,
-    Field("group_id", STRING, until=7),
-    Field("topics", Array(_OFFSET_FETCH_REQUEST_TOPIC), nullable_since=2, until=7),
-    Field("groups", Array(Struct(OffsetFetchRequestGroup, Field("group_id", STRING),
-                                 Field("topics", Array(_OFFSET_FETCH_REQUEST_TOPIC), nullable_since=8))), since=8),
-    Field("require_stable", BOOL, since=7),  # no transaction is ever open in a replica: nothing to wait for
-)
+OFFSET_FETCH_REQUEST = struct_of(OffsetFetchRequest)
 
-_OFFSET_FETCH_RESPONSE_TOPIC = Struct(
-    OffsetFetchResponseTopic,
-    Field("name", STRING),
-    Field(
-        "partitions",
-        Array(
-            Struct(
-                OffsetFetchResponsePartition,
-                Field("partition_index", INT32),
-                Field("committed_offset", INT64),
-                Field("committed_leader_epoch", INT32, since=5),
-                Field("metadata", STRING, nullable_since=0),
-                Field("error_code", INT16),
-            )
-        ),
-    ),
-)
+_OFFSET_FETCH_RESPONSE_TOPIC = struct_of(OffsetFetchResponseTopic)
 
-OFFSET_FETCH_RESPONSE = Struct(
-    OffsetFetchResponse,
-    Field("throttle_time_ms", INT32, since=3),
-    Field("topics", Array(_OFFSET_FETCH_RESPONSE_TOPIC), until=7),
-    Field("error_code", INT16, since=2, until=7),
-    Field("groups", Array(Struct(OffsetFetchResponseGroup, Field("group_id", STRING),
-                                 Field("topics", Array(_OFFSET_FETCH_RESPONSE_TOPIC)),
-                                 Field("error_code", INT16))), since=8),
-)
+OFFSET_FETCH_RESPONSE = struct_of(OffsetFetchResponse)

@@ -13,9 +13,9 @@ log_start_offset, v8 record_errors and error_message.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Annotated
 
-from ._schema import INT16, INT32, INT64, RECORDS, STRING, Array, Field, Struct
+from ._schema import Int16, Int32, Int64, Records, String, Versions, message, struct_of
 from .errors import ErrorCode
 
 __all__ = [
@@ -30,23 +30,23 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class PartitionProduceData:
-    index: int
-    records: memoryview | None
+    index: Int32
+    records: Records | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class TopicProduceData:
-    name: str
+    name: String
     partition_data: tuple[PartitionProduceData, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ProduceRequest:
-    transactional_id: str | None = None
-    acks: int
-    timeout_ms: int
+    transactional_id: String | None = None
+    acks: Int16
+    timeout_ms: Int32
     topic_data: tuple[TopicProduceData, ...]
 
     @property
@@ -55,99 +55,38 @@ class ProduceRequest:
         return self.acks != 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class BatchIndexAndErrorMessage:
-    batch_index: int
-    batch_index_error_message: str | None = None
+    batch_index: Int32
+    batch_index_error_message: Annotated[String | None, Versions(nullable_since=8)] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class PartitionProduceResponse:
-    index: int
-    error_code: int = ErrorCode.NONE
-    base_offset: int = -1
-    log_append_time_ms: int = -1
-    log_start_offset: int = -1
-    record_errors: Sequence[BatchIndexAndErrorMessage] = ()
-    error_message: str | None = None
+    index: Int32
+    error_code: Int16 = ErrorCode.NONE
+    base_offset: Int64 = -1
+    log_append_time_ms: Annotated[Int64, Versions(since=2)] = -1
+    log_start_offset: Annotated[Int64, Versions(since=5)] = -1
+    record_errors: Annotated[Sequence[BatchIndexAndErrorMessage], Versions(since=8)] = ()
+    error_message: Annotated[String | None, Versions(since=8, nullable_since=8)] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class TopicProduceResponse:
-    name: str
+    name: String
     partition_responses: Sequence[PartitionProduceResponse]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class ProduceResponse:
     responses: Sequence[TopicProduceResponse]
-    throttle_time_ms: int = 0
+    throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
 
 
-PRODUCE_REQUEST = Struct(
-    ProduceRequest,
-    Field("transactional_id", STRING, nullable_since=0),
-    Field("acks", INT16),
-    Field("timeout_ms", INT32),
-    Field(
-        "topic_data",
-        Array(
-            Struct(
-                TopicProduceData,
-                Field("name", STRING),
-                Field(
-                    "partition_data",
-                    Array(
-                        Struct(
-                            PartitionProduceData,
-                            Field("index", INT32),
-                            Field("records", RECORDS, nullable_since=0),
-                        )
-                    ),
-                ),
-            )
-        ),
-    ),
-)
+PRODUCE_REQUEST = struct_of(ProduceRequest)
 
-PRODUCE_RESPONSE = Struct(
-    ProduceResponse,
-    Field(
-        "responses",
-        Array(
-            Struct(
-                TopicProduceResponse,
-                Field("name", STRING),
-                Field(
-                    "partition_responses",
-                    Array(
-                        Struct(
-                            PartitionProduceResponse,
-                            Field("index", INT32),
-                            Field("error_code", INT16),
-                            Field("base_offset", INT64),
-                            Field("log_append_time_ms", INT64, since=2),
-                            Field("log_start_offset", INT64, since=5),
-                            Field(
-                                "record_errors",
-                                Array(
-                                    Struct(
-                                        BatchIndexAndErrorMessage,
-                                        Field("batch_index", INT32),
-                                        Field("batch_index_error_message", STRING, nullable_since=8),
-                                    )
-                                ),
-                                since=8,
-                            ),
-                            Field("error_message", STRING, since=8, nullable_since=8),
-                        )
-                    ),
-                ),
-            )
-        ),
-    ),
-    Field("throttle_time_ms", INT32, since=1),
-)
+PRODUCE_RESPONSE = struct_of(ProduceResponse)
 
 READ_ONLY_MESSAGE = "this cluster is a read-only replica"
 

@@ -24,8 +24,7 @@ them anyway, and for a shell that chooses to advertise them (``REJECTED_VERSIONS
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from ._rejected_configs import (
     AlterConfigsRequest,
@@ -38,7 +37,7 @@ from ._rejected_configs import (
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResource,
 )
-from ._schema import BOOL, INT16, INT32, INT64, STRING, Array, Field, Struct
+from ._schema import Bool, Int16, Int32, Int64, String, Versions, message, struct_of
 from .errors import ErrorCode
 
 __all__ = [
@@ -75,316 +74,183 @@ CONFIG_RESOURCE_GROUP = 32
 # -- InitProducerId ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class InitProducerIdRequest:
-    transactional_id: str | None = None
-    transaction_timeout_ms: int
+    transactional_id: String | None = None
+    transaction_timeout_ms: Int32
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class InitProducerIdResponse:
-    throttle_time_ms: int = 0
-    error_code: int = ErrorCode.NONE
-    producer_id: int = -1
-    producer_epoch: int = -1
+    throttle_time_ms: Int32 = 0
+    error_code: Int16 = ErrorCode.NONE
+    producer_id: Int64 = -1
+    producer_epoch: Int16 = -1
 
 
-INIT_PRODUCER_ID_REQUEST = Struct(
-    InitProducerIdRequest,
-    Field("transactional_id", STRING, nullable_since=0),
-    Field("transaction_timeout_ms", INT32),
-)
+INIT_PRODUCER_ID_REQUEST = struct_of(InitProducerIdRequest)
 
-INIT_PRODUCER_ID_RESPONSE = Struct(
-    InitProducerIdResponse,
-    Field("throttle_time_ms", INT32),
-    Field("error_code", INT16),
-    Field("producer_id", INT64),
-    Field("producer_epoch", INT16),
-)
+INIT_PRODUCER_ID_RESPONSE = struct_of(InitProducerIdResponse)
 
 
 # -- CreateTopics -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class CreatableReplicaAssignment:
-    partition_index: int
-    broker_ids: tuple[int, ...]
+    partition_index: Int32
+    broker_ids: tuple[Int32, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class CreatableTopicConfig:
-    name: str
-    value: str | None
+    name: String
+    value: String | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class CreatableTopic:
-    name: str
-    num_partitions: int
-    replication_factor: int
+    name: String
+    num_partitions: Int32
+    replication_factor: Int16
     assignments: tuple[CreatableReplicaAssignment, ...]
     configs: tuple[CreatableTopicConfig, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class CreateTopicsRequest:
     topics: tuple[CreatableTopic, ...]
-    timeout_ms: int
-    validate_only: bool = False
+    timeout_ms: Int32
+    validate_only: Annotated[Bool, Versions(since=1)] = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class CreatableTopicResult:
-    name: str
-    error_code: int = ErrorCode.NONE
-    error_message: str | None = None
+    name: String
+    error_code: Int16 = ErrorCode.NONE
+    error_message: Annotated[String | None, Versions(since=1)] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class CreateTopicsResponse:
-    throttle_time_ms: int = 0
+    throttle_time_ms: Annotated[Int32, Versions(since=2)] = 0
     topics: Sequence[CreatableTopicResult]
 
 
-CREATE_TOPICS_REQUEST = Struct(
-    CreateTopicsRequest,
-    Field(
-        "topics",
-        Array(
-            Struct(
-                CreatableTopic,
-                Field("name", STRING),
-                Field("num_partitions", INT32),
-                Field("replication_factor", INT16),
-                Field(
-                    "assignments",
-                    Array(
-                        Struct(
-                            CreatableReplicaAssignment,
-                            Field("partition_index", INT32),
-                            Field("broker_ids", Array(INT32)),
-                        )
-                    ),
-                ),
-                Field(
-                    "configs",
-                    Array(Struct(CreatableTopicConfig, Field("name", STRING), Field("value", STRING, nullable_since=0))),
-                ),
-            )
-        ),
-    ),
-    Field("timeout_ms", INT32),
-    Field("validate_only", BOOL, since=1),
-)
+CREATE_TOPICS_REQUEST = struct_of(CreateTopicsRequest)
 
-CREATE_TOPICS_RESPONSE = Struct(
-    CreateTopicsResponse,
-    Field("throttle_time_ms", INT32, since=2),
-    Field(
-        "topics",
-        Array(
-            Struct(
-                CreatableTopicResult,
-                Field("name", STRING),
-                Field("error_code", INT16),
-                Field("error_message", STRING, since=1, nullable_since=0),
-            )
-        ),
-    ),
-)
+CREATE_TOPICS_RESPONSE = struct_of(CreateTopicsResponse)
 
 
 # -- DeleteTopics -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DeleteTopicsRequest:
-    topic_names: tuple[str, ...]
-    timeout_ms: int
+    topic_names: tuple[String, ...]
+    timeout_ms: Int32
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DeletableTopicResult:
-    name: str
-    error_code: int = ErrorCode.NONE
+    name: String
+    error_code: Int16 = ErrorCode.NONE
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DeleteTopicsResponse:
-    throttle_time_ms: int = 0
+    throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
     responses: Sequence[DeletableTopicResult]
 
 
-DELETE_TOPICS_REQUEST = Struct(
-    DeleteTopicsRequest,
-    Field("topic_names", Array(STRING)),
-    Field("timeout_ms", INT32),
-)
+DELETE_TOPICS_REQUEST = struct_of(DeleteTopicsRequest)
 
-DELETE_TOPICS_RESPONSE = Struct(
-    DeleteTopicsResponse,
-    Field("throttle_time_ms", INT32, since=1),
-    Field("responses", Array(Struct(DeletableTopicResult, Field("name", STRING), Field("error_code", INT16)))),
-)
+DELETE_TOPICS_RESPONSE = struct_of(DeleteTopicsResponse)
 
 
 # -- DeleteRecords ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DeleteRecordsPartition:
-    partition_index: int
-    offset: int
+    partition_index: Int32
+    offset: Int64
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DeleteRecordsTopic:
-    name: str
+    name: String
     partitions: tuple[DeleteRecordsPartition, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DeleteRecordsRequest:
     topics: tuple[DeleteRecordsTopic, ...]
-    timeout_ms: int
+    timeout_ms: Int32
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DeleteRecordsPartitionResult:
-    partition_index: int
-    low_watermark: int = -1
-    error_code: int = ErrorCode.NONE
+    partition_index: Int32
+    low_watermark: Int64 = -1
+    error_code: Int16 = ErrorCode.NONE
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DeleteRecordsTopicResult:
-    name: str
+    name: String
     partitions: Sequence[DeleteRecordsPartitionResult]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DeleteRecordsResponse:
-    throttle_time_ms: int = 0
+    throttle_time_ms: Int32 = 0
     topics: Sequence[DeleteRecordsTopicResult]
 
 
-DELETE_RECORDS_REQUEST = Struct(
-    DeleteRecordsRequest,
-    Field(
-        "topics",
-        Array(
-            Struct(
-                DeleteRecordsTopic,
-                Field("name", STRING),
-                Field(
-                    "partitions",
-                    Array(Struct(DeleteRecordsPartition, Field("partition_index", INT32), Field("offset", INT64))),
-                ),
-            )
-        ),
-    ),
-    Field("timeout_ms", INT32),
-)
+DELETE_RECORDS_REQUEST = struct_of(DeleteRecordsRequest)
 
-DELETE_RECORDS_RESPONSE = Struct(
-    DeleteRecordsResponse,
-    Field("throttle_time_ms", INT32),
-    Field(
-        "topics",
-        Array(
-            Struct(
-                DeleteRecordsTopicResult,
-                Field("name", STRING),
-                Field(
-                    "partitions",
-                    Array(
-                        Struct(
-                            DeleteRecordsPartitionResult,
-                            Field("partition_index", INT32),
-                            Field("low_watermark", INT64),
-                            Field("error_code", INT16),
-                        )
-                    ),
-                ),
-            )
-        ),
-    ),
-)
+DELETE_RECORDS_RESPONSE = struct_of(DeleteRecordsResponse)
 
 
 # -- CreatePartitions -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class CreatePartitionsAssignment:
-    broker_ids: tuple[int, ...]
+    broker_ids: tuple[Int32, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class CreatePartitionsTopic:
-    name: str
-    count: int
+    name: String
+    count: Int32
     assignments: tuple[CreatePartitionsAssignment, ...] | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class CreatePartitionsRequest:
     topics: tuple[CreatePartitionsTopic, ...]
-    timeout_ms: int
-    validate_only: bool
+    timeout_ms: Int32
+    validate_only: Bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class CreatePartitionsTopicResult:
-    name: str
-    error_code: int = ErrorCode.NONE
-    error_message: str | None = None
+    name: String
+    error_code: Int16 = ErrorCode.NONE
+    error_message: String | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class CreatePartitionsResponse:
-    throttle_time_ms: int = 0
+    throttle_time_ms: Int32 = 0
     results: Sequence[CreatePartitionsTopicResult]
 
 
-CREATE_PARTITIONS_REQUEST = Struct(
-    CreatePartitionsRequest,
-    Field(
-        "topics",
-        Array(
-            Struct(
-                CreatePartitionsTopic,
-                Field("name", STRING),
-                Field("count", INT32),
-                Field(
-                    "assignments",
-                    Array(Struct(CreatePartitionsAssignment, Field("broker_ids", Array(INT32)))),
-                    nullable_since=0,
-                ),
-            )
-        ),
-    ),
-    Field("timeout_ms", INT32),
-    Field("validate_only", BOOL),
-)
+CREATE_PARTITIONS_REQUEST = struct_of(CreatePartitionsRequest)
 
-CREATE_PARTITIONS_RESPONSE = Struct(
-    CreatePartitionsResponse,
-    Field("throttle_time_ms", INT32),
-    Field(
-        "results",
-        Array(
-            Struct(
-                CreatePartitionsTopicResult,
-                Field("name", STRING),
-                Field("error_code", INT16),
-                Field("error_message", STRING, nullable_since=0),
-            )
-        ),
-    ),
-)
+CREATE_PARTITIONS_RESPONSE = struct_of(CreatePartitionsResponse)
 
 
 # -- the answers ------------------------------------------------------------------------------------

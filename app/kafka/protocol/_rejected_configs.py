@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from ._schema import BOOL, INT8, INT16, INT32, STRING, Array, Field, Struct
+from ._schema import Bool, Int8, Int16, Int32, String, message, struct_of
 from .errors import ErrorCode
 
 __all__ = [
@@ -27,148 +26,88 @@ __all__ = [
 # -- AlterConfigs / IncrementalAlterConfigs ---------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class AlterableConfig:
-    name: str
-    value: str | None
+    name: String
+    value: String | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class AlterConfigsResource:
-    resource_type: int
-    resource_name: str
+    resource_type: Int8
+    resource_name: String
     configs: tuple[AlterableConfig, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class AlterConfigsRequest:
     resources: tuple[AlterConfigsResource, ...]
-    validate_only: bool
+    validate_only: Bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class IncrementalAlterableConfig:
-    name: str
-    config_operation: int
-    value: str | None
+    name: String
+    config_operation: Int8
+    value: String | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class IncrementalAlterConfigsResource:
-    resource_type: int
-    resource_name: str
+    resource_type: Int8
+    resource_name: String
     configs: tuple[IncrementalAlterableConfig, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class IncrementalAlterConfigsRequest:
     resources: tuple[IncrementalAlterConfigsResource, ...]
-    validate_only: bool
+    validate_only: Bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class AlterConfigsResourceResponse:
-    error_code: int = ErrorCode.NONE
-    error_message: str | None = None
-    resource_type: int
-    resource_name: str
+    error_code: Int16 = ErrorCode.NONE
+    error_message: String | None = None
+    resource_type: Int8
+    resource_name: String
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class AlterConfigsResponse:
     """The response of both AlterConfigs and IncrementalAlterConfigs (same layout)."""
 
-    throttle_time_ms: int = 0
+    throttle_time_ms: Int32 = 0
     responses: Sequence[AlterConfigsResourceResponse]
 
 
-ALTER_CONFIGS_REQUEST = Struct(
-    AlterConfigsRequest,
-    Field(
-        "resources",
-        Array(
-            Struct(
-                AlterConfigsResource,
-                Field("resource_type", INT8),
-                Field("resource_name", STRING),
-                Field(
-                    "configs",
-                    Array(Struct(AlterableConfig, Field("name", STRING), Field("value", STRING, nullable_since=0))),
-                ),
-            )
-        ),
-    ),
-    Field("validate_only", BOOL),
-)
+ALTER_CONFIGS_REQUEST = struct_of(AlterConfigsRequest)
 
-INCREMENTAL_ALTER_CONFIGS_REQUEST = Struct(
-    IncrementalAlterConfigsRequest,
-    Field(
-        "resources",
-        Array(
-            Struct(
-                IncrementalAlterConfigsResource,
-                Field("resource_type", INT8),
-                Field("resource_name", STRING),
-                Field(
-                    "configs",
-                    Array(
-                        Struct(
-                            IncrementalAlterableConfig,
-                            Field("name", STRING),
-                            Field("config_operation", INT8),
-                            Field("value", STRING, nullable_since=0),
-                        )
-                    ),
-                ),
-            )
-        ),
-    ),
-    Field("validate_only", BOOL),
-)
+INCREMENTAL_ALTER_CONFIGS_REQUEST = struct_of(IncrementalAlterConfigsRequest)
 
-ALTER_CONFIGS_RESPONSE = Struct(
-    AlterConfigsResponse,
-    Field("throttle_time_ms", INT32),
-    Field(
-        "responses",
-        Array(
-            Struct(
-                AlterConfigsResourceResponse,
-                Field("error_code", INT16),
-                Field("error_message", STRING, nullable_since=0),
-                Field("resource_type", INT8),
-                Field("resource_name", STRING),
-            )
-        ),
-    ),
-)
+ALTER_CONFIGS_RESPONSE = struct_of(AlterConfigsResponse)
 
 
 # -- DeleteGroups -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DeleteGroupsRequest:
-    groups_names: tuple[str, ...]
+    groups_names: tuple[String, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DeletableGroupResult:
-    group_id: str
-    error_code: int = ErrorCode.NONE
+    group_id: String
+    error_code: Int16 = ErrorCode.NONE
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class DeleteGroupsResponse:
-    throttle_time_ms: int = 0
+    throttle_time_ms: Int32 = 0
     results: Sequence[DeletableGroupResult]
 
 
-DELETE_GROUPS_REQUEST = Struct(DeleteGroupsRequest, Field("groups_names", Array(STRING)))
+DELETE_GROUPS_REQUEST = struct_of(DeleteGroupsRequest)
 
-DELETE_GROUPS_RESPONSE = Struct(
-    DeleteGroupsResponse,
-    Field("throttle_time_ms", INT32),
-    Field("results", Array(Struct(DeletableGroupResult, Field("group_id", STRING), Field("error_code", INT16)))),
-)
+DELETE_GROUPS_RESPONSE = struct_of(DeleteGroupsResponse)

@@ -13,9 +13,9 @@ The SCRAM/PLAIN state machines that produce and check the tokens live in :mod:`a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Annotated
 
-from ._schema import BYTES, INT16, INT64, STRING, Array, Field, Struct
+from ._schema import Bytes, Int16, Int64, String, Versions, message, struct_of
 from .errors import ErrorCode
 
 __all__ = [
@@ -26,44 +26,34 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class SaslHandshakeRequest:
-    mechanism: str
+    mechanism: String
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class SaslHandshakeResponse:
-    error_code: int = ErrorCode.NONE
-    mechanisms: Sequence[str] = ()
+    error_code: Int16 = ErrorCode.NONE
+    mechanisms: Sequence[String] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class SaslAuthenticateRequest:
-    auth_bytes: bytes
+    auth_bytes: Bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@message
 class SaslAuthenticateResponse:
-    error_code: int = ErrorCode.NONE
-    error_message: str | None = None
-    auth_bytes: bytes = b""
-    session_lifetime_ms: int = 0
+    error_code: Int16 = ErrorCode.NONE
+    error_message: String | None = None
+    auth_bytes: Bytes = b""
+    session_lifetime_ms: Annotated[Int64, Versions(since=1)] = 0
 
 
-SASL_HANDSHAKE_REQUEST = Struct(SaslHandshakeRequest, Field("mechanism", STRING))
+SASL_HANDSHAKE_REQUEST = struct_of(SaslHandshakeRequest)
 
-SASL_HANDSHAKE_RESPONSE = Struct(
-    SaslHandshakeResponse,
-    Field("error_code", INT16),
-    Field("mechanisms", Array(STRING)),
-)
+SASL_HANDSHAKE_RESPONSE = struct_of(SaslHandshakeResponse)
 
-SASL_AUTHENTICATE_REQUEST = Struct(SaslAuthenticateRequest, Field("auth_bytes", BYTES))
+SASL_AUTHENTICATE_REQUEST = struct_of(SaslAuthenticateRequest)
 
-SASL_AUTHENTICATE_RESPONSE = Struct(
-    SaslAuthenticateResponse,
-    Field("error_code", INT16),
-    Field("error_message", STRING, nullable_since=0),
-    Field("auth_bytes", BYTES),
-    Field("session_lifetime_ms", INT64, since=1),
-)
+SASL_AUTHENTICATE_RESPONSE = struct_of(SaslAuthenticateResponse)

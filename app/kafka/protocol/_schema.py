@@ -1,22 +1,33 @@
-"""Declarative message schemas: one field table per message, each field with its version range.
+"""Declarative message schemas: a message is a dataclass whose annotations are its wire layout.
 
 Theory of operation
 -------------------
-A message is a frozen dataclass plus a :class:`Struct` that lists its wire fields in order, the way
-Apache Kafka's JSON message specs do (``"versions": "4+"``, ``"nullableVersions": "1+"``)::
+A message is declared once, as :func:`message` dataclass, field by field in wire order, each
+annotation naming its wire type and, where it differs from "every version, never null", the
+versions it exists in, the way Apache Kafka's JSON message specs do (``"versions": "4+"``,
+``"nullableVersions": "1+"``)::
 
-    Struct(MetadataRequest,
-        Field("topics", Array(Struct(MetadataRequestTopic, Field("name", STRING))),
-              nullable_since=1, empty_is_null_until=0),
-        Field("allow_auto_topic_creation", BOOL, since=4),
-    )
+    @message
+    class MetadataRequestTopic:
+        name: String
+
+    @message
+    class MetadataRequest:
+        topics: Annotated[tuple[MetadataRequestTopic, ...] | None, Versions(nullable_since=1, empty_is_null_until=0)]
+        allow_auto_topic_creation: Annotated[Bool, Versions(since=4)] = True
+
+:func:`struct_of` reads the annotations once, on first use, into a :class:`Struct`: ``Int8`` ..
+``Uuid`` are the scalar types (``int``, ``str``, ``bytes`` to the type checker), ``tuple[X, ...]``
+and ``Sequence[X]`` are arrays, another message class is a nested struct.
 
 Rules:
 
 1. A field is on the wire for ``since <= version <= until``. Outside that range the decoder leaves
    the dataclass default in place and the encoder skips the attribute (whatever its value).
-2. A field is nullable for ``nullable_since <= version <= nullable_until``. Decoding null elsewhere
-   is a :class:`MalformedRequest`; encoding ``None`` elsewhere is a :class:`LocalProtocolError`.
+2. A field typed ``X | None`` is nullable for ``nullable_since <= version <= nullable_until``
+   (from version 0 unless :class:`Versions` says otherwise); any other field never is. Decoding null
+   where it may not be is a :class:`MalformedRequest`; encoding ``None`` there is a
+   :class:`LocalProtocolError`.
 3. ``empty_is_null_until=v``: up to version ``v`` an empty array *means* null (Metadata v0's "all
    topics"); the decoder hands out ``None`` and the encoder writes ``None`` as an empty array, so
    callers see one meaning in every version and encode(decode(x)) == x still holds.
@@ -31,17 +42,19 @@ Rules:
 7. Reads are compiled once per version: each run of fixed-width fields (ints, booleans) becomes a
    single ``struct.Struct`` unpack with one bounds check.
 
-The dataclass holds the defaults; the table holds the wire layout. ``Struct`` checks at import time
-that every field names an attribute of its dataclass.
+Field names are written once, so a table cannot disagree with its class; an annotation that names
+no wire type is a ``TypeError`` when the struct is first used (a test builds every struct).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import struct
+import types
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeAlias, TypeVar, dataclass_transform, get_args, get_origin
 
 from . import _primitives as p
 from ._primitives import (
@@ -189,6 +202,17 @@ BYTES: FieldType[bytes] = _Bytes()
 RECORDS: FieldType[memoryview] = _Records()
 UUID: FieldType[bytes] = _Uuid()
 
+# The scalar types as annotations: the type checker sees the Python type, struct_of the wire type.
+Int8: TypeAlias = Annotated[int, INT8]
+Int16: TypeAlias = Annotated[int, INT16]
+Int32: TypeAlias = Annotated[int, INT32]
+Int64: TypeAlias = Annotated[int, INT64]
+Bool: TypeAlias = Annotated[bool, BOOL]
+String: TypeAlias = Annotated[str, STRING]
+Bytes: TypeAlias = Annotated[bytes, BYTES]
+Records: TypeAlias = Annotated[memoryview, RECORDS]
+Uuid: TypeAlias = Annotated[bytes, UUID]
+
 
 class Array(FieldType[tuple[T, ...]]):
     """ARRAY of one element type, decoded to a tuple (any sequence encodes)."""
@@ -255,6 +279,84 @@ class Field:
 
 
 @dataclass(frozen=True, slots=True)
+class Versions:
+    """The versions a field is on the wire and nullable in, where that is not "all of them" (an
+    annotation's metadata: ``Annotated[Bool, Versions(since=4)]``). Nullability also needs the type
+    to admit ``None``."""
+
+    since: int = 0
+    until: int = MAX_VERSION
+    nullable_since: int = 0
+    nullable_until: int = MAX_VERSION
+    empty_is_null_until: int | None = None
+
+
+_M = TypeVar("_M")
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True)
+def message(cls: type[_M]) -> type[_M]:
+    """Declare a message struct: a frozen, slotted, keyword-only dataclass whose annotations, in
+    order, are its wire fields (see the module docstring)."""
+    return dataclass(frozen=True, slots=True, kw_only=True)(cls)
+
+
+def struct_of(cls: type[T]) -> Struct[T]:
+    """The one :class:`Struct` of a message class; its fields are read from the annotations on first use."""
+    found = _STRUCTS.get(cls)
+    if found is None:
+        found = _STRUCTS[cls] = Struct(cls)
+    return found
+
+
+def _wire_fields(cls: type[Any]) -> tuple[Field, ...]:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields = []
+    for attribute in dataclasses.fields(cls):
+        wire, versions, optional = _wire_type(hints[attribute.name])
+        if wire is None:
+            raise TypeError(f"{cls.__name__}.{attribute.name}: {hints[attribute.name]!r} names no wire type")
+        v = versions or Versions()
+        fields.append(Field(
+            attribute.name,
+            wire,
+            since=v.since,
+            until=v.until,
+            nullable_since=v.nullable_since if optional else None,
+            nullable_until=v.nullable_until,
+            empty_is_null_until=v.empty_is_null_until,
+        ))
+    return tuple(fields)
+
+
+def _wire_type(hint: Any) -> tuple[FieldType[Any] | None, Versions | None, bool]:
+    """(wire type, version marker, whether the type admits None) of one annotation."""
+    wire: FieldType[Any] | None = None
+    versions: Versions | None = None
+    optional = False
+    while True:
+        if get_origin(hint) is Annotated:
+            hint, *metadata = get_args(hint)
+            for item in metadata:
+                if isinstance(item, FieldType):
+                    wire = item
+                elif isinstance(item, Versions):
+                    versions = item
+        elif get_origin(hint) in (typing.Union, types.UnionType) and type(None) in get_args(hint):
+            optional = True
+            (hint,) = (arg for arg in get_args(hint) if arg is not type(None))
+        else:
+            break
+    if wire is None:
+        if get_origin(hint) in (tuple, Sequence):
+            element = _wire_type(get_args(hint)[0])[0]
+            wire = None if element is None else Array(element)
+        elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            wire = struct_of(hint)
+    return wire, versions, optional
+
+
+@dataclass(frozen=True, slots=True)
 class _Step:
     """One step of a compiled read: a run of fixed-width fields, or one variable-size field."""
 
@@ -266,18 +368,21 @@ class _Step:
 
 
 class Struct(FieldType[T]):
-    """A struct: a dataclass and the ordered table of its wire fields."""
+    """A struct: a message class and the ordered table of its wire fields (made by :func:`struct_of`)."""
 
-    def __init__(self, cls: type[T], *fields: Field) -> None:
+    def __init__(self, cls: type[T]) -> None:
         self.cls = cls
         self.name: str = cls.__name__
-        attributes = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        for f in fields:
-            if f.name not in attributes:
-                raise TypeError(f"{self.name} has no attribute {f.name!r}")
-        self.fields = fields
+        self._fields: tuple[Field, ...] | None = None
         self._present: dict[int, tuple[Field, ...]] = {}
         self._plans: dict[int, tuple[_Step, ...]] = {}
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        """The wire fields in order, read from the class's annotations the first time they are needed."""
+        if self._fields is None:
+            self._fields = _wire_fields(self.cls)
+        return self._fields
 
     def present(self, version: int) -> tuple[Field, ...]:
         """The fields on the wire in ``version``, in order."""
@@ -360,3 +465,6 @@ class Struct(FieldType[T]):
         out = bytearray()
         self.write(out, value, version, flexible)
         return bytes(out)
+
+
+_STRUCTS: dict[type[Any], Struct[Any]] = {}
