@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from ._schema import Bool, Int8, Int16, Int32, Int64, String, Versions, message, struct_of
+from ._schema import Bool, Int8, Int16, Int32, Int64, String, Versions, message
 from .errors import ErrorCode
 
 __all__ = [
@@ -110,10 +110,6 @@ class DescribeConfigsResponse:
     results: Sequence[DescribeConfigsResult]
 
 
-DESCRIBE_CONFIGS_REQUEST = struct_of(DescribeConfigsRequest)
-
-DESCRIBE_CONFIGS_RESPONSE = struct_of(DescribeConfigsResponse)
-
 # -------------------------------------------------------------------------------------- DescribeLogDirs
 
 
@@ -158,10 +154,6 @@ class DescribeLogDirsResponse:
     results: Sequence[DescribeLogDirsResult] = ()
 
 
-DESCRIBE_LOG_DIRS_REQUEST = struct_of(DescribeLogDirsRequest)
-
-DESCRIBE_LOG_DIRS_RESPONSE = struct_of(DescribeLogDirsResponse)
-
 # -------------------------------------------------------------------------------------- DescribeCluster
 
 
@@ -190,10 +182,6 @@ class DescribeClusterResponse:
     brokers: Sequence[DescribeClusterBroker] = ()
     cluster_authorized_operations: Int32 = -(2**31)
 
-
-DESCRIBE_CLUSTER_REQUEST = struct_of(DescribeClusterRequest)
-
-DESCRIBE_CLUSTER_RESPONSE = struct_of(DescribeClusterResponse)
 
 # ------------------------------------------------------------------------------------ DescribeProducers
 
@@ -239,10 +227,6 @@ class DescribeProducersResponse:
     topics: Sequence[ProducersTopicResponse] = ()
 
 
-DESCRIBE_PRODUCERS_REQUEST = struct_of(DescribeProducersRequest)
-
-DESCRIBE_PRODUCERS_RESPONSE = struct_of(DescribeProducersResponse)
-
 # ----------------------------------------------------------------------------------------- DescribeAcls
 
 
@@ -280,10 +264,6 @@ class DescribeAclsResponse:
     error_message: String | None = None
     resources: Sequence[DescribeAclsResource] = ()
 
-
-DESCRIBE_ACLS_REQUEST = struct_of(DescribeAclsRequest)
-
-DESCRIBE_ACLS_RESPONSE = struct_of(DescribeAclsResponse)
 
 # --------------------------------------------------------------------------------- OffsetForLeaderEpoch
 
@@ -327,6 +307,3 @@ class OffsetForLeaderEpochResponse:
     topics: Sequence[OffsetForLeaderTopicResult] = ()
 
 
-OFFSET_FOR_LEADER_EPOCH_REQUEST = struct_of(OffsetForLeaderEpochRequest)
-
-OFFSET_FOR_LEADER_EPOCH_RESPONSE = struct_of(OffsetForLeaderEpochResponse)

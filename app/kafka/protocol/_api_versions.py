@@ -56,11 +56,6 @@ class ApiVersionsResponse:
     throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
 
 
-API_VERSIONS_REQUEST = struct_of(ApiVersionsRequest)
-
-API_VERSIONS_RESPONSE = struct_of(ApiVersionsResponse)
-
-
 def api_versions_fallback_reply(correlation_id: int, *, min_version: int, max_version: int) -> bytes:
     """The framed v0-layout UNSUPPORTED_VERSION(35) reply to an ApiVersions request whose version
     is above ``max_version``: response header v0, error_code, and a one-entry api_keys array with
@@ -69,4 +64,4 @@ def api_versions_fallback_reply(correlation_id: int, *, min_version: int, max_ve
         error_code=ErrorCode.UNSUPPORTED_VERSION,
         api_keys=(ApiVersion(api_key=18, min_version=min_version, max_version=max_version),),
     )
-    return frame(response_header(correlation_id, 0) + API_VERSIONS_RESPONSE.encode(body, 0, flexible=False))
+    return frame(response_header(correlation_id, 0) + struct_of(ApiVersionsResponse).encode(body, 0, flexible=False))

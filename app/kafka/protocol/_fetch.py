@@ -49,7 +49,7 @@ from ._primitives import (
     write_string,
     write_uvarint,
 )
-from ._schema import Int8, Int32, Int64, String, Versions, message, struct_of
+from ._schema import Int8, Int32, Int64, String, Versions, message
 from .errors import ErrorCode, LocalProtocolError
 
 __all__ = [
@@ -115,9 +115,6 @@ class FetchRequest:
 
     def __post_init__(self) -> None:
         check_isolation_level(self.isolation_level)
-
-
-FETCH_REQUEST = struct_of(FetchRequest)
 
 
 # -- response ---------------------------------------------------------------------------------------

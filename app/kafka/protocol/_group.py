@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from ._metadata import AUTHORIZED_OPERATIONS_OMITTED
-from ._schema import Bool, Bytes, Int8, Int16, Int32, String, Versions, message, struct_of
+from ._schema import Bool, Bytes, Int8, Int16, Int32, String, Versions, message
 from .errors import ErrorCode
 
 __all__ = [
@@ -84,11 +84,6 @@ class FindCoordinatorResponse:
     coordinators: Annotated[Sequence[Coordinator], Versions(since=4)] = ()  # v4+
 
 
-FIND_COORDINATOR_REQUEST = struct_of(FindCoordinatorRequest)
-
-FIND_COORDINATOR_RESPONSE = struct_of(FindCoordinatorResponse)
-
-
 # -- JoinGroup --------------------------------------------------------------------------------------
 
 
@@ -130,11 +125,6 @@ class JoinGroupResponse:
     members: Sequence[JoinGroupResponseMember] = ()
 
 
-JOIN_GROUP_REQUEST = struct_of(JoinGroupRequest)
-
-JOIN_GROUP_RESPONSE = struct_of(JoinGroupResponse)
-
-
 # -- SyncGroup --------------------------------------------------------------------------------------
 
 
@@ -164,11 +154,6 @@ class SyncGroupResponse:
     assignment: Bytes = b""
 
 
-SYNC_GROUP_REQUEST = struct_of(SyncGroupRequest)
-
-SYNC_GROUP_RESPONSE = struct_of(SyncGroupResponse)
-
-
 # -- Heartbeat --------------------------------------------------------------------------------------
 
 
@@ -184,11 +169,6 @@ class HeartbeatRequest:
 class HeartbeatResponse:
     throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
     error_code: Int16 = ErrorCode.NONE
-
-
-HEARTBEAT_REQUEST = struct_of(HeartbeatRequest)
-
-HEARTBEAT_RESPONSE = struct_of(HeartbeatResponse)
 
 
 # -- LeaveGroup -------------------------------------------------------------------------------------
@@ -229,11 +209,6 @@ class LeaveGroupResponse:
     members: Annotated[Sequence[MemberResponse], Versions(since=3)] = ()
 
 
-LEAVE_GROUP_REQUEST = struct_of(LeaveGroupRequest)
-
-LEAVE_GROUP_RESPONSE = struct_of(LeaveGroupResponse)
-
-
 # -- ListGroups -------------------------------------------------------------------------------------
 
 
@@ -256,11 +231,6 @@ class ListGroupsResponse:
     throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
     error_code: Int16 = ErrorCode.NONE
     groups: Sequence[ListedGroup] = ()
-
-
-LIST_GROUPS_REQUEST = struct_of(ListGroupsRequest)
-
-LIST_GROUPS_RESPONSE = struct_of(ListGroupsResponse)
 
 
 # -- DescribeGroups ---------------------------------------------------------------------------------
@@ -299,6 +269,3 @@ class DescribeGroupsResponse:
     groups: Sequence[DescribedGroup]
 
 
-DESCRIBE_GROUPS_REQUEST = struct_of(DescribeGroupsRequest)
-
-DESCRIBE_GROUPS_RESPONSE = struct_of(DescribeGroupsResponse)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from ._schema import Int8, Int16, Int32, Int64, String, Versions, message, struct_of
+from ._schema import Int8, Int16, Int32, Int64, String, Versions, message
 from .errors import ErrorCode
 
 __all__ = [
@@ -81,6 +81,3 @@ class ListOffsetsResponse:
     topics: Sequence[ListOffsetsTopicResponse]
 
 
-LIST_OFFSETS_REQUEST = struct_of(ListOffsetsRequest)
-
-LIST_OFFSETS_RESPONSE = struct_of(ListOffsetsResponse)

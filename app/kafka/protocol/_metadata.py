@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from ._schema import ZERO_UUID, Bool, Int16, Int32, String, Uuid, Versions, message, struct_of
+from ._schema import ZERO_UUID, Bool, Int16, Int32, String, Uuid, Versions, message
 from .errors import ErrorCode
 
 __all__ = [
@@ -86,6 +86,3 @@ class MetadataResponse:
     cluster_authorized_operations: Annotated[Int32, Versions(since=8, until=10)] = AUTHORIZED_OPERATIONS_OMITTED
 
 
-METADATA_REQUEST = struct_of(MetadataRequest)
-
-METADATA_RESPONSE = struct_of(MetadataResponse)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from ._schema import Bool, Int16, Int32, Int64, String, Versions, message, struct_of
+from ._schema import Bool, Int16, Int32, Int64, String, Versions, message
 from .errors import ErrorCode
 
 __all__ = [
@@ -77,11 +77,6 @@ class OffsetCommitResponse:
     topics: Sequence[OffsetCommitResponseTopic]
 
 
-OFFSET_COMMIT_REQUEST = struct_of(OffsetCommitRequest)
-
-OFFSET_COMMIT_RESPONSE = struct_of(OffsetCommitResponse)
-
-
 # -- OffsetFetch ------------------------------------------------------------------------------------
 
 
@@ -140,10 +135,3 @@ class OffsetFetchResponse:
     groups: Annotated[Sequence[OffsetFetchResponseGroup], Versions(since=8)] = ()  # v8+
 
 
-_OFFSET_FETCH_REQUEST_TOPIC = struct_of(OffsetFetchRequestTopic)
-
-OFFSET_FETCH_REQUEST = struct_of(OffsetFetchRequest)
-
-_OFFSET_FETCH_RESPONSE_TOPIC = struct_of(OffsetFetchResponseTopic)
-
-OFFSET_FETCH_RESPONSE = struct_of(OffsetFetchResponse)

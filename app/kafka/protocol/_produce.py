@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from ._schema import Int16, Int32, Int64, Records, String, Versions, message, struct_of
+from ._schema import Int16, Int32, Int64, Records, String, Versions, message
 from .errors import ErrorCode
 
 __all__ = [
@@ -83,10 +83,6 @@ class ProduceResponse:
     responses: Sequence[TopicProduceResponse]
     throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
 
-
-PRODUCE_REQUEST = struct_of(ProduceRequest)
-
-PRODUCE_RESPONSE = struct_of(ProduceResponse)
 
 READ_ONLY_MESSAGE = "this cluster is a read-only replica"
 

@@ -25,18 +25,6 @@ from enum import Enum
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from ._admin import (
-    DESCRIBE_ACLS_REQUEST,
-    DESCRIBE_ACLS_RESPONSE,
-    DESCRIBE_CLUSTER_REQUEST,
-    DESCRIBE_CLUSTER_RESPONSE,
-    DESCRIBE_CONFIGS_REQUEST,
-    DESCRIBE_CONFIGS_RESPONSE,
-    DESCRIBE_LOG_DIRS_REQUEST,
-    DESCRIBE_LOG_DIRS_RESPONSE,
-    DESCRIBE_PRODUCERS_REQUEST,
-    DESCRIBE_PRODUCERS_RESPONSE,
-    OFFSET_FOR_LEADER_EPOCH_REQUEST,
-    OFFSET_FOR_LEADER_EPOCH_RESPONSE,
     DescribeAclsRequest,
     DescribeAclsResponse,
     DescribeClusterRequest,
@@ -52,30 +40,14 @@ from ._admin import (
 )
 from ._api_keys import ApiKey, is_flexible, request_header_version, response_header_version
 from ._api_versions import (
-    API_VERSIONS_REQUEST,
-    API_VERSIONS_RESPONSE,
     ApiVersion,
     ApiVersionsRequest,
     ApiVersionsResponse,
     api_versions_fallback_reply,
 )
-from ._fetch import FETCH_REQUEST, FetchRequest, FetchResponse, encode_fetch_response
+from ._fetch import FetchRequest, FetchResponse, encode_fetch_response
 from ._framing import RequestHeader, parse_request_header, peek_request_header, response_header
 from ._group import (
-    DESCRIBE_GROUPS_REQUEST,
-    DESCRIBE_GROUPS_RESPONSE,
-    FIND_COORDINATOR_REQUEST,
-    FIND_COORDINATOR_RESPONSE,
-    HEARTBEAT_REQUEST,
-    HEARTBEAT_RESPONSE,
-    JOIN_GROUP_REQUEST,
-    JOIN_GROUP_RESPONSE,
-    LEAVE_GROUP_REQUEST,
-    LEAVE_GROUP_RESPONSE,
-    LIST_GROUPS_REQUEST,
-    LIST_GROUPS_RESPONSE,
-    SYNC_GROUP_REQUEST,
-    SYNC_GROUP_RESPONSE,
     DescribeGroupsRequest,
     DescribeGroupsResponse,
     FindCoordinatorRequest,
@@ -92,35 +64,19 @@ from ._group import (
     SyncGroupResponse,
 )
 from ._list_offsets import (
-    LIST_OFFSETS_REQUEST,
-    LIST_OFFSETS_RESPONSE,
     ListOffsetsRequest,
     ListOffsetsResponse,
 )
-from ._metadata import METADATA_REQUEST, METADATA_RESPONSE, MetadataRequest, MetadataResponse
+from ._metadata import MetadataRequest, MetadataResponse
 from ._offsets import (
-    OFFSET_COMMIT_REQUEST,
-    OFFSET_COMMIT_RESPONSE,
-    OFFSET_FETCH_REQUEST,
-    OFFSET_FETCH_RESPONSE,
     OffsetCommitRequest,
     OffsetCommitResponse,
     OffsetFetchRequest,
     OffsetFetchResponse,
 )
 from ._primitives import INT32, Buffer, Reader, write_string
-from ._produce import PRODUCE_REQUEST, PRODUCE_RESPONSE, ProduceRequest, ProduceResponse, reject_produce
+from ._produce import ProduceRequest, ProduceResponse, reject_produce
 from ._rejected import (
-    CREATE_PARTITIONS_REQUEST,
-    CREATE_PARTITIONS_RESPONSE,
-    CREATE_TOPICS_REQUEST,
-    CREATE_TOPICS_RESPONSE,
-    DELETE_RECORDS_REQUEST,
-    DELETE_RECORDS_RESPONSE,
-    DELETE_TOPICS_REQUEST,
-    DELETE_TOPICS_RESPONSE,
-    INIT_PRODUCER_ID_REQUEST,
-    INIT_PRODUCER_ID_RESPONSE,
     REJECTORS,
     CreatePartitionsRequest,
     CreatePartitionsResponse,
@@ -134,11 +90,6 @@ from ._rejected import (
     InitProducerIdResponse,
 )
 from ._rejected_configs import (
-    ALTER_CONFIGS_REQUEST,
-    ALTER_CONFIGS_RESPONSE,
-    DELETE_GROUPS_REQUEST,
-    DELETE_GROUPS_RESPONSE,
-    INCREMENTAL_ALTER_CONFIGS_REQUEST,
     AlterConfigsRequest,
     AlterConfigsResponse,
     DeleteGroupsRequest,
@@ -146,16 +97,12 @@ from ._rejected_configs import (
     IncrementalAlterConfigsRequest,
 )
 from ._sasl import (
-    SASL_AUTHENTICATE_REQUEST,
-    SASL_AUTHENTICATE_RESPONSE,
-    SASL_HANDSHAKE_REQUEST,
-    SASL_HANDSHAKE_RESPONSE,
     SaslAuthenticateRequest,
     SaslAuthenticateResponse,
     SaslHandshakeRequest,
     SaslHandshakeResponse,
 )
-from ._schema import Struct
+from ._schema import Struct, struct_of
 from .errors import LocalProtocolError, MalformedRequest, UnsupportedRequest
 
 __all__ = [
@@ -298,46 +245,52 @@ ResponseBody: TypeAlias = (
 
 @dataclass(frozen=True, slots=True)
 class MessageCodec:
-    """How one API's request and response travel."""
+    """How one API's request and response travel: the two message classes, coded by their structs."""
 
-    request: Struct[Any]
-    response: Struct[Any] | None  # None: hand-written writer (Fetch)
+    request_type: type[Any]
     response_type: type[Any]
+    response_by_hand: bool = False  # Fetch: encode_fetch_response writes it (zero-copy)
+
+    @property
+    def request(self) -> Struct[Any]:
+        return struct_of(self.request_type)
+
+    @property
+    def response(self) -> Struct[Any] | None:
+        return None if self.response_by_hand else struct_of(self.response_type)
 
 
 MESSAGES: dict[ApiKey, MessageCodec] = {
-    ApiKey.Produce: MessageCodec(PRODUCE_REQUEST, PRODUCE_RESPONSE, ProduceResponse),
-    ApiKey.Fetch: MessageCodec(FETCH_REQUEST, None, FetchResponse),
-    ApiKey.ListOffsets: MessageCodec(LIST_OFFSETS_REQUEST, LIST_OFFSETS_RESPONSE, ListOffsetsResponse),
-    ApiKey.Metadata: MessageCodec(METADATA_REQUEST, METADATA_RESPONSE, MetadataResponse),
-    ApiKey.OffsetCommit: MessageCodec(OFFSET_COMMIT_REQUEST, OFFSET_COMMIT_RESPONSE, OffsetCommitResponse),
-    ApiKey.OffsetFetch: MessageCodec(OFFSET_FETCH_REQUEST, OFFSET_FETCH_RESPONSE, OffsetFetchResponse),
-    ApiKey.FindCoordinator: MessageCodec(FIND_COORDINATOR_REQUEST, FIND_COORDINATOR_RESPONSE, FindCoordinatorResponse),
-    ApiKey.JoinGroup: MessageCodec(JOIN_GROUP_REQUEST, JOIN_GROUP_RESPONSE, JoinGroupResponse),
-    ApiKey.Heartbeat: MessageCodec(HEARTBEAT_REQUEST, HEARTBEAT_RESPONSE, HeartbeatResponse),
-    ApiKey.LeaveGroup: MessageCodec(LEAVE_GROUP_REQUEST, LEAVE_GROUP_RESPONSE, LeaveGroupResponse),
-    ApiKey.SyncGroup: MessageCodec(SYNC_GROUP_REQUEST, SYNC_GROUP_RESPONSE, SyncGroupResponse),
-    ApiKey.DescribeGroups: MessageCodec(DESCRIBE_GROUPS_REQUEST, DESCRIBE_GROUPS_RESPONSE, DescribeGroupsResponse),
-    ApiKey.ListGroups: MessageCodec(LIST_GROUPS_REQUEST, LIST_GROUPS_RESPONSE, ListGroupsResponse),
-    ApiKey.SaslHandshake: MessageCodec(SASL_HANDSHAKE_REQUEST, SASL_HANDSHAKE_RESPONSE, SaslHandshakeResponse),
-    ApiKey.ApiVersions: MessageCodec(API_VERSIONS_REQUEST, API_VERSIONS_RESPONSE, ApiVersionsResponse),
-    ApiKey.SaslAuthenticate: MessageCodec(SASL_AUTHENTICATE_REQUEST, SASL_AUTHENTICATE_RESPONSE, SaslAuthenticateResponse),
-    ApiKey.CreateTopics: MessageCodec(CREATE_TOPICS_REQUEST, CREATE_TOPICS_RESPONSE, CreateTopicsResponse),
-    ApiKey.DeleteTopics: MessageCodec(DELETE_TOPICS_REQUEST, DELETE_TOPICS_RESPONSE, DeleteTopicsResponse),
-    ApiKey.DeleteRecords: MessageCodec(DELETE_RECORDS_REQUEST, DELETE_RECORDS_RESPONSE, DeleteRecordsResponse),
-    ApiKey.InitProducerId: MessageCodec(INIT_PRODUCER_ID_REQUEST, INIT_PRODUCER_ID_RESPONSE, InitProducerIdResponse),
-    ApiKey.AlterConfigs: MessageCodec(ALTER_CONFIGS_REQUEST, ALTER_CONFIGS_RESPONSE, AlterConfigsResponse),
-    ApiKey.CreatePartitions: MessageCodec(CREATE_PARTITIONS_REQUEST, CREATE_PARTITIONS_RESPONSE, CreatePartitionsResponse),
-    ApiKey.DeleteGroups: MessageCodec(DELETE_GROUPS_REQUEST, DELETE_GROUPS_RESPONSE, DeleteGroupsResponse),
-    ApiKey.IncrementalAlterConfigs: MessageCodec(INCREMENTAL_ALTER_CONFIGS_REQUEST, ALTER_CONFIGS_RESPONSE, AlterConfigsResponse),
-    ApiKey.DescribeConfigs: MessageCodec(DESCRIBE_CONFIGS_REQUEST, DESCRIBE_CONFIGS_RESPONSE, DescribeConfigsResponse),
-    ApiKey.DescribeLogDirs: MessageCodec(DESCRIBE_LOG_DIRS_REQUEST, DESCRIBE_LOG_DIRS_RESPONSE, DescribeLogDirsResponse),
-    ApiKey.DescribeCluster: MessageCodec(DESCRIBE_CLUSTER_REQUEST, DESCRIBE_CLUSTER_RESPONSE, DescribeClusterResponse),
-    ApiKey.DescribeProducers: MessageCodec(DESCRIBE_PRODUCERS_REQUEST, DESCRIBE_PRODUCERS_RESPONSE,
-                                           DescribeProducersResponse),
-    ApiKey.DescribeAcls: MessageCodec(DESCRIBE_ACLS_REQUEST, DESCRIBE_ACLS_RESPONSE, DescribeAclsResponse),
-    ApiKey.OffsetForLeaderEpoch: MessageCodec(OFFSET_FOR_LEADER_EPOCH_REQUEST, OFFSET_FOR_LEADER_EPOCH_RESPONSE,
-                                              OffsetForLeaderEpochResponse),
+    ApiKey.Produce: MessageCodec(ProduceRequest, ProduceResponse),
+    ApiKey.Fetch: MessageCodec(FetchRequest, FetchResponse, response_by_hand=True),
+    ApiKey.ListOffsets: MessageCodec(ListOffsetsRequest, ListOffsetsResponse),
+    ApiKey.Metadata: MessageCodec(MetadataRequest, MetadataResponse),
+    ApiKey.OffsetCommit: MessageCodec(OffsetCommitRequest, OffsetCommitResponse),
+    ApiKey.OffsetFetch: MessageCodec(OffsetFetchRequest, OffsetFetchResponse),
+    ApiKey.FindCoordinator: MessageCodec(FindCoordinatorRequest, FindCoordinatorResponse),
+    ApiKey.JoinGroup: MessageCodec(JoinGroupRequest, JoinGroupResponse),
+    ApiKey.Heartbeat: MessageCodec(HeartbeatRequest, HeartbeatResponse),
+    ApiKey.LeaveGroup: MessageCodec(LeaveGroupRequest, LeaveGroupResponse),
+    ApiKey.SyncGroup: MessageCodec(SyncGroupRequest, SyncGroupResponse),
+    ApiKey.DescribeGroups: MessageCodec(DescribeGroupsRequest, DescribeGroupsResponse),
+    ApiKey.ListGroups: MessageCodec(ListGroupsRequest, ListGroupsResponse),
+    ApiKey.SaslHandshake: MessageCodec(SaslHandshakeRequest, SaslHandshakeResponse),
+    ApiKey.ApiVersions: MessageCodec(ApiVersionsRequest, ApiVersionsResponse),
+    ApiKey.SaslAuthenticate: MessageCodec(SaslAuthenticateRequest, SaslAuthenticateResponse),
+    ApiKey.CreateTopics: MessageCodec(CreateTopicsRequest, CreateTopicsResponse),
+    ApiKey.DeleteTopics: MessageCodec(DeleteTopicsRequest, DeleteTopicsResponse),
+    ApiKey.DeleteRecords: MessageCodec(DeleteRecordsRequest, DeleteRecordsResponse),
+    ApiKey.InitProducerId: MessageCodec(InitProducerIdRequest, InitProducerIdResponse),
+    ApiKey.AlterConfigs: MessageCodec(AlterConfigsRequest, AlterConfigsResponse),
+    ApiKey.CreatePartitions: MessageCodec(CreatePartitionsRequest, CreatePartitionsResponse),
+    ApiKey.DeleteGroups: MessageCodec(DeleteGroupsRequest, DeleteGroupsResponse),
+    ApiKey.IncrementalAlterConfigs: MessageCodec(IncrementalAlterConfigsRequest, AlterConfigsResponse),
+    ApiKey.DescribeConfigs: MessageCodec(DescribeConfigsRequest, DescribeConfigsResponse),
+    ApiKey.DescribeLogDirs: MessageCodec(DescribeLogDirsRequest, DescribeLogDirsResponse),
+    ApiKey.DescribeCluster: MessageCodec(DescribeClusterRequest, DescribeClusterResponse),
+    ApiKey.DescribeProducers: MessageCodec(DescribeProducersRequest, DescribeProducersResponse),
+    ApiKey.DescribeAcls: MessageCodec(DescribeAclsRequest, DescribeAclsResponse),
+    ApiKey.OffsetForLeaderEpoch: MessageCodec(OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse),
 }
 
 _API_KEYS = {int(k): k for k in ApiKey}

@@ -37,7 +37,7 @@ from ._rejected_configs import (
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResource,
 )
-from ._schema import Bool, Int16, Int32, Int64, String, Versions, message, struct_of
+from ._schema import Bool, Int16, Int32, Int64, String, Versions, message
 from .errors import ErrorCode
 
 __all__ = [
@@ -88,11 +88,6 @@ class InitProducerIdResponse:
     producer_epoch: Int16 = -1
 
 
-INIT_PRODUCER_ID_REQUEST = struct_of(InitProducerIdRequest)
-
-INIT_PRODUCER_ID_RESPONSE = struct_of(InitProducerIdResponse)
-
-
 # -- CreateTopics -----------------------------------------------------------------------------------
 
 
@@ -137,11 +132,6 @@ class CreateTopicsResponse:
     topics: Sequence[CreatableTopicResult]
 
 
-CREATE_TOPICS_REQUEST = struct_of(CreateTopicsRequest)
-
-CREATE_TOPICS_RESPONSE = struct_of(CreateTopicsResponse)
-
-
 # -- DeleteTopics -----------------------------------------------------------------------------------
 
 
@@ -161,11 +151,6 @@ class DeletableTopicResult:
 class DeleteTopicsResponse:
     throttle_time_ms: Annotated[Int32, Versions(since=1)] = 0
     responses: Sequence[DeletableTopicResult]
-
-
-DELETE_TOPICS_REQUEST = struct_of(DeleteTopicsRequest)
-
-DELETE_TOPICS_RESPONSE = struct_of(DeleteTopicsResponse)
 
 
 # -- DeleteRecords ----------------------------------------------------------------------------------
@@ -208,11 +193,6 @@ class DeleteRecordsResponse:
     topics: Sequence[DeleteRecordsTopicResult]
 
 
-DELETE_RECORDS_REQUEST = struct_of(DeleteRecordsRequest)
-
-DELETE_RECORDS_RESPONSE = struct_of(DeleteRecordsResponse)
-
-
 # -- CreatePartitions -------------------------------------------------------------------------------
 
 
@@ -246,11 +226,6 @@ class CreatePartitionsTopicResult:
 class CreatePartitionsResponse:
     throttle_time_ms: Int32 = 0
     results: Sequence[CreatePartitionsTopicResult]
-
-
-CREATE_PARTITIONS_REQUEST = struct_of(CreatePartitionsRequest)
-
-CREATE_PARTITIONS_RESPONSE = struct_of(CreatePartitionsResponse)
 
 
 # -- the answers ------------------------------------------------------------------------------------

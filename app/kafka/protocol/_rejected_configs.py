@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ._schema import Bool, Int8, Int16, Int32, String, message, struct_of
+from ._schema import Bool, Int8, Int16, Int32, String, message
 from .errors import ErrorCode
 
 __all__ = [
@@ -81,13 +81,6 @@ class AlterConfigsResponse:
     responses: Sequence[AlterConfigsResourceResponse]
 
 
-ALTER_CONFIGS_REQUEST = struct_of(AlterConfigsRequest)
-
-INCREMENTAL_ALTER_CONFIGS_REQUEST = struct_of(IncrementalAlterConfigsRequest)
-
-ALTER_CONFIGS_RESPONSE = struct_of(AlterConfigsResponse)
-
-
 # -- DeleteGroups -----------------------------------------------------------------------------------
 
 
@@ -108,6 +101,3 @@ class DeleteGroupsResponse:
     results: Sequence[DeletableGroupResult]
 
 
-DELETE_GROUPS_REQUEST = struct_of(DeleteGroupsRequest)
-
-DELETE_GROUPS_RESPONSE = struct_of(DeleteGroupsResponse)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from ._schema import Bytes, Int16, Int64, String, Versions, message, struct_of
+from ._schema import Bytes, Int16, Int64, String, Versions, message
 from .errors import ErrorCode
 
 __all__ = [
@@ -50,10 +50,3 @@ class SaslAuthenticateResponse:
     session_lifetime_ms: Annotated[Int64, Versions(since=1)] = 0
 
 
-SASL_HANDSHAKE_REQUEST = struct_of(SaslHandshakeRequest)
-
-SASL_HANDSHAKE_RESPONSE = struct_of(SaslHandshakeResponse)
-
-SASL_AUTHENTICATE_REQUEST = struct_of(SaslAuthenticateRequest)
-
-SASL_AUTHENTICATE_RESPONSE = struct_of(SaslAuthenticateResponse)
