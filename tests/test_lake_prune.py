@@ -71,3 +71,16 @@ def test_no_bound_unless_implied(sql: str) -> None:
 def test_qualified_names_are_their_own_references() -> None:
     got = bounds("SELECT * FROM redpanda.orders WHERE redpanda.timestamp < '2026-03-01 10:00'")
     assert got == {TableRef("redpanda", "orders"): Bound(None, H10, high_strict=True)}
+
+
+@pytest.mark.parametrize(("a", "b", "want"), [
+    (Bound(H10, H11), Bound(H11, H12), Bound(H10, H12)),  # the outer end of each side
+    (Bound(H11, H12, True, True), Bound(H10, H11), Bound(H10, H12, False, True)),  # each end keeps its strictness
+    (Bound(H10, H12, True, True), Bound(H10, H12), Bound(H10, H12)),  # a shared end is strict only if both are
+    (Bound(H10, H12, True, True), Bound(H10, H12, True, True), Bound(H10, H12, True, True)),
+    (Bound(None, H11), Bound(H10, H12), Bound(None, H12)),  # an open side stays open
+    (Bound(H10, H11, True, True), Bound(H10, None), Bound(H10, None)),
+])
+def test_cover_is_the_smallest_range_holding_both(a: Bound, b: Bound, want: Bound) -> None:
+    assert a.cover(b) == want
+    assert b.cover(a) == want

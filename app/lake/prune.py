@@ -39,6 +39,17 @@ class TableRef:
     name: str
 
 
+def _outer(
+    a: datetime | None, a_strict: bool, b: datetime | None, b_strict: bool, *, lower: bool
+) -> tuple[datetime | None, bool]:
+    """The outer of two ends on one side of a range (None: open; strict: the end itself excluded)."""
+    if a is None or b is None:
+        return None, False
+    if a == b:
+        return a, a_strict and b_strict
+    return (a, a_strict) if (a < b) == lower else (b, b_strict)
+
+
 @dataclass(frozen=True, slots=True)
 class Bound:
     """Range of ``redpanda.timestamp`` (None: open on that side); ``*_strict``: the end itself is excluded."""
@@ -59,18 +70,8 @@ class Bound:
 
     def cover(self, other: Bound) -> Bound:
         """The smallest range holding both."""
-        if self.low is None or other.low is None:
-            low, low_strict = None, False
-        elif self.low == other.low:
-            low, low_strict = self.low, self.low_strict and other.low_strict
-        else:
-            low, low_strict = min((self.low, self.low_strict), (other.low, other.low_strict))
-        if self.high is None or other.high is None:
-            high, high_strict = None, False
-        elif self.high == other.high:
-            high, high_strict = self.high, self.high_strict and other.high_strict
-        else:
-            high, high_strict = max((self.high, self.high_strict), (other.high, other.high_strict))
+        low, low_strict = _outer(self.low, self.low_strict, other.low, other.low_strict, lower=True)
+        high, high_strict = _outer(self.high, self.high_strict, other.high, other.high_strict, lower=False)
         return Bound(low, high, low_strict, high_strict)
 
     @property

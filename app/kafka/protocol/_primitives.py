@@ -19,6 +19,7 @@ cannot carry (a too-long string, an out-of-range integer).
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from .errors import LocalProtocolError, MalformedRequest
@@ -48,6 +49,16 @@ def as_byte_view(data: Buffer) -> memoryview:
     return view
 
 
+def _int_reader(codec: struct.Struct, what: str) -> Callable[[Reader], int]:
+    """A ``Reader`` method reading one big-endian integer of ``codec``."""
+
+    def read(self: Reader) -> int:
+        return self._int(codec, what)
+
+    read.__name__ = what
+    return read
+
+
 class Reader:
     """A cursor over a byte buffer. ``pos`` is public: callers may record it for error positions."""
 
@@ -73,21 +84,14 @@ class Reader:
         self.pos = start + n
         return start
 
-    def int8(self) -> int:
-        value: int = INT8.unpack_from(self._view, self._need(1, "int8"))[0]
+    def _int(self, codec: struct.Struct, what: str) -> int:
+        value: int = codec.unpack_from(self._view, self._need(codec.size, what))[0]
         return value
 
-    def int16(self) -> int:
-        value: int = INT16.unpack_from(self._view, self._need(2, "int16"))[0]
-        return value
-
-    def int32(self) -> int:
-        value: int = INT32.unpack_from(self._view, self._need(4, "int32"))[0]
-        return value
-
-    def int64(self) -> int:
-        value: int = INT64.unpack_from(self._view, self._need(8, "int64"))[0]
-        return value
+    int8 = _int_reader(INT8, "int8")
+    int16 = _int_reader(INT16, "int16")
+    int32 = _int_reader(INT32, "int32")
+    int64 = _int_reader(INT64, "int64")
 
     def unpack(self, fmt: struct.Struct) -> tuple[Any, ...]:
         """Several fixed-width fields at once."""

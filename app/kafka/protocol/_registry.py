@@ -165,12 +165,23 @@ REJECTED_VERSIONS: dict[ApiKey, tuple[int, int]] = {
 SASL_APIS = frozenset({ApiKey.SaslHandshake, ApiKey.SaslAuthenticate})
 """Advertised only on SASL listeners (kafka-shim.md §8.1)."""
 
+RejectableRequest: TypeAlias = (
+    ProduceRequest
+    | InitProducerIdRequest
+    | CreateTopicsRequest
+    | DeleteTopicsRequest
+    | DeleteRecordsRequest
+    | CreatePartitionsRequest
+    | AlterConfigsRequest
+    | IncrementalAlterConfigsRequest
+    | DeleteGroupsRequest
+)
+
 RequestBody: TypeAlias = (
     ApiVersionsRequest
     | MetadataRequest
     | ListOffsetsRequest
     | FetchRequest
-    | ProduceRequest
     | FindCoordinatorRequest
     | JoinGroupRequest
     | SyncGroupRequest
@@ -182,32 +193,13 @@ RequestBody: TypeAlias = (
     | DescribeGroupsRequest
     | SaslHandshakeRequest
     | SaslAuthenticateRequest
-    | InitProducerIdRequest
-    | CreateTopicsRequest
-    | DeleteTopicsRequest
-    | DeleteRecordsRequest
-    | CreatePartitionsRequest
-    | AlterConfigsRequest
-    | IncrementalAlterConfigsRequest
-    | DeleteGroupsRequest
+    | RejectableRequest
     | DescribeConfigsRequest
     | DescribeLogDirsRequest
     | DescribeClusterRequest
     | DescribeProducersRequest
     | DescribeAclsRequest
     | OffsetForLeaderEpochRequest
-)
-
-RejectableRequest: TypeAlias = (
-    ProduceRequest
-    | InitProducerIdRequest
-    | CreateTopicsRequest
-    | DeleteTopicsRequest
-    | DeleteRecordsRequest
-    | CreatePartitionsRequest
-    | AlterConfigsRequest
-    | IncrementalAlterConfigsRequest
-    | DeleteGroupsRequest
 )
 
 ResponseBody: TypeAlias = (

@@ -136,40 +136,40 @@ class _String(FieldType[str]):
         return 1 if flexible else 2
 
 
-class _Bytes(FieldType[bytes]):
-    """BYTES: small opaque blobs (group metadata, assignments, SASL tokens), copied out as bytes."""
+class _Blob(FieldType[T]):
+    """A length-prefixed blob (BYTES, RECORDS): any bytes-like value writes; reading is the subclass's."""
 
     can_be_null = True
+    what = "bytes"
 
-    def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> bytes | None:
-        n = r.length(compact=flexible, wide=True, nullable=nullable, what="bytes")
-        return None if n is None else bytes(r.take(n))
+    def _view(self, r: Reader, flexible: bool, nullable: bool) -> memoryview | None:
+        n = r.length(compact=flexible, wide=True, nullable=nullable, what=self.what)
+        return None if n is None else r.take(n, self.what)
 
-    def write(self, out: bytearray, value: bytes | None, version: int, flexible: bool) -> None:
-        if value is not None and not isinstance(value, bytes | bytearray | memoryview):
-            raise LocalProtocolError(f"expected bytes, got {type(value).__name__}")
-        write_bytes(out, value, compact=flexible)
-
-    def min_size(self, version: int, flexible: bool) -> int:
-        return 1 if flexible else 4
-
-
-class _Records(FieldType[memoryview]):
-    """RECORDS: a record-batch blob, handed out as a zero-copy view of the request frame."""
-
-    can_be_null = True
-
-    def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> memoryview | None:
-        n = r.length(compact=flexible, wide=True, nullable=nullable, what="records")
-        return None if n is None else r.take(n, "records")
-
-    def write(self, out: bytearray, value: Buffer | None, version: int, flexible: bool) -> None:
+    def write(self, out: bytearray, value: T | None, version: int, flexible: bool) -> None:
         if value is not None and not isinstance(value, bytes | bytearray | memoryview):
             raise LocalProtocolError(f"expected a bytes-like object, got {type(value).__name__}")
         write_bytes(out, value, compact=flexible)
 
     def min_size(self, version: int, flexible: bool) -> int:
         return 1 if flexible else 4
+
+
+class _Bytes(_Blob[bytes]):
+    """BYTES: small opaque blobs (group metadata, assignments, SASL tokens), copied out as bytes."""
+
+    def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> bytes | None:
+        view = self._view(r, flexible, nullable)
+        return None if view is None else bytes(view)
+
+
+class _Records(_Blob[memoryview]):
+    """RECORDS: a record-batch blob, handed out as a zero-copy view of the request frame."""
+
+    what = "records"
+
+    def read(self, r: Reader, version: int, flexible: bool, nullable: bool) -> memoryview | None:
+        return self._view(r, flexible, nullable)
 
 
 class _Uuid(FieldType[bytes]):
