@@ -121,6 +121,20 @@ async def buckets(s3_server: str) -> AsyncIterator[BucketPair]:
     await _empty(pair)
 
 
+@pytest.fixture
+async def bucket_pairs(s3_server: str) -> AsyncIterator[Callable[[], Awaitable[BucketPair]]]:
+    """Makes further pairs like ``buckets`` (for parts of a test that run side by side); each emptied afterwards."""
+    made: list[BucketPair] = []
+
+    async def make() -> BucketPair:
+        made.append(await _bucket_pair(s3_server))
+        return made[-1]
+
+    yield make
+    for pair in made:
+        await _empty(pair)
+
+
 @pytest.fixture(scope="session")
 def seaweedfs_server() -> Iterator[str]:
     """Endpoint of SeaweedFS ``weed mini`` (key ``test``/``test``) for the whole session."""
