@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-A message is declared once, as :func:`message` dataclass, field by field in wire order, each
+A message is declared once, as a :func:`message` dataclass, field by field in wire order, each
 annotation naming its wire type and, where it differs from "every version, never null", the
 versions it exists in, the way Apache Kafka's JSON message specs do (``"versions": "4+"``,
 ``"nullableVersions": "1+"``)::
