@@ -20,9 +20,8 @@ is identified by :class:`TopicId` = (namespace, topic, label), a partition by :c
 
 Discovery (:func:`discover`)
 ----------------------------
-One delimiter LIST of the bucket's top level, then, concurrently, one LIST of each of the sixteen hash
-roots and of ``meta/`` that it shows, and one delimiter LIST of ``cluster_metadata/`` if it is there (an
-empty bucket costs one request; a few topics a few roots). The cluster UUIDs are those named by labeled topic manifests, by ``cluster_metadata/{uuid}/``
+One LIST of each of the sixteen hash roots, of ``meta/``, and one delimiter LIST of ``cluster_metadata/``,
+concurrently. The cluster UUIDs are those named by labeled topic manifests, by ``cluster_metadata/{uuid}/``
 and by ``cluster_uuids`` (``--cluster-uuid``); each then costs one delimiter LIST of ``{uuid}/`` (its
 children: ``meta/`` and namespaces) and one LIST of ``{uuid}/meta/``. No segment is ever listed.
 
@@ -297,10 +296,6 @@ async def _prefixes(store: ObjectStore, prefix: str) -> list[str]:
     return [p async for p in store.list_prefixes(prefix)]
 
 
-async def _no_prefixes() -> list[str]:
-    return []
-
-
 _reported: set[tuple[str, str]] = set()
 
 
@@ -339,13 +334,9 @@ async def discover(store: ObjectStore, *, include: Callable[[str, str], bool] | 
     wanted = {keys.check_cluster_uuid(u) for u in cluster_uuids} if cluster_uuids else set()
     if known is not None:
         return await _discover_known(store, known, include, wanted, other_clusters)
-    # one request for the bucket's top-level directories first: only the roots under them can hold anything
-    # (a bucket of a few topics fills a few of the 16 hash roots; an empty one none)
-    top = set(await _prefixes(store, ""))
-    roots = [r for r in (*HASH_ROOTS, LABELED_TOPIC_ROOT) if r[:r.index("/") + 1] in top]
+    roots = [*HASH_ROOTS, LABELED_TOPIC_ROOT]
     found, cluster_dirs = await asyncio.gather(
-        asyncio.gather(*(_collect(store, r) for r in roots)),
-        _prefixes(store, CLUSTER_METADATA_ROOT) if CLUSTER_METADATA_ROOT in top else _no_prefixes())
+        asyncio.gather(*(_collect(store, r) for r in roots)), _prefixes(store, CLUSTER_METADATA_ROOT))
     for infos in found:
         for info in infos:
             listing.add(info)
