@@ -33,7 +33,7 @@ def _sides(buckets: BucketPair) -> list[str]:
 @pytest.mark.parametrize("fault_seed", [1, 2, 3])
 async def test_sync_verify_status_exit_zero_through_ten_percent_mixed_faults(
         buckets: BucketPair, s3_server: str, fault_seed: int) -> None:
-    # small segments: enough requests (~300) that each fault kind, even a 2 % one, is drawn several times
+    # small segments: enough requests (~380) that each fault kind, even a 2 % one, is drawn several times
     await seed(buckets.source, topics=2, partitions=2, size=2 * MiB, segment=8 * KiB)
     with fault_proxy_process(s3_server, ISSUE_MIX, seed=fault_seed, latency=0.0) as proxy:
         sync = run_cli(proxy.endpoint, "sync", *_sides(buckets), "--once", "--json", "--concurrency", "8",
