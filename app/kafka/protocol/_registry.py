@@ -13,8 +13,9 @@ Rules
    an ApiVersions request above our maximum is *answered* with the v0-layout UNSUPPORTED_VERSION
    reply and the connection stays open; every other API key or version *closes* the connection,
    which is what Kafka does (no client sends an API it was not offered).
-4. One entry per API in ``MESSAGES``: request schema, response schema (None for Fetch, whose
-   response has a hand-written zero-copy writer), response class. All dispatch is a table lookup.
+4. One entry per API in ``MESSAGES``: its request and response classes, coded by their
+   :func:`struct_of` structs (Fetch's response by a hand-written zero-copy writer). All dispatch is a
+   table lookup.
 """
 
 from __future__ import annotations
