@@ -46,7 +46,6 @@ from segment_format.manifest import (
     PartitionManifest,
     TopicManifest,
     parse_partition_manifest,
-    parse_topic_manifest,
 )
 
 __all__ = [
@@ -422,15 +421,11 @@ def encode_partition_manifest(m: PartitionManifest, fmt: str) -> bytes:
     raise ValueError(fmt)
 
 
-def decode_topic_manifest(body: bytes, fmt: str, *, label: str | None = None) -> TopicManifest:
+def decode_topic_manifest(body: bytes, fmt: str) -> TopicManifest:
     """``topic_manifest.json`` or the serde ``topic_manifest.bin`` current Redpanda writes."""
-    if fmt == "json":
-        return parse_topic_manifest(body)
-    if fmt == "bin":
-        from segment_format.topic_manifest_bin import decode_topic_manifest as decode_bin
+    from segment_format.topic_manifest_bin import decode_topic_manifest_as
 
-        return decode_bin(body)
-    raise ValueError(fmt)
+    return decode_topic_manifest_as(body, fmt)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

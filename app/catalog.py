@@ -433,7 +433,7 @@ class Catalog:
         key = objs.manifests[fmt].key
         try:
             body = (await self.store.get(key)).body
-            view.manifest = decode_topic_manifest(body, fmt, label=view.cluster_uuid)
+            view.manifest = decode_topic_manifest(body, fmt)
             if fmt == "bin":
                 view.properties = decode_topic_manifest_bin(body).cfg.properties
             self.errors.pop(key, None)

@@ -17,7 +17,7 @@ from typing import Any
 
 from segment_format.batch import HEADER_SIZE, BatchType, decode_header, kafka_crc
 from segment_format.errors import CrcMismatchError, FormatError
-from segment_format.manifest import parse_partition_manifest, parse_topic_manifest
+from segment_format.manifest import parse_partition_manifest
 from segment_format.offsets import OffsetTranslator
 from segment_format.records import Compression
 
@@ -206,14 +206,9 @@ def inspect_partition_manifest(body: bytes | dict[str, Any], *, label: str | Non
 
 
 def inspect_topic_manifest(body: bytes, fmt: str = "json") -> Report:
-    if fmt == "json":
-        tm = parse_topic_manifest(body)
-    elif fmt == "bin":
-        from segment_format.topic_manifest_bin import decode_topic_manifest
+    from segment_format.topic_manifest_bin import decode_topic_manifest_as
 
-        tm = decode_topic_manifest(body)
-    else:
-        raise ValueError(fmt)
+    tm = decode_topic_manifest_as(body, fmt)
     rep = Report("topic_manifest")
     rep.lines.append(f"topic manifest {tm.namespace}/{tm.topic}: {tm.partition_count} partitions, "
                      f"revision {tm.revision_id}, replication {tm.replication_factor}")

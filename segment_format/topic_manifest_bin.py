@@ -662,6 +662,15 @@ def decode_topic_manifest(data: bytes | bytearray | memoryview) -> TopicManifest
     return state_to_topic_manifest(decode_topic_manifest_bin(data))
 
 
+def decode_topic_manifest_as(data: bytes, fmt: str) -> TopicManifest:
+    """A topic manifest in either format Redpanda writes: ``json`` (before v24.2) or ``bin``."""
+    if fmt == "json":
+        return parse_topic_manifest(data)
+    if fmt == "bin":
+        return decode_topic_manifest(data)
+    raise ValueError(fmt)
+
+
 def encode_topic_manifest(m: TopicManifest) -> bytes:
     """:class:`TopicManifest` (+ its ``remote_label``) → ``topic_manifest.bin`` as current Redpanda writes it."""
     return encode_topic_manifest_bin(topic_manifest_to_state(m))

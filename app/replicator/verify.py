@@ -362,7 +362,7 @@ async def _check_topics(dest: ObjectStore, listing: BucketListing, report: Verif
         report.topics += 1
         for fmt, info in sorted(objs.manifests.items()):
             try:
-                decode_topic_manifest((await dest.get(info.key)).body, fmt, label=tid.cluster_uuid)
+                decode_topic_manifest((await dest.get(info.key)).body, fmt)
             except ObjectMissing:
                 continue  # deleted since the listing (a topic deleted with --retention mirror)
             except FormatError as e:
