@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, TypeAlias
 
 from ._list_offsets import check_isolation_level
@@ -118,15 +119,16 @@ class FetchRequest:
 
 
 # -- response ---------------------------------------------------------------------------------------
+# Plain dataclasses, not @message: encode_fetch_response writes them by hand (zero-copy records, tagged fields).
 
 
-@message
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AbortedTransaction:
     producer_id: int
     first_offset: int
 
 
-@message
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DivergingEpoch:
     """Fetch v12+ ``diverging_epoch``: the largest epoch <= the fetcher's last fetched one, and where it ends."""
 
@@ -134,7 +136,7 @@ class DivergingEpoch:
     end_offset: int = -1
 
 
-@message
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LeaderIdAndEpoch:
     """Fetch v12+ ``current_leader``."""
 
@@ -142,7 +144,7 @@ class LeaderIdAndEpoch:
     leader_epoch: int = -1
 
 
-@message
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FetchResponsePartition:
     """One partition's answer. ``records=None`` writes a null BYTES; ``()`` an empty one. The tagged v12+
     fields are written only when not None."""
@@ -159,13 +161,13 @@ class FetchResponsePartition:
     current_leader: LeaderIdAndEpoch | None = None
 
 
-@message
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FetchResponseTopic:
     topic: str
     partitions: Sequence[FetchResponsePartition]
 
 
-@message
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FetchResponse:
     throttle_time_ms: int = 0
     error_code: int = ErrorCode.NONE
