@@ -252,13 +252,19 @@ class Catalog:
         """The bucket model's discovery (both layouts), then which topic each name means (module doc). Not
         ``full``: a light pass over the roots known to hold manifests (:func:`app.bucket.discover`)."""
         known = None if full or not self._listing.partitions else self._listing
-        listing = await discover(self.store, cluster_uuids=[self.cluster_uuid] if self.cluster_uuid else None,
-                                 other_clusters=True, known=known)
-        if known is None:
+        if known is None:  # cleared before listing: an event during it may name a root already listed
             self._last_full, self._need_full = time.monotonic(), False
-        else:  # a light pass does not look for unknown keys: keep what the last full one counted
+        try:
+            listing = await discover(self.store, cluster_uuids=[self.cluster_uuid] if self.cluster_uuid else None,
+                                     other_clusters=True, known=known)
+        except BaseException:
+            self._need_full = self._need_full or known is None
+            raise
+        if known is not None:  # a light pass does not look for unknown keys: keep what the last full one counted
             listing.unsupported = dict(self.unsupported)
         self._install_listing(listing)
+        if self._need_full:  # something new was named while this one listed: list everything again now
+            self._next_discovery = 0.0
 
     def accept_listing(self, listing: BucketListing) -> None:
         """A discovery of this bucket made elsewhere in the process (``run``: the replicator's of the source):

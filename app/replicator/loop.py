@@ -258,13 +258,17 @@ class Replicator:
         # no retry around the whole discovery: each listing page is retried on its own (request_retry), so a
         # fault never restarts listings that succeeded; the checkpoint and both sides are read side by side
         known = self.listing if not full and self.listing is not None and self.listing.partitions else None
-        listing, dest_listing, _ = await asyncio.gather(
-            discover(self.source, include=include, cluster_uuids=uuids, known=known),
-            self._discover_dest() if with_dest else _no_listing(),
-            self._load_checkpoint(),
-        )
-        if known is None:
+        if known is None:  # cleared before listing: an event during it may name a root already listed
             self._last_full, self._need_full = time.monotonic(), False
+        try:
+            listing, dest_listing, _ = await asyncio.gather(
+                discover(self.source, include=include, cluster_uuids=uuids, known=known),
+                self._discover_dest() if with_dest else _no_listing(),
+                self._load_checkpoint(),
+            )
+        except BaseException:
+            self._need_full = self._need_full or known is None
+            raise
         if dest_listing is not None:
             self.dest_listing = dest_listing
         shard = self.config.shard
