@@ -202,9 +202,15 @@ class ExportSettings:
     """``shadowreplica export`` (section ``[export]``, env ``SHADOWREPLICA_EXPORT_*``)."""
 
     namespace: str = "redpanda"  # Iceberg namespace of the tables (Redpanda's own default)
-    # stored batch bytes per table commit, all partitions together: the memory bound (two rounds are in flight,
-    # each decoded into Python objects and Arrow columns, several times its stored size)
-    commit_bytes: int = 32 * MiB
+    # a table commit (one Iceberg snapshot) once this many stored batch bytes are written, or once
+    # commit_interval passed since its last one, and at the end of a run: a crash redoes at most that much
+    commit_bytes: int = 1024 * MiB
+    # seconds: at most one commit per table this often while more is written (a backfill, --follow); with
+    # snapshot_max_age it bounds the snapshots a table keeps (60 s: Redpanda's iceberg_target_lag_ms default)
+    commit_interval: float = 60.0
+    # seconds: history.expire.max-snapshot-age-ms of the tables export creates (or that lack it); every commit
+    # expires older snapshots (app/lake/history.py), the newest history.expire.min-snapshots-to-keep kept
+    snapshot_max_age: float = 3600.0
     # stored batch bytes per round, decoded and written as Parquet while the next round is read and decoded
     # (at most three rounds in memory); commits gather rounds up to commit_bytes
     round_bytes: int = 4 * MiB

@@ -54,7 +54,8 @@ def lake_catalog(side: S3Side, tmp: Path, name: str = "catalog.db") -> Any:
 
 def assert_table_equals(side: S3Side, tmp: Path, expected: Expected, topics: tuple[str, ...] = TOPICS) -> int:
     """pyiceberg scan == independent decode for every topic: each (partition, offset) once, rows byte-equal."""
-    catalog = lake_catalog(side, tmp, "readback.db")  # a second catalog file: rebuilt from the warehouse
+    (tmp / "readback.db").unlink(missing_ok=True)  # a second catalog file, rebuilt from the warehouse each time
+    catalog = lake_catalog(side, tmp, "readback.db")
     from app.lake.warehouse import find_tables, register_missing
 
     register_missing(catalog, asyncio.run(find_tables(Warehouse(warehouse_side(side)))))
@@ -205,7 +206,8 @@ async def test_follow_exports_segments_appended_to_the_replica(seeded: tuple[S3S
         assert replica.reader is not None
         lake = await open_lake(LakeOptions(wh, None, {}, tmp_path / "catalog.db"))
         exporter = Exporter(replica.catalog, replica.reader, lake, wh, source=str(side.url),
-                            settings=ExportSettings(follow_interval=30.0), topics=lambda t: t == "orders")
+                            settings=ExportSettings(follow_interval=30.0, commit_interval=0.5),
+                            topics=lambda t: t == "orders")
         rounds: list[list[TableResult]] = []
         stop = asyncio.Event()
         task = asyncio.create_task(exporter.follow(stop, on_round=rounds.append))
@@ -437,6 +439,9 @@ listen = "127.0.0.1:0"
 [cache]
 directory = "{tmp_path / 'cache'}"
 manifest_refresh_interval = 0.2
+
+[export]
+commit_interval = 0.5
 """)
     want = {t: sum(expected.count(t).values()) for t in TOPICS}
     async with running("--config", str(config), "run", "--catalog-file", str(tmp_path / "catalog.db")) as url, \
@@ -542,6 +547,57 @@ def test_progress_over_a_trailing_commit_marker_is_committed(seeded: tuple[S3Sid
     alone in the last round: one batch per partition a round, and a commit after every data round) still
     commits its progress: else the partition shows a lag of 1 for ever and every run reads the marker again."""
     side, expected = seeded
-    (result,) = asyncio.run(export(side, tmp_path, topics="sensor-readings", round_bytes=1, commit_bytes=200))
+    # each commit also expires every older snapshot (max age 0): else each of its commits costs more than the last
+    (result,) = asyncio.run(export(side, tmp_path, topics="sensor-readings", round_bytes=1, commit_bytes=200,
+                                   snapshot_max_age=0))
     assert result.error is None and result.exported == sum(expected.count("sensor-readings").values())
     assert [(p.next_offset, p.lag) for p in result.partitions] == [(p.high_watermark, 0) for p in result.partitions]
+
+
+def _metadata(side: S3Side, location: str) -> dict[str, Any]:
+    """A table's metadata JSON as stored (boto3, not pyiceberg)."""
+    bucket, _, key = location.removeprefix("s3://").partition("/")
+    return json.loads(s3_client(side).get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def test_commits_expire_snapshots_by_the_tables_history_properties(seeded: tuple[S3Side, Expected],
+                                                                   tmp_path: Path) -> None:
+    """Each commit expires what ``history.expire.*`` lets go: created tables carry the setting's age; a value
+    set on the table from elsewhere wins; expired manifest lists and old metadata files are deleted; the
+    records stay exactly the independent decode's. Read from the raw metadata JSON and the bucket listing."""
+    side, expected = seeded
+    small = {"topics": "orders", "commit_bytes": 4096}
+    (first,) = asyncio.run(export(side, tmp_path, snapshot_max_age=0, **small))
+    assert first.commits > 3 and first.expired == first.commits - 1
+    meta = _metadata(side, first.metadata_location)
+    assert meta["properties"]["history.expire.max-snapshot-age-ms"] == "0"
+    assert meta["properties"]["write.metadata.delete-after-commit.enabled"] == "true"
+    assert [s["snapshot-id"] for s in meta["snapshots"]] == [meta["current-snapshot-id"]]
+    assert [e["snapshot-id"] for e in meta["snapshot-log"]] == [meta["current-snapshot-id"]]
+    lists = [k for k in list_keys(side, "lake/") if "/metadata/snap-" in k]
+    assert [k.rsplit("/", 1)[1] for k in lists] == [meta["snapshots"][0]["manifest-list"].rsplit("/", 1)[1]]
+    assert_table_equals(side, tmp_path, expected, ("orders",))
+
+    # someone keeps a day of history and at least 3 snapshots, from another engine (here pyiceberg itself)
+    table = lake_catalog(side, tmp_path).load_table(("redpanda", "orders"))
+    table.transaction().set_properties({"history.expire.max-snapshot-age-ms": str(86_400_000),
+                                        "history.expire.min-snapshots-to-keep": "3"}).commit_transaction()
+    seed_sync(side, **{**SPEC, "total_bytes": 8 * 48 * 1024}, append=True)
+    (second,) = asyncio.run(export(side, tmp_path, snapshot_max_age=0, **small))
+    assert second.commits > 1 and second.expired == 0
+    meta = _metadata(side, second.metadata_location)
+    assert meta["properties"]["history.expire.max-snapshot-age-ms"] == "86400000"  # theirs, not the setting's
+    assert len(meta["snapshots"]) == 1 + second.commits
+
+    # down to three: the next commit keeps the three newest
+    table = lake_catalog(side, tmp_path).load_table(("redpanda", "orders"))
+    table.transaction().set_properties({"history.expire.max-snapshot-age-ms": "0"}).commit_transaction()
+    newest = [s["snapshot-id"] for s in sorted(meta["snapshots"], key=lambda s: s["timestamp-ms"])][-2:]
+    seed_sync(side, **{**SPEC, "total_bytes": 4 * 48 * 1024, "seed": 77}, append=True)
+    (third,) = asyncio.run(export(side, tmp_path, snapshot_max_age=0, topics="orders"))
+    assert third.commits == 1 and third.expired == len(meta["snapshots"]) - 2
+    meta = _metadata(side, third.metadata_location)
+    assert [s["snapshot-id"] for s in meta["snapshots"]] == [*newest, meta["current-snapshot-id"]]
+    metadata_files = [k for k in list_keys(side, "lake/") if k.endswith(".metadata.json")]
+    assert len(metadata_files) <= 1 + 100  # write.metadata.previous-versions-max (100), the rest deleted
+    assert_table_equals(side, tmp_path, expected_records(side), ("orders",))

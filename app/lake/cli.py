@@ -44,7 +44,9 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     mode.add_argument("--follow", action="store_true", help="keep exporting as the replica grows")
     p.add_argument("--json", action="store_true", help='print {"tables": [...]} instead of a progress bar')
     p.add_argument("--cache-dir", default=None, help="chunk cache directory")
-    p.add_argument("--commit-bytes", default=None, help="stored bytes per table commit (e.g. 128MiB)")
+    p.add_argument("--commit-bytes", default=None,
+                   help="a table commit once this many stored bytes are written (default 1GiB; also every "
+                        "[export] commit_interval, 60 s)")
 
 
 async def export_command(args: argparse.Namespace) -> int:

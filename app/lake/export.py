@@ -28,8 +28,11 @@ Theory of operation
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Sequence
+import math
+import time
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, repeat
 from typing import Any
@@ -38,6 +41,7 @@ from app.catalog import Catalog, PartitionView
 from app.config import ExportSettings
 from app.errors import CorruptData, OffsetOutOfRange, StorageError
 from app.lake.arrow_fix import keep_null_lists
+from app.lake.history import commit_data_files, retention_properties
 from app.lake.schema import arrow_schema, new_table_metadata, schema_mismatch
 from app.lake.warehouse import LakeError, Warehouse
 from app.reader import PartitionReader, ServedBatch
@@ -47,7 +51,7 @@ log = logging.getLogger(__name__)
 keep_null_lists()  # pyiceberg would write a record without headers as [] instead of null (arrow_fix.py)
 
 __all__ = ["ExportMetrics", "Exporter", "PartitionState", "TableResult", "batches_to_hour_tables",
-           "commit_data_files", "progress_from_summary", "write_hour_files"]
+           "progress_from_summary", "write_hour_files"]
 
 NEXT_OFFSET = "shadowreplica.next-offset."
 SOURCE = "shadowreplica.source"
@@ -88,12 +92,14 @@ class TableResult:
     snapshot_id: int | None
     exported: int = 0  # records this run added
     commits: int = 0
+    expired: int = 0  # snapshots this run expired (app/lake/history.py)
     partitions: list[PartitionState] = field(default_factory=list)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"table": self.table, "metadata_location": self.metadata_location, "records": self.records,
                 "snapshot_id": self.snapshot_id, "exported": self.exported, "commits": self.commits,
+                "expired": self.expired,
                 "partitions": [p.to_dict() for p in self.partitions], "error": self.error}
 
 
@@ -104,6 +110,7 @@ class ExportMetrics:
         self.records: dict[str, int] = {}
         self.bytes: dict[str, int] = {}
         self.commits: dict[str, int] = {}
+        self.expired: dict[str, int] = {}
         self.lag: dict[tuple[str, int], int] = {}
         self.errors: dict[tuple[str, int], str] = {}
 
@@ -122,6 +129,10 @@ class ExportMetrics:
             nbytes.add_metric([topic], n)
         for topic, n in self.commits.items():
             commits.add_metric([topic], n)
+        expired = CounterMetricFamily("shadowreplica_export_snapshots_expired",
+                                      "Iceberg snapshots expired by the tables' history properties", labels=["topic"])
+        for topic, n in self.expired.items():
+            expired.add_metric([topic], n)
         lag = GaugeMetricFamily("shadowreplica_export_lag_offsets",
                                 "Offsets in the replica not yet in the table, per partition",
                                 labels=["topic", "partition"])
@@ -131,7 +142,7 @@ class ExportMetrics:
                                    "1 while a partition's export is stopped by damaged data", labels=["topic", "partition"])
         for (topic, partition) in sorted(self.lag):
             failed.add_metric([topic, str(partition)], 1 if (topic, partition) in self.errors else 0)
-        return [records, nbytes, commits, lag, failed]
+        return [records, nbytes, commits, expired, lag, failed]
 
 
 @dataclass(slots=True)
@@ -285,14 +296,6 @@ def write_hour_files(table: Any, hour_tables: dict[int, Any]) -> list[Any]:
     return list(write_file(table.io, metadata, tasks))
 
 
-def commit_data_files(table: Any, data_files: Sequence[Any], snapshot_properties: dict[str, str]) -> None:
-    """One append snapshot naming ``data_files``, with the progress in its summary properties (blocking)."""
-    with table.transaction() as tx, tx.update_snapshot(snapshot_properties=snapshot_properties).merge_append() \
-            as append:
-        for data_file in data_files:
-            append.append_data_file(data_file)
-
-
 class Exporter:
     """Exports the topics of one replica (``catalog`` + ``reader``) into tables of one pyiceberg catalog."""
 
@@ -309,6 +312,7 @@ class Exporter:
         self.topics = topics
         self.metrics = metrics or ExportMetrics()
         self.on_progress = on_progress  # (stored bytes, records) after each commit
+        self.last_commit = -math.inf  # monotonic time of the last commit to any table (--follow paces rounds by it)
 
     # ------------------------------------------------------------------ tables
     def _open_table(self, topic: str) -> Any:
@@ -325,7 +329,9 @@ class Exporter:
             table = self.lake.load_table(ident)
         except NoSuchTableError:
             location = self.warehouse.table_location(ns, topic)
-            metadata = new_table_metadata(location, properties={SOURCE: self.source, "shadowreplica.topic": topic})
+            metadata = new_table_metadata(location, properties={
+                SOURCE: self.source, "shadowreplica.topic": topic,
+                **retention_properties(self.settings.snapshot_max_age)})
             metadata_location = f"{location}/metadata/00000-{uuid.uuid4()}.metadata.json"
             io = load_file_io(self.warehouse.fileio_properties(), metadata_location)
             ToOutputFile.table_metadata(metadata, io.new_output(metadata_location))
@@ -410,6 +416,7 @@ class Exporter:
         sem = asyncio.Semaphore(max(1, self.settings.partition_concurrency))
         round_bytes = max(1, min(self.settings.round_bytes, self.settings.commit_bytes))
         pending = _Pending()
+        started = time.monotonic()
 
         async def read(p: int, start: int, share: int) -> _Chunk:
             async with sem:
@@ -422,13 +429,17 @@ class Exporter:
 
         async def commit() -> None:
             props = {SOURCE: self.source, **{f"{NEXT_OFFSET}{p}": str(o) for p, o in sorted(pending.offsets.items())}}
-            await asyncio.to_thread(self._guarded, table, commit_data_files, table, pending.files, props)
+            expired = await asyncio.to_thread(self._guarded, table, functools.partial(
+                commit_data_files, snapshot_max_age=self.settings.snapshot_max_age), table, pending.files, props)
+            self.last_commit = time.monotonic()
             stored = pending.stored_bytes
             for partition, next_offset, records in pending.moves:  # in round order: the last one stands
                 states[partition].records += records
                 states[partition].next_offset = next_offset
             result.exported += pending.records
             result.commits += 1
+            result.expired += expired
+            self.metrics.expired[topic] = self.metrics.expired.get(topic, 0) + expired
             self.metrics.records[topic] = self.metrics.records.get(topic, 0) + pending.records
             self.metrics.bytes[topic] = self.metrics.bytes.get(topic, 0) + stored
             self.metrics.commits[topic] = self.metrics.commits.get(topic, 0) + 1
@@ -441,7 +452,8 @@ class Exporter:
             """Files of one round (while the next round decodes); a commit once ``commit_bytes`` are written."""
             files = await asyncio.to_thread(self._guarded, table, write_hour_files, table, done.tables)
             pending.add(done, files)
-            if pending.stored_bytes >= self.settings.commit_bytes:
+            if pending.stored_bytes >= self.settings.commit_bytes or \
+                    time.monotonic() - max(self.last_commit, started) >= self.settings.commit_interval:
                 await commit()
 
         # A pipeline of rounds of ``round_bytes``: round k+2 is read while round k+1 is decoded (a thread) and
@@ -521,7 +533,8 @@ class Exporter:
 
     async def follow(self, stop: asyncio.Event, *, on_round: Callable[[list[TableResult]], None] | None = None
                      ) -> None:
-        """Export, then wait for the replica's manifests to change (or ``follow_interval``), until ``stop``."""
+        """Export, then wait for the replica's manifests to change (or ``follow_interval``) and for
+        ``commit_interval`` since the last commit, until ``stop``."""
         while not stop.is_set():
             version = self.catalog.version
             try:
@@ -530,11 +543,19 @@ class Exporter:
                     on_round(results)
             except (StorageError, OffsetOutOfRange) as e:
                 log.warning("export round failed, retrying after the next change: %s", e.message)
-            waiter = asyncio.create_task(self.catalog.wait_for_change(version, self.settings.follow_interval))
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (waiter, stopper):
-                task.cancel()
-            await asyncio.gather(waiter, stopper, return_exceptions=True)
+            await _unless_stopped(stop, self.catalog.wait_for_change(version, self.settings.follow_interval))
+            pause = self.last_commit + self.settings.commit_interval - time.monotonic()
+            if pause > 0:  # a commit at most every commit_interval: the table's snapshot count stays bounded
+                await _unless_stopped(stop, asyncio.sleep(pause))
+
+
+async def _unless_stopped(stop: asyncio.Event, awaitable: Coroutine[Any, Any, Any]) -> None:
+    """Await ``awaitable`` or ``stop``, whichever comes first (the other is cancelled)."""
+    waiter = asyncio.create_task(awaitable)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (waiter, stopper):
+        task.cancel()
+    await asyncio.gather(waiter, stopper, return_exceptions=True)
 
 
