@@ -185,6 +185,7 @@ class FaultProxy:
     injected: Counter[tuple[str, str]] = field(default_factory=Counter)  # (operation, kind)
     _server: asyncio.Server | None = None
     _rng: random.Random = field(default_factory=random.Random)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     def for_endpoint(cls, upstream: str, **kwargs: object) -> FaultProxy:
@@ -194,16 +195,27 @@ class FaultProxy:
 
     async def start(self) -> FaultProxy:
         self._rng = random.Random(self.seed)
-        self._server = await asyncio.start_server(self._handle, self.listen_host, self.listen_port)
+        self._server = await asyncio.start_server(self._accept, self.listen_host, self.listen_port)
         port = self._server.sockets[0].getsockname()[1]
         self.endpoint = f"http://{self.listen_host}:{port}"
         return self
 
     async def close(self) -> None:
+        """Stop listening and end the requests in flight (Python 3.11's ``wait_closed`` does not wait for
+        them: left pending, they were closed with the loop, mid-``finally``)."""
         if self._server is not None:
             self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.ensure_future(self._handle(reader, writer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def injected_by_kind(self) -> Counter[str]:
         out: Counter[str] = Counter()
