@@ -16,8 +16,9 @@ Theory of operation
   share of ``round_bytes`` of stored batches, decodes them into Arrow tables by hour (a worker thread) and
   writes them (a worker thread: pyiceberg writes Parquet/zstd, one file per hour partition) while the next
   rounds are read and decoded; a commit names the files of the rounds written since the last one once
-  ``commit_bytes`` gathered, and repeats until every partition reached the high watermark it had when the
-  run started. Memory stays around three rounds (times the decoded size) whatever the bucket size.
+  ``commit_bytes`` gathered or ``commit_interval`` passed, and repeats until every partition reached the high
+  watermark it had when the run started. Memory stays around three rounds (times the decoded size) whatever
+  the bucket size. Each commit also expires old snapshots (:mod:`app.lake.history`).
 * **Damage** (:class:`~app.errors.CorruptData`) stops that partition at the last good batch, with the object
   key and byte position in the result; the other partitions go on, and the exit code says so.
 * **Someone else's table** (another schema or partition spec, or no ``shadowreplica.source`` property, or
@@ -176,6 +177,7 @@ class _Pending:
     offsets: dict[int, int] = field(default_factory=dict)
     records: int = 0
     stored_bytes: int = 0
+    since: float = field(default_factory=time.monotonic)  # the run's start or its last commit
 
     def add(self, done: _Round, files: list[Any]) -> None:
         self.files.extend(files)
@@ -186,6 +188,7 @@ class _Pending:
 
     def clear(self) -> None:
         self.files, self.moves, self.records, self.stored_bytes = [], [], 0, 0
+        self.since = time.monotonic()
 
 
 HOUR_US = 3_600_000_000
@@ -416,7 +419,6 @@ class Exporter:
         sem = asyncio.Semaphore(max(1, self.settings.partition_concurrency))
         round_bytes = max(1, min(self.settings.round_bytes, self.settings.commit_bytes))
         pending = _Pending()
-        started = time.monotonic()
 
         async def read(p: int, start: int, share: int) -> _Chunk:
             async with sem:
@@ -453,7 +455,7 @@ class Exporter:
             files = await asyncio.to_thread(self._guarded, table, write_hour_files, table, done.tables)
             pending.add(done, files)
             if pending.stored_bytes >= self.settings.commit_bytes or \
-                    time.monotonic() - max(self.last_commit, started) >= self.settings.commit_interval:
+                    time.monotonic() - pending.since >= self.settings.commit_interval:
                 await commit()
 
         # A pipeline of rounds of ``round_bytes``: round k+2 is read while round k+1 is decoded (a thread) and

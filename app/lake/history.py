@@ -15,9 +15,12 @@ Redpanda's own Iceberg writer and Spark's ``expire_snapshots`` read:
 
 Branch and tag heads are never expired (pyiceberg protects them). With one commit per
 ``ExportSettings.commit_interval`` the table keeps about max age / interval snapshots (60 with the defaults).
-After the commit lands, the expired snapshots' manifest lists are deleted (as Redpanda does); their data files
-and manifests stay, since newer snapshots of this append-only table still name them. Old metadata files are
-deleted by pyiceberg itself (``write.metadata.delete-after-commit.enabled``, set on the same tables), keeping
+After the commit lands, the expired snapshots' manifest lists are deleted (as Redpanda does). Their data files
+stay: newer snapshots of this append-only table still name every one. Manifests stay too; once pyiceberg's
+merge_append folds them into one (at ``commit.manifest.min-count-to-merge``, 100) the folded ones are named by
+expired snapshots only: a few KB each, left for an engine's orphan-file removal (Spark's
+``remove_orphan_files``). Old metadata files are deleted by pyiceberg itself
+(``write.metadata.delete-after-commit.enabled``, set on the same tables), keeping
 ``write.metadata.previous-versions-max`` (100).
 """
 
