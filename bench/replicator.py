@@ -7,8 +7,9 @@
   nothing but copy). Wall time of each, ratios, and S3 requests per copied object: shadowreplica's from its
   own request counters (``--json``), the other tools' counted by :class:`CountingProxy` in a second run
   through it (wall times are measured without the proxy). After an untimed warm-up copy, each tool's best
-  of ``BENCH_REPL_REPEATS`` (2) runs. The raw loop also runs as a process of
-  its own (``bench/raw_copy.py``, aiobotocore alone), paying the start-up the console script pays. Targets:
+  of ``BENCH_REPL_REPEATS`` (3) runs, the tools interleaved in an order rotated every round (the machine's
+  speed drifts during a bench: grouped runs favoured whichever group ran in a fast spell). The raw loop
+  also runs as a process of its own (``bench/raw_copy.py``, aiobotocore alone), paying the start-up the console script pays. Targets:
   wall <= every other tool's; >= 0.95x of the raw loop's throughput; exactly 1 request per copied object.
 * **incremental**: ``BENCH_REPL_INCR_SEGMENTS`` (default 5000) small segments already at the destination,
   one new one at the source: ``shadowreplica sync --once`` vs ``rclone copy --size-only`` (rclone's cheapest
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -36,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from app.config import S3Side, s3_side
@@ -54,7 +56,7 @@ BIN = Path(sys.executable).parent
 SHADOWREPLICA = BIN / "shadowreplica"
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 CONCURRENCY = 16
-REPEATS = int(os.environ.get("BENCH_REPL_REPEATS", "2"))  # bulk: each tool's best of this many runs
+REPEATS = int(os.environ.get("BENCH_REPL_REPEATS", "3"))  # bulk: each tool's best of this many runs
 
 @contextlib.contextmanager
 def proxy_thread(endpoint: str) -> Iterator[CountingProxy]:
@@ -278,67 +280,71 @@ def bench_bulk(endpoint: str, work: Path) -> None:
 
     results: dict[str, float] = {}
     requests: dict[str, str] = {}
-    # moto's first copies into a fresh server are slower (its disk, page cache): one untimed warm-up copy,
-    # then every tool's best of REPEATS runs, so the run order does not decide the ratios
+    # moto's first copies into a fresh server are slower (its disk, page cache): one untimed warm-up copy
     dst = fresh()
     asyncio.run(raw_copy_loop(src, dst, CONCURRENCY))
     done_with(dst)
-    # shadowreplica (console script: interpreter start-up included in the wall time)
-    walls, inners = [], []
-    for _ in range(REPEATS):
-        dst = fresh()
-        wall, out = run_shadowreplica(endpoint, src, dst)
-        walls.append(wall)
-        inners.append(out["report"]["seconds"])  # type: ignore[index]
-        done_with(dst)
-    copied = out["report"]["copied_objects"]  # type: ignore[index]
-    inner = min(inners)
-    dest_ops, source_ops = _ops(out, "dest"), _ops(out, "source")
-    results["shadowreplica sync"] = min(walls)
-    copy_requests = dest_ops.get("CopyObject", 0) + dest_ops.get("UploadPartCopy", 0)
-    requests["shadowreplica sync"] = (f"{copy_requests / copied:.3f} copy req/object; all requests "
-                                      + per_object(Counter(dest_ops) + Counter(source_ops), copied))
-    # raw aiobotocore CopyObject loop, same concurrency, in-process (no interpreter start-up)
-    raws = []
-    for _ in range(REPEATS):
-        dst = fresh()
-        raw_s, raw_n = asyncio.run(raw_copy_loop(src, dst, CONCURRENCY))
-        raws.append(raw_s)
-        done_with(dst)
-    raw_s = min(raws)
-    results["raw CopyObject loop"] = raw_s
-    requests["raw CopyObject loop"] = f"{1 + 1 / raw_n:.3f} req/object (1 LIST + {raw_n} CopyObject)"
-    # the same loop as a process of its own (aiobotocore alone): start-up paid, like the console script's
-    procs = []
-    for _ in range(REPEATS):
-        dst = fresh()
-        procs.append(run_raw_process(endpoint, src, dst))
-        done_with(dst)
-    results["raw CopyObject loop, as a process"] = raw_proc = min(procs)
-    requests["raw CopyObject loop, as a process"] = requests["raw CopyObject loop"]
     aws_cfg = work / "aws-c16.cfg"
     aws_cfg.write_text("[default]\ns3 =\n  max_concurrent_requests = 16\n  multipart_threshold = 64MB\n")
-    runs: list[tuple[str, object]] = []
+    tool_runs: list[tuple[str, object]] = []
     if have["rclone"]:
-        runs += [("rclone copy (defaults: --transfers 4)", ()),
-                 ("rclone copy --transfers 16 --checkers 16", ("--transfers", "16", "--checkers", "16"))]
+        tool_runs += [("rclone copy (defaults: --transfers 4)", ()),
+                      ("rclone copy --transfers 16 --checkers 16", ("--transfers", "16", "--checkers", "16"))]
     else:
         print("rclone: not installed (bash bench/install_tools.sh): comparison skipped")
     if have["aws"]:
-        runs += [("aws s3 sync (defaults)", None), ("aws s3 sync (16 threads, 64MB multipart)", aws_cfg)]
+        tool_runs += [("aws s3 sync (defaults)", None), ("aws s3 sync (16 threads, 64MB multipart)", aws_cfg)]
     else:
         print("aws: not installed (pip install -e '.[bench]'): comparison skipped")
-    for name, arg in runs:
-        for counted in [False] * REPEATS + [True]:
+    ours_out: list[dict[str, object]] = []
+    inners: list[float] = []
+    raw_n = 0
+
+    def ours_run(dst: S3Side) -> float:
+        """shadowreplica (console script: interpreter start-up included in the wall time)."""
+        wall, out = run_shadowreplica(endpoint, src, dst)
+        ours_out.append(out)
+        inners.append(out["report"]["seconds"])  # type: ignore[index]
+        return wall
+
+    def raw_run(dst: S3Side) -> float:
+        """The raw aiobotocore CopyObject loop, same concurrency, in process (no interpreter start-up)."""
+        nonlocal raw_n
+        secs, raw_n = asyncio.run(raw_copy_loop(src, dst, CONCURRENCY))
+        return secs
+
+    runners: list[tuple[str, Callable[[S3Side], float]]] = [
+        ("shadowreplica sync", ours_run), ("raw CopyObject loop", raw_run),
+        # the same loop as a process of its own (aiobotocore alone): start-up paid, like the console script's
+        ("raw CopyObject loop, as a process", lambda dst: run_raw_process(endpoint, src, dst)),
+        *((name, functools.partial(lambda dst, name, arg: _run_tool(name, endpoint, src, dst, arg), name=name, arg=arg))
+          for name, arg in tool_runs)]
+    # each tool's best of REPEATS, the tools interleaved and their order rotated every round, so neither the
+    # order nor the machine's drift during the bench decides the ratios
+    for r in range(REPEATS):
+        for name, run in runners[r % len(runners):] + runners[:r % len(runners)]:
             dst = fresh()
-            if counted:
-                with proxy_thread(endpoint) as proxy:
-                    _run_tool(name, proxy.endpoint, src, dst, arg)
-                    requests[name] = per_object(proxy.requests, objects)
-            else:
-                secs = _run_tool(name, endpoint, src, dst, arg)
-                results[name] = min(secs, results.get(name, secs))
+            secs = run(dst)
+            results[name] = min(secs, results.get(name, secs))
             done_with(dst)
+    results = {name: results[name] for name, _ in runners}
+    out = ours_out[-1]
+    copied = out["report"]["copied_objects"]  # type: ignore[index]
+    inner = min(inners)
+    dest_ops, source_ops = _ops(out, "dest"), _ops(out, "source")
+    copy_requests = dest_ops.get("CopyObject", 0) + dest_ops.get("UploadPartCopy", 0)
+    requests["shadowreplica sync"] = (f"{copy_requests / copied:.3f} copy req/object; all requests "
+                                      + per_object(Counter(dest_ops) + Counter(source_ops), copied))
+    raw_s = results["raw CopyObject loop"]
+    raw_proc = results["raw CopyObject loop, as a process"]
+    requests["raw CopyObject loop"] = f"{1 + 1 / raw_n:.3f} req/object (1 LIST + {raw_n} CopyObject)"
+    requests["raw CopyObject loop, as a process"] = requests["raw CopyObject loop"]
+    for name, arg in tool_runs:  # requests counted by a proxy in one more, untimed run
+        dst = fresh()
+        with proxy_thread(endpoint) as proxy:
+            _run_tool(name, proxy.endpoint, src, dst, arg)
+            requests[name] = per_object(proxy.requests, objects)
+        done_with(dst)
     print(f"{'tool':44} {'wall s':>8} {'obj/s':>8} {'MiB/s':>8}  ratio (shadowreplica / tool throughput)")
     ours = results["shadowreplica sync"]
     for name, secs in results.items():
