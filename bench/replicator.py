@@ -9,7 +9,8 @@
   through it (wall times are measured without the proxy). After an untimed warm-up copy, each tool's best
   of ``BENCH_REPL_REPEATS`` (3) runs, the tools interleaved in an order rotated every round (the machine's
   speed drifts during a bench: grouped runs favoured whichever group ran in a fast spell). The raw loop
-  also runs as a process of its own (``bench/raw_copy.py``, aiobotocore alone), paying the start-up the console script pays. Targets:
+  also runs as a process of its own (``bench/raw_copy.py``, aiobotocore alone), paying the start-up the
+  console script pays. Targets:
   wall <= every other tool's; >= 0.95x of the raw loop's throughput; exactly 1 request per copied object.
 * **incremental**: ``BENCH_REPL_INCR_SEGMENTS`` (default 5000) small segments already at the destination,
   one new one at the source: ``shadowreplica sync --once`` vs ``rclone copy --size-only`` (rclone's cheapest

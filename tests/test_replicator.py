@@ -547,3 +547,23 @@ async def test_a_long_pass_keeps_the_cursor_as_small_as_the_copy_window(buckets:
     # at most the units of three windows (in flight, committed but not yet landed) with their companions
     assert largest <= 3 * 4 * 3, (largest, copied)
     assert await contents(buckets.dest) == await contents(buckets.source)
+
+
+async def test_sync_creates_a_missing_destination_bucket_in_its_region(buckets: BucketPair) -> None:
+    """``sync`` to a bucket that does not exist yet creates it, in ``--dest-region`` (boto3 reads the location
+    back), beside the source's discovery, and copies everything into it."""
+    import boto3
+
+    from app.replicator.cli import run_sync
+    from tests.conftest import unique_bucket
+
+    await seed(buckets.source, topics=1, partitions=2, size=256 * KiB, segment=64 * KiB)
+    dest = make_side(buckets.dest.endpoint_url or "", unique_bucket("new"), "eu-west-1", side="dest")
+    code, out = await run_sync(buckets.source, dest, config(), follow=False, progress=False)
+    assert code == 0, out
+    s3 = boto3.client("s3", endpoint_url=dest.endpoint_url, region_name="eu-west-1",
+                      aws_access_key_id=dest.access_key_id, aws_secret_access_key=dest.secret_access_key)
+    assert s3.get_bucket_location(Bucket=dest.url.bucket)["LocationConstraint"] == "eu-west-1"
+    assert await contents(dest) == await contents(buckets.source)
+    requests = out["metrics"]["requests"]["dest"]
+    assert (requests.get("HeadBucket"), requests.get("CreateBucket")) == (1, 1), requests

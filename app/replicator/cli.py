@@ -121,8 +121,7 @@ async def run_sync(source: S3Side, dest: S3Side, config: SyncConfig, *, follow: 
     conc = config.replicator.concurrency
     bar = Progress(1, "sync", enabled=progress)
     async with ObjectStore(_client_side(source, conc)) as src, ObjectStore(_client_side(dest, conc)) as dst:
-        await dst.ensure_bucket()
-        rep = Replicator(src, dst, config, progress=bar)
+        rep = Replicator(src, dst, config, progress=bar, create_dest=True)
         if follow:
             stop = stop or asyncio.Event()
             loop = asyncio.get_running_loop()

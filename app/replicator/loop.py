@@ -122,8 +122,10 @@ class Replicator:
 
     def __init__(self, source: ObjectStore, dest: ObjectStore, config: SyncConfig | None = None, *,
                  metrics: ReplicatorMetrics | None = None, progress: ProgressSink | None = None,
-                 checkpoint: Checkpoint | None = None, rng: random.Random | None = None) -> None:
+                 checkpoint: Checkpoint | None = None, rng: random.Random | None = None,
+                 create_dest: bool = False) -> None:
         self.source = source
+        self._create_dest = create_dest  # the first destination discovery creates its bucket when missing
         self.dest = dest
         self.config = config or SyncConfig()
         r = self.config.replicator
@@ -304,6 +306,9 @@ class Replicator:
         return listing
 
     async def _discover_dest(self) -> BucketListing | None:
+        if self._create_dest:  # beside the source's listings, not one round trip before them
+            await self.dest.ensure_bucket()
+            self._create_dest = False
         return await discover(self.dest, include=self.config.topics, cluster_uuids=self.config.cluster_uuids)
 
     async def _load_checkpoint(self) -> None:
