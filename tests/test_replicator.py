@@ -8,6 +8,7 @@ and after, and the source store's counters show only reads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -567,3 +568,48 @@ async def test_sync_creates_a_missing_destination_bucket_in_its_region(buckets: 
     assert await contents(dest) == await contents(buckets.source)
     requests = out["metrics"]["requests"]["dest"]
     assert (requests.get("HeadBucket"), requests.get("CreateBucket")) == (1, 1), requests
+
+
+async def test_manifest_commits_never_take_a_copy_slot(buckets: BucketPair) -> None:
+    """A long pass over one partition keeps ``--concurrency`` copies in flight while its intermediate commit
+    is: each commit's PUT here waits until it sees 4 copies running beside it (concurrency 4), unless fewer
+    than 4 are left to start. When a commit took one of the copies' slots (the old code), at most 3 could run
+    beside it: the bulk copy of one partition ran 15 of 16 copies nearly all of its pass."""
+    await seed(buckets.source, topics=1, partitions=1, size=1 * MiB, segment=32 * KiB)
+    to_copy = len([k for k in await listing(buckets.source) if "/meta/" not in k])
+    in_flight = started = 0
+    full = asyncio.Event()
+    commits: list[tuple[bool, int]] = []  # (saw 4 copies beside it, copies not yet started then)
+
+    def wrap(store: ObjectStore) -> None:
+        copy_from, put = store.copy_from, store.put
+
+        async def counted_copy(*args: Any, **kw: Any) -> str:
+            nonlocal in_flight, started
+            in_flight += 1
+            started += 1
+            if in_flight == 4:
+                full.set()
+            try:
+                await asyncio.sleep(0.02)  # copies overlap the commit like real ones do
+                return await copy_from(*args, **kw)
+            finally:
+                in_flight -= 1
+
+        async def watched_put(key: str, *args: Any, **kw: Any) -> str:
+            if key.endswith(("manifest.json", "manifest.bin")) and kw.get("if_match"):  # an intermediate commit
+                left = to_copy - started
+                full.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(full.wait(), 2)
+                commits.append((full.is_set(), left))
+            return await put(key, *args, **kw)
+
+        store.copy_from = counted_copy  # type: ignore[method-assign]
+        store.put = watched_put  # type: ignore[method-assign]
+
+    run = await sync_once(buckets, config(concurrency=4, window=4), wrap_dest=wrap)
+    assert run.report.ok
+    assert await contents(buckets.dest) == await contents(buckets.source)
+    middle = [saw for saw, left in commits if left >= 4]
+    assert len(middle) >= 3 and all(middle), commits

@@ -136,6 +136,10 @@ class Replicator:
                                                             f"shard {self.config.shard}")
         self.rng = rng or random.Random()
         self.limiter = AdaptiveLimiter(r.concurrency)
+        # partition manifest commits (one at a time per partition) have slots of their own: taking a copy slot,
+        # the commit that is in flight nearly all of a long pass kept one of the copies' slots idle (a single
+        # partition's bulk copy ran 15 copies at concurrency 16); throttling cuts both limits
+        self.commit_limiter = AdaptiveLimiter(max(1, r.concurrency // 4))
         self.metrics.concurrency_limit = self.limiter.limit
         self.policy = RetryPolicy(attempts=r.max_retries, base=r.backoff_base, cap=r.backoff_cap, rng=self.rng)
         for store in (source, dest):  # every S3 request retried on its own (list page, GET, part...), this policy
@@ -175,16 +179,22 @@ class Replicator:
         self.metrics.error(error_kind(error))
         self.metrics.retries += 1
         self.limiter.on_throttle()
+        self.commit_limiter.on_throttle()
         self.metrics.concurrency_limit = self.limiter.limit
 
     def _page_recovered(self) -> None:
         self.limiter.on_success()
+        self.commit_limiter.on_success()
         self.metrics.concurrency_limit = self.limiter.limit
 
     async def retry(self, call: Callable[[], Awaitable[T]], what: str, *, slots: int = 1) -> T:
         """``call`` under the limiter, once: the stores retry each S3 request inside it on its own
         (``store.request_retry``), so nothing that succeeded is done again (the name stays for its callers)."""
         return await limited(call, limiter=self.limiter, slots=slots)
+
+    async def commit_call(self, call: Callable[[], Awaitable[T]]) -> T:
+        """A partition manifest commit's request, under the commit slots (not a copy's), once."""
+        return await limited(call, limiter=self.commit_limiter)
 
     # -- progress --
 

@@ -326,9 +326,8 @@ class PartitionWorker:
         key = self.pid.manifest_key(fmt)
         etag = self.dest.etags.get(fmt)
         try:
-            new = await self._retry(
-                partial(self.rep.dest.put, key, body, if_match=etag, if_none_match=etag is None,
-                        content_type=_CONTENT_TYPE[fmt]), f"PUT {key}")
+            new = await self.rep.commit_call(partial(self.rep.dest.put, key, body, if_match=etag,
+                                                     if_none_match=etag is None, content_type=_CONTENT_TYPE[fmt]))
         except PreconditionFailed as e:
             self.rep.metrics.error("concurrent_writer")
             raise ReplicationError(f"{self.pid}: {key} changed at the destination under us (another writer?)") from e
