@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 MAX_SNAPSHOT_AGE = "history.expire.max-snapshot-age-ms"
 MIN_SNAPSHOTS_TO_KEEP = "history.expire.min-snapshots-to-keep"
 DELETE_OLD_METADATA = "write.metadata.delete-after-commit.enabled"
-MAIN_BRANCH = "main"  # the branch export appends to (pyiceberg's default)
 
 __all__ = ["DELETE_OLD_METADATA", "MAX_SNAPSHOT_AGE", "MIN_SNAPSHOTS_TO_KEEP", "Expiry", "commit_data_files",
            "expiry_cutoff", "plan_expiry", "retention_properties"]
@@ -66,13 +65,10 @@ def expiry_cutoff(timestamps_ms: Sequence[int], *, max_age_ms: int, min_keep: in
 
 @dataclass(frozen=True, slots=True)
 class Expiry:
-    """What one commit does to the table's history: properties to add, the cutoff, the snapshots it expires
-    and their manifest lists (deleted once it landed)."""
+    """What one commit does to the table's history: the properties it adds, the cutoff (None: none expires)."""
 
     set_properties: dict[str, str]
     cutoff_ms: int | None
-    snapshot_ids: tuple[int, ...]
-    manifest_lists: tuple[str, ...]
 
 
 def _int_property(properties: dict[str, str], name: str, default: int) -> int:
@@ -93,15 +89,9 @@ def plan_expiry(metadata: Any, *, default_max_age_seconds: float, now_ms: int) -
     missing = {k: v for k, v in retention_properties(default_max_age_seconds).items() if k not in properties}
     max_age = _int_property({**properties, **missing}, MAX_SNAPSHOT_AGE, 0)
     min_keep = _int_property(properties, MIN_SNAPSHOTS_TO_KEEP, 1)
-    snapshots = list(metadata.snapshots)
-    cutoff = expiry_cutoff([s.timestamp_ms for s in snapshots] + [now_ms], max_age_ms=max_age,
+    cutoff = expiry_cutoff([s.timestamp_ms for s in metadata.snapshots] + [now_ms], max_age_ms=max_age,
                            min_keep=min_keep, now_ms=now_ms)
-    # heads of other branches and tags stay; main's moves to the snapshot being committed
-    protected = {ref.snapshot_id for name, ref in metadata.refs.items() if name != MAIN_BRANCH}
-    expired = [s for s in snapshots
-               if cutoff is not None and s.timestamp_ms < cutoff and s.snapshot_id not in protected]
-    return Expiry(missing, cutoff, tuple(s.snapshot_id for s in expired),
-                  tuple(s.manifest_list for s in expired if s.manifest_list))
+    return Expiry(missing, cutoff)
 
 
 def commit_data_files(table: Any, data_files: Sequence[Any], snapshot_properties: dict[str, str], *,
@@ -112,6 +102,7 @@ def commit_data_files(table: Any, data_files: Sequence[Any], snapshot_properties
     from pyiceberg.table.update.snapshot import ExpireSnapshots
 
     expiry = plan_expiry(table.metadata, default_max_age_seconds=snapshot_max_age, now_ms=int(time.time() * 1000))
+    before = {s.snapshot_id: s.manifest_list for s in table.metadata.snapshots}
     with table.transaction() as tx:
         if expiry.set_properties:
             tx.set_properties(expiry.set_properties)
@@ -120,9 +111,13 @@ def commit_data_files(table: Any, data_files: Sequence[Any], snapshot_properties
                 append.append_data_file(data_file)
         if expiry.cutoff_ms is not None:
             ExpireSnapshots(tx).older_than(datetime.fromtimestamp(expiry.cutoff_ms / 1000, UTC)).commit()
-    for path in expiry.manifest_lists:  # the commit landed: nothing names them now
+    # what the landed metadata no longer names (branch and tag heads were kept by pyiceberg)
+    after = {s.snapshot_id for s in table.metadata.snapshots}
+    expired = [path for snapshot_id, path in before.items() if snapshot_id not in after]
+    for path in expired:
         try:
-            table.io.delete(path)
+            if path:
+                table.io.delete(path)
         except Exception as e:  # an orphan file, never read: say so and go on
             log.warning("could not delete the manifest list %s of an expired snapshot: %s", path, e)
-    return len(expiry.snapshot_ids)
+    return len(expired)
