@@ -46,3 +46,14 @@ def test_tables_get_the_age_in_milliseconds_and_old_metadata_deleted() -> None:
     props = retention_properties(3600.0)
     assert props[MAX_SNAPSHOT_AGE] == "3600000"
     assert props["write.metadata.delete-after-commit.enabled"] == "true"
+
+
+def test_a_malformed_age_on_the_table_falls_back_to_the_setting_not_to_zero() -> None:
+    """A typo in the property must not expire the whole history: 10 minutes old stays under a 1-hour setting."""
+    from types import SimpleNamespace
+
+    from app.lake.history import plan_expiry
+
+    meta = SimpleNamespace(properties={MAX_SNAPSHOT_AGE: "1 day"}, refs={},
+                           snapshots=[SimpleNamespace(timestamp_ms=NOW - 600_000)])
+    assert plan_expiry(meta, default_max_age_seconds=3600.0, now_ms=NOW).cutoff_ms is None

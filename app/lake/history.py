@@ -86,8 +86,10 @@ def plan_expiry(metadata: Any, *, default_max_age_seconds: float, now_ms: int) -
     """The expiry of a commit at ``now_ms`` on a table whose current metadata is ``metadata`` (pure: reads
     its properties and snapshots, the snapshot being committed counted as one more at ``now_ms``)."""
     properties = dict(metadata.properties)
-    missing = {k: v for k, v in retention_properties(default_max_age_seconds).items() if k not in properties}
-    max_age = _int_property({**properties, **missing}, MAX_SNAPSHOT_AGE, 0)
+    defaults = retention_properties(default_max_age_seconds)
+    missing = {k: v for k, v in defaults.items() if k not in properties}
+    # a value that is not a number falls back to the setting's age, never to 0 (which would expire everything)
+    max_age = _int_property(properties, MAX_SNAPSHOT_AGE, int(defaults[MAX_SNAPSHOT_AGE]))
     min_keep = _int_property(properties, MIN_SNAPSHOTS_TO_KEEP, 1)
     cutoff = expiry_cutoff([s.timestamp_ms for s in metadata.snapshots] + [now_ms], max_age_ms=max_age,
                            min_keep=min_keep, now_ms=now_ms)
