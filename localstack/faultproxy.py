@@ -47,7 +47,9 @@ import struct
 import sys
 import urllib.parse
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["KINDS", "Fault", "FaultProxy", "Rates", "classify", "main"]
 
@@ -168,6 +170,21 @@ _STATUS = {503: ("SlowDown", "Please reduce your request rate."), 500: ("Interna
                                                                                           "internal error.")}
 
 
+def _in_flight(tasks: set[asyncio.Task[None]], handler: Coroutine[Any, Any, None]) -> None:
+    """Run one connection's handler as a task the proxy can end (``_end_in_flight``) when it closes."""
+    task = asyncio.ensure_future(handler)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _end_in_flight(tasks: set[asyncio.Task[None]]) -> None:
+    """Cancel and await every handler still running: Python 3.11's ``Server.wait_closed`` does not wait for
+    them, and left pending they were closed with the loop, mid-``finally``."""
+    for task in list(tasks):
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 @dataclass
 class FaultProxy:
     """A one-request-per-connection HTTP proxy to an S3 endpoint, injecting :class:`Fault` s and :class:`Rates`."""
@@ -201,21 +218,16 @@ class FaultProxy:
         return self
 
     async def close(self) -> None:
-        """Stop listening and end the requests in flight (Python 3.11's ``wait_closed`` does not wait for
-        them: left pending, they were closed with the loop, mid-``finally``)."""
+        """Stop listening and end the requests in flight."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _end_in_flight(self._tasks)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.ensure_future(self._handle(reader, writer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        _in_flight(self._tasks, self._handle(reader, writer))
 
     def injected_by_kind(self) -> Counter[str]:
         out: Counter[str] = Counter()
@@ -432,14 +444,10 @@ class CountingProxy:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _end_in_flight(self._tasks)
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.ensure_future(self._handle(reader, writer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        _in_flight(self._tasks, self._handle(reader, writer))
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_writer: asyncio.StreamWriter | None = None
