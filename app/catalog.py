@@ -58,7 +58,7 @@ from app.bucket import (
     listed_etags,
 )
 from app.errors import ObjectMissing, ShadowReplicaError, StorageError, UnknownPartition, UnknownTopic
-from app.polling import AdaptiveInterval
+from app.polling import AdaptiveInterval, FullListings
 from app.store import NotModified, ObjectStore
 from segment_format import keys
 from segment_format.errors import FormatError
@@ -225,9 +225,7 @@ class Catalog:
         self._changed = asyncio.Condition()
         self._task = Background("catalog-refresh")
         self._last_discovery = 0.0
-        self._last_full = 0.0  # monotonic time of the last discovery that listed every root
-        self._need_full = True
-        self._full_interval = 3600.0
+        self._full = FullListings()
 
     # ------------------------------------------------------------------ lookups
     def topic(self, name: str) -> TopicView:
@@ -252,18 +250,13 @@ class Catalog:
         """The bucket model's discovery (both layouts), then which topic each name means (module doc). Not
         ``full``: a light pass over the roots known to hold manifests (:func:`app.bucket.discover`)."""
         known = None if full or not self._listing.partitions else self._listing
-        if known is None:  # cleared before listing: an event during it may name a root already listed
-            self._last_full, self._need_full = time.monotonic(), False
-        try:
+        with self._full.listing(known is None):
             listing = await discover(self.store, cluster_uuids=[self.cluster_uuid] if self.cluster_uuid else None,
                                      other_clusters=True, known=known)
-        except BaseException:
-            self._need_full = self._need_full or known is None
-            raise
         if known is not None:  # a light pass does not look for unknown keys: keep what the last full one counted
             listing.unsupported = dict(self.unsupported)
         self._install_listing(listing)
-        if self._need_full:  # something new was named while this one listed: list everything again now
+        if self._full.needed:  # something new was named while this one listed: list everything again now
             self._next_discovery = 0.0
 
     def accept_listing(self, listing: BucketListing) -> None:
@@ -453,8 +446,7 @@ class Catalog:
         if discover or (discover is None and now >= self._next_discovery):
             # hinted, the frequent safety-net passes list only the roots known to hold manifests; all of them
             # every discovery_max_interval, or at once when an event names something new
-            full = bool(discover) or not self._hinted or self._need_full or \
-                now - self._last_full >= self._full_interval
+            full = bool(discover) or self._full.due(self._hinted)
             await self.discover(full=full)  # marks the manifests whose listed ETag moved as due
         wanted = self._wanted()
         due = {tp: (pid, fmt) for tp, (pid, fmt) in wanted.items()
@@ -528,7 +520,7 @@ class Catalog:
             self._pacing.get(key, AdaptiveInterval(self.refresh_interval, self.max_refresh_interval)).reset()
         else:
             self._next_discovery = 0.0
-            self._need_full = True
+            self._full.ask()
         self._poke.set()
 
     def set_hinted(self, hinted: bool, safety_interval: float | None = None,
@@ -540,7 +532,7 @@ class Catalog:
         if safety_interval is not None:
             self._safety_interval = safety_interval
         if full_interval is not None:
-            self._full_interval = full_interval
+            self._full.interval = full_interval
         was, self._hinted = self._hinted, hinted
         now = time.monotonic()
         if hinted and not was:

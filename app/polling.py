@@ -12,11 +12,13 @@ default), per side and operation, and per hour of uptime.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AdaptiveInterval", "Prices", "idle_following_cost", "request_costs"]
+__all__ = ["AdaptiveInterval", "FullListings", "Prices", "idle_following_cost", "request_costs"]
 
 
 @dataclass(slots=True)
@@ -38,6 +40,34 @@ class AdaptiveInterval:
 
     def reset(self) -> None:
         self.idle = 0
+
+
+@dataclass(slots=True)
+class FullListings:
+    """When a follower told of changes by events lists every discovery root, not only the known ones: when
+    not hinted, when an event named something new (:meth:`ask`), or every ``interval`` seconds."""
+
+    interval: float = 3600.0
+    needed: bool = True
+    last: float = 0.0
+
+    def due(self, hinted: bool) -> bool:
+        return not hinted or self.needed or time.monotonic() - self.last >= self.interval
+
+    def ask(self) -> None:
+        self.needed = True
+
+    @contextlib.contextmanager
+    def listing(self, full: bool) -> Iterator[None]:
+        """Around one discovery. A full one clears the mark before it lists, so an event arriving meanwhile
+        (it may name a root already listed) asks again; a failed one leaves the mark set."""
+        if full:
+            self.last, self.needed = time.monotonic(), False
+        try:
+            yield
+        except BaseException:
+            self.needed = self.needed or full
+            raise
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

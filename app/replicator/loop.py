@@ -60,7 +60,7 @@ from app.bucket import (
     listed_etags,
 )
 from app.errors import ShadowReplicaError, StorageUnavailable
-from app.polling import AdaptiveInterval
+from app.polling import AdaptiveInterval, FullListings
 from app.replicator.checkpoint import Checkpoint
 from app.replicator.copier import Copier
 from app.replicator.gc import OrphanReport, collect_orphans
@@ -168,12 +168,10 @@ class Replicator:
         # following by events (app/events.py): partitions sleep until woken, discovery is the safety net
         self.hinted = False
         self.safety_interval = 300.0
-        self.full_interval = 3600.0  # hinted: every root listed this often (light passes in between)
         self._wake: dict[PartitionId, asyncio.Event] = {}
         self._meta_wake = asyncio.Event()
         self._by_manifest_key: dict[str, PartitionId] = {}
-        self._last_full = 0.0  # the last discovery that listed every root
-        self._need_full = True  # an event named a new topic or partition, or cluster metadata
+        self._full = FullListings()  # hinted: every root listed hourly, or when an event names something new
 
     def _page_failed(self, error: StorageUnavailable) -> None:
         self.metrics.error(error_kind(error))
@@ -222,7 +220,7 @@ class Replicator:
         if safety_interval is not None:
             self.safety_interval = safety_interval
         if full_interval is not None:
-            self.full_interval = full_interval
+            self._full.interval = full_interval
         was, self.hinted = self.hinted, hinted
         if was and not hinted:
             for event in self._wake.values():
@@ -238,7 +236,7 @@ class Replicator:
         if kind == "partition" and pid is not None and pid in self._wake:
             self._wake[pid].set()
         elif kind in ("partition", "topic", "cluster"):
-            self._need_full = True
+            self._full.ask()
             self._meta_wake.set()
 
     def _wake_moved(self, listing: BucketListing) -> None:
@@ -270,17 +268,12 @@ class Replicator:
         # no retry around the whole discovery: each listing page is retried on its own (request_retry), so a
         # fault never restarts listings that succeeded; the checkpoint and both sides are read side by side
         known = self.listing if not full and self.listing is not None and self.listing.partitions else None
-        if known is None:  # cleared before listing: an event during it may name a root already listed
-            self._last_full, self._need_full = time.monotonic(), False
-        try:
+        with self._full.listing(known is None):
             listing, dest_listing, _ = await asyncio.gather(
                 discover(self.source, include=include, cluster_uuids=uuids, known=known),
                 self._discover_dest() if with_dest else _no_listing(),
                 self._load_checkpoint(),
             )
-        except BaseException:
-            self._need_full = self._need_full or known is None
-            raise
         if dest_listing is not None:
             self.dest_listing = dest_listing
         shard = self.config.shard
@@ -454,8 +447,7 @@ class Replicator:
                 before = None if first else self.listing
                 # hinted (events), the safety-net passes are light (known roots only) and skip the cluster
                 # metadata; everything is listed every discovery_max_interval or when an event asks for it
-                full = not self.hinted or self._need_full or \
-                    time.monotonic() - self._last_full >= self.full_interval
+                full = self._full.due(self.hinted)
                 listing = self.listing if first else await self.discover(with_dest=False, full=full)
                 first = False
                 assert listing is not None
