@@ -122,7 +122,7 @@ def main() -> None:
     n_queries = int(os.environ.get("BENCH_HTTP_QUERIES", "200"))
     work = Path(tempfile.mkdtemp(prefix="bench-http-", dir=os.environ.get("BENCH_TMP")))
     os.environ.update(ENV)
-    with start_s3_server(port=0, buckets=[(BUCKET, "eu-west-1")]) as s3:
+    with start_s3_server(port=0, buckets=[(BUCKET, "eu-west-1")], request_log=False) as s3:
         side = s3_side(f"s3://{BUCKET}", side="dest", environ=ENV, region="eu-west-1", endpoint_url=s3.endpoint)
         seed = subprocess.run([*SHADOWREPLICA, "seed", "--bucket", f"s3://{BUCKET}", "--topics", "1", "--partitions",
                                "1", "--size", f"{size_mib}MiB", "--segment-size", "16MiB", "--no-progress"],

@@ -298,7 +298,7 @@ def main() -> None:
     client_seconds = float(os.environ.get("BENCH_KAFKA_CLIENT_SECONDS", "20"))
     work = Path(tempfile.mkdtemp(prefix="bench-kafka-", dir=os.environ.get("BENCH_TMP")))
     os.environ.update(ENV)
-    with start_s3_server(port=0, buckets=[("hot", "eu-west-1"), ("rss", "eu-west-1")]) as s3:
+    with start_s3_server(port=0, buckets=[("hot", "eu-west-1"), ("rss", "eu-west-1")], request_log=False) as s3:
         side = s3_side("s3://hot", side="dest", environ=ENV, region="eu-west-1", endpoint_url=s3.endpoint)
         t = time.perf_counter()
         seed = subprocess.run([*SHADOWREPLICA, "seed", "--bucket", "s3://hot", "--topics", "1", "--partitions", "1",

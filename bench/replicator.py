@@ -520,7 +520,7 @@ def main() -> None:
     if hard == resource.RLIM_INFINITY or hard > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
     print("tools: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in tools().items()))
-    with start_s3_server(port=0) as server:
+    with start_s3_server(port=0, request_log=False) as server:
         endpoint = server.endpoint
         which = os.environ.get("BENCH_REPL_ONLY", "bulk,incremental,kill").split(",")
         if "bulk" in which:

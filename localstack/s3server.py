@@ -17,7 +17,8 @@ it is told to stop. The parent then checks the server answers an S3 request and 
 - The child is in its own session, so a terminal's Ctrl-C reaches only the foreground script, which then
   stops it. It also exits by itself when its stdin reaches EOF, i.e. as soon as the process that started
   it is gone, even if that process was killed with SIGKILL: no orphaned servers after a crashed test run.
-- Request logs (werkzeug's access log) go to ``<data dir>/moto.log``, or to the terminal with ``-v``.
+- Request logs (werkzeug's access log) go to ``<data dir>/moto.log``, or to the terminal with ``-v``;
+  ``start_s3_server(request_log=False)`` (the tests and benchmarks) keeps only warnings and errors.
 
 Usage::
 
@@ -140,12 +141,15 @@ def start_s3_server(
     data_dir: str | Path | None = None,
     log_to_terminal: bool = False,
     startup_timeout: float = 30.0,
+    request_log: bool = True,
 ) -> S3Server:
     """Start moto's S3 server as a separate process and create ``buckets`` (``(name, region)`` pairs).
 
     ``port=0`` picks a free port (read back from the child, no race). ``data_dir`` is where moto spills
     object bodies (its ``TMPDIR``) and writes its request log; by default a fresh directory under
-    ``.s3data/`` that :meth:`S3Server.stop` removes. Raises :class:`S3ServerError` if the server does not
+    ``.s3data/`` that :meth:`S3Server.stop` removes. ``request_log=False`` leaves out werkzeug's line per
+    request (a seventh of moto's CPU; the test suite's servers run without it), keeping warnings and errors.
+    Raises :class:`S3ServerError` if the server does not
     come up within ``startup_timeout`` seconds (the message carries the end of its log).
     """
     owns_dir = data_dir is None
@@ -159,7 +163,8 @@ def start_s3_server(
     log_file: IO[bytes] | None = open(log_path, "ab") if log_path else None  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--moto-child", host, str(port)],
+            [sys.executable, str(Path(__file__).resolve()), "--moto-child", host, str(port),
+             "log" if request_log else "quiet"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log_file if log_file is not None else None,
@@ -300,7 +305,7 @@ def _wait_until_answering(server: S3Server, timeout: float) -> None:
     raise S3ServerError(f"moto server on {server.endpoint} did not answer within {timeout:.0f} s: {last}")
 
 
-def _run_moto_child(host: str, port: int) -> None:
+def _run_moto_child(host: str, port: int, request_log: bool) -> None:
     """Child process body: serve moto's S3 until SIGTERM/SIGINT or until our stdin reaches EOF."""
     from moto import backends
     from moto.moto_server.werkzeug_app import (
@@ -318,7 +323,7 @@ def _run_moto_child(host: str, port: int) -> None:
     module_names = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: module_names  # type: ignore[assignment]
     access_log = logging.getLogger("werkzeug")
-    access_log.setLevel(logging.INFO)
+    access_log.setLevel(logging.INFO if request_log else logging.WARNING)
     access_log.addHandler(logging.StreamHandler(sys.stderr))
 
     server = make_server(
@@ -435,6 +440,6 @@ class SignalStop:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--moto-child"]:
-        _run_moto_child(sys.argv[2], int(sys.argv[3]))
+        _run_moto_child(sys.argv[2], int(sys.argv[3]), request_log=sys.argv[4:5] != ["quiet"])
     else:
         sys.exit(main())

@@ -54,6 +54,7 @@ from app.errors import (
 )
 from app.store import GetResult, NotModified, ObjectInfo, ObjectStore, ensure_bucket, normalize_etag
 from app.store.session import parse_timestamp
+from localstack.s3server import start_s3_server
 from tests.hypothesis_support import examples
 
 MiB = 1024 * 1024
@@ -590,3 +591,20 @@ def test_timestamps_parse_as_botocore_parses_them(moment: datetime, form: str) -
             "iso_z": aware.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
             "http": format_datetime(aware.replace(microsecond=0), usegmt=True)}[form]
     assert parse_timestamp(text) == botocore.utils.parse_timestamp(text)
+
+
+def test_s3server_request_log_is_written_unless_turned_off(tmp_path: Path) -> None:
+    """`make s3` logs a line per request to ``moto.log``; the test suite's servers run without it."""
+    for request_log in (True, False):
+        with start_s3_server(port=0, buckets=(("logged", "us-east-1"),), data_dir=tmp_path / str(request_log),
+                             request_log=request_log) as server:
+            client = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1",
+                                  aws_access_key_id="test", aws_secret_access_key="test")
+            client.head_bucket(Bucket="logged")
+            client.put_object(Bucket="logged", Key="k", Body=b"x")
+            assert server.log_path is not None
+            deadline = time.monotonic() + 5
+            while request_log and "PUT /logged/k" not in server.log_path.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            logged = server.log_path.read_text()
+        assert ("PUT /logged/k" in logged) is request_log, logged[-2000:]
