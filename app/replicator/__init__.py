@@ -3,15 +3,18 @@
 Layers (imports point down)::
 
     cli.py          sync | verify | status commands
-    loop.py         Replicator: discovery + one task per partition; PartitionWorker, TopicWorker, cluster metadata
-    copier.py       one server-side copy per object, conditional on the source, verified
+    loop.py         Replicator: discovery (through app.bucket), the workers, retention, following
+    partition.py    PartitionWorker: one partition's pass (plan, copy units, commits, deletions)
+    topics.py       TopicWorker, ClusterMetadataWorker: topic manifests and cluster metadata, copied last
+    context.py      what the workers may use of their replicator (ReplicatorContext)
+    copier.py       one copy per object (server-side or streamed), conditional on the source, verified
     limiter.py      adaptive concurrency (AIMD) and jittered retries
     plan.py         pure: source manifest - destination manifest -> units, commits, deletions
-    discovery.py    the sixteen hash roots; a partition's meta/ prefix
+    gc.py           orphans: destination objects no manifest names
     verify.py       the invariant checker;  status.py  lag from the buckets alone
-    metrics.py      counters and gauges as plain data + Prometheus text
+    metrics.py      counters and gauges as plain data + Prometheus families
     checkpoint.py   optional local cache of clean positions;  options.py  configuration
-    model.py        value types (PartitionId, ManifestObject, TopicFilter, Shard)
+    model.py        value types (TopicFilter, Shard)
 
 Everything S3 goes through ``app.store.ObjectStore``; the source is only ever read.
 """
