@@ -46,7 +46,7 @@ from segment_format.remote_index import decode_remote_index
 MiB = 1024 * 1024
 REPO = Path(__file__).resolve().parent.parent
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-SHADOWREPLICA = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
+SHADOWREPLICA = [str(Path(sys.executable).parent / "shadowreplica")]  # the console script, as users run it
 BUCKET = "httpbench"
 TOPIC = "orders"
 

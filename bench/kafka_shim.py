@@ -40,7 +40,7 @@ from segment_format.manifest import SegmentMeta
 MiB = 1024 * 1024
 REPO = Path(__file__).resolve().parent.parent
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-SHADOWREPLICA = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
+SHADOWREPLICA = [str(Path(sys.executable).parent / "shadowreplica")]  # the console script, as users run it
 FETCH_BYTES = 1 * MiB
 
 

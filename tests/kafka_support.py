@@ -15,7 +15,6 @@ import socket
 import ssl
 import struct
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,10 +26,10 @@ import boto3
 from app.config import S3Side, s3_side
 from app.kafka.protocol import ApiKey, RequestHeader, encode_request
 from app.store import ensure_bucket
-from tests.process_support import CliProcess, start_cli
+from tests.process_support import CLI, CliProcess, start_cli
 
 REPO = Path(__file__).resolve().parent.parent
-SHADOWREPLICA = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
+SHADOWREPLICA = [str(CLI)]  # the console script, as users run it (its exit skips the interpreter's teardown)
 TEST_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 
