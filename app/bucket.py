@@ -20,9 +20,8 @@ is identified by :class:`TopicId` = (namespace, topic, label), a partition by :c
 
 Discovery (:func:`discover`)
 ----------------------------
-A delimiter LIST of the bucket's top level, then one LIST of each of the sixteen hash roots it shows (a bucket
-of labeled topics has none, a fresh destination nothing at all: 16 LISTs saved); beside those, one LIST of
-``meta/`` and one delimiter LIST of ``cluster_metadata/``. The cluster UUIDs are those named by labeled topic manifests, by ``cluster_metadata/{uuid}/``
+One LIST of each of the sixteen hash roots, of ``meta/``, and one delimiter LIST of ``cluster_metadata/``,
+concurrently. The cluster UUIDs are those named by labeled topic manifests, by ``cluster_metadata/{uuid}/``
 and by ``cluster_uuids`` (``--cluster-uuid``); each then costs one delimiter LIST of ``{uuid}/`` (its
 children: ``meta/`` and namespaces) and one LIST of ``{uuid}/meta/``. No segment is ever listed.
 
@@ -194,8 +193,6 @@ class BucketListing:
     cluster_uuids: set[str] = field(default_factory=set)
     unsupported: dict[str, int] = field(default_factory=dict)
     """Keys that match no known shape, counted by prefix (see the module doc)."""
-    listed_prefixes: int = 0
-    """Prefixes the discovery that made this listing listed (its requests, pages aside): what a repeat costs."""
 
     def roots(self) -> set[str]:
         """The listing roots (``HASH_ROOTS``, ``meta/``, ``<uuid>/meta/``) holding at least one manifest here."""
@@ -336,17 +333,10 @@ async def discover(store: ObjectStore, *, include: Callable[[str, str], bool] | 
     wanted = {keys.check_cluster_uuid(u) for u in cluster_uuids} if cluster_uuids else set()
     if known is not None:
         return await _discover_known(store, known, include, wanted, other_clusters)
-
-    async def hash_roots() -> list[list[ObjectInfo]]:
-        top = set(await _prefixes(store, ""))
-        present = [r for r in HASH_ROOTS if r.removesuffix("meta/") in top]
-        listing.listed_prefixes += 1 + len(present)
-        return await asyncio.gather(*(_collect(store, r) for r in present))
-
-    hashed, labeled_topics, cluster_dirs = await asyncio.gather(
-        hash_roots(), _collect(store, LABELED_TOPIC_ROOT), _prefixes(store, CLUSTER_METADATA_ROOT))
-    listing.listed_prefixes += 2
-    for infos in [*hashed, labeled_topics]:
+    roots = [*HASH_ROOTS, LABELED_TOPIC_ROOT]
+    found, cluster_dirs = await asyncio.gather(
+        asyncio.gather(*(_collect(store, r) for r in roots)), _prefixes(store, CLUSTER_METADATA_ROOT))
+    for infos in found:
         for info in infos:
             listing.add(info)
     for d in cluster_dirs:
@@ -359,7 +349,6 @@ async def discover(store: ObjectStore, *, include: Callable[[str, str], bool] | 
     async def one_cluster(uuid: str) -> tuple[list[str], list[ObjectInfo]]:
         return await asyncio.gather(_prefixes(store, f"{uuid}/"), _collect(store, f"{uuid}/meta/"))
 
-    listing.listed_prefixes += 2 * len(uuids)
     namespaces_with_data: set[tuple[str, str]] = set()
     for uuid, (children, infos) in zip(uuids, await asyncio.gather(*(one_cluster(u) for u in uuids)), strict=True):
         for info in infos:
@@ -383,7 +372,6 @@ async def _discover_known(store: ObjectStore, known: BucketListing, include: Cal
     for uuid in listing.cluster_uuids:
         roots.add(f"{uuid}/meta/")  # a labeled cluster's partition manifests, even before its first one
     found = await asyncio.gather(*(_collect(store, r) for r in sorted(roots)))
-    listing.listed_prefixes = len(roots)
     for infos in found:
         for info in infos:
             listing.add(info)

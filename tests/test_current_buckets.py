@@ -21,11 +21,8 @@ from pathlib import Path
 import boto3
 import httpx
 import pytest
-from conftest import make_side, unique_bucket
 
-from app.bucket import discover
 from app.config import S3Side
-from app.store import ObjectStore, ensure_bucket
 from tests.bucket_oracle import OraclePartition, read_bucket_s3
 from tests.client_support import CLIENTS, consume, expected
 from tests.http_fixtures import running
@@ -108,27 +105,6 @@ def test_seed_writes_what_current_redpanda_writes(mixed: Pair, oracle: dict[tupl
     assert layouts == {"", CLUSTER}
     # realistic data: aborted transactions and several terms are there (else the tests below prove less)
     assert any(p.aborted for p in oracle.values())
-
-
-async def test_discovery_lists_only_the_roots_the_bucket_has(mixed: Pair, s3_server: str,
-                                                            oracle: dict[tuple[str, str, int], OraclePartition]) -> None:
-    """A delimiter LIST of the top level first: only the hash roots there are listed (16 LISTs less for a bucket
-    of labeled topics or a fresh destination), and every partition the oracle finds is still found."""
-    top = {k.split("/")[0] for k in keys_of(mixed.source)}
-    hash_dirs = {d for d in top if len(d) == 8 and d[0] in "0123456789abcdef" and d[1:] == "0000000"}
-    assert 0 < len(hash_dirs) < 16 and CLUSTER in top
-    async with ObjectStore(mixed.source) as store:
-        found = await discover(store)
-        listed = store.stats["ListObjectsV2"].requests
-    # the top level, its hash roots, meta/, cluster_metadata/, and per cluster {uuid}/ and {uuid}/meta/
-    assert listed == found.listed_prefixes == 1 + len(hash_dirs) + 2 + 2
-    assert {(p.label, p.topic, p.partition) for p in found.partitions} == set(oracle)
-    empty = make_side(s3_server, unique_bucket("empty"), "eu-west-1")
-    await ensure_bucket(empty)
-    async with ObjectStore(empty) as store:
-        nothing = await discover(store)
-        assert store.stats["ListObjectsV2"].requests == nothing.listed_prefixes == 3
-    assert not nothing.partitions and not nothing.topics
 
 
 def test_sync_copies_every_layout_under_the_same_keys(mixed: Pair) -> None:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.bucket import (
+    HASH_ROOTS,
     BucketListing,
     ManifestObject,
     PartitionId,
@@ -138,10 +139,10 @@ async def bucket_status(dest: ObjectStore, source: ObjectStore | None = None, *,
                                    for side, s in stores.items()}, seconds=max(time.time() - now, 1e-3)),
         "following_idle_per_hour": idle_following_cost(
             len(followed.partitions), max_poll_interval=max_poll_interval,
-            discovery_listings=followed.listed_prefixes,
+            discovery_listings=len(HASH_ROOTS) + 2 + 2 * len(followed.cluster_uuids),
             discovery_max_interval=discovery_max_interval),
         "following_by_events_per_hour": events_following_cost(
-            known_roots=len(followed.roots()), all_listings=followed.listed_prefixes,
+            known_roots=len(followed.roots()), all_listings=len(HASH_ROOTS) + 2 + 2 * len(followed.cluster_uuids),
             safety_interval=events.safety_interval, full_interval=events.full_listing_interval,
             wait_seconds=events.wait_seconds),
     }
