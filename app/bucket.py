@@ -23,7 +23,9 @@ Discovery (:func:`discover`)
 One LIST of each of the sixteen hash roots, of ``meta/``, and one delimiter LIST of ``cluster_metadata/``,
 concurrently. The cluster UUIDs are those named by labeled topic manifests, by ``cluster_metadata/{uuid}/``
 and by ``cluster_uuids`` (``--cluster-uuid``); each then costs one delimiter LIST of ``{uuid}/`` (its
-children: ``meta/`` and namespaces) and one LIST of ``{uuid}/meta/``. No segment is ever listed.
+children: ``meta/`` and namespaces) and one LIST of ``{uuid}/meta/``. No segment is ever listed. (Not a
+delimiter LIST of the top level to skip absent hash roots: a prefixed segment key starts with the full 32-bit
+hash of its path, so the top level holds a directory per segment.)
 
 Keys that match no known shape under those roots (a newer layout, such as Redpanda's cloud topics, or
 debris) are never dropped silently: they are counted by prefix in :attr:`BucketListing.unsupported`,
