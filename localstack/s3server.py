@@ -148,9 +148,9 @@ def start_s3_server(
     ``port=0`` picks a free port (read back from the child, no race). ``data_dir`` is where moto spills
     object bodies (its ``TMPDIR``) and writes its request log; by default a fresh directory under
     ``.s3data/`` that :meth:`S3Server.stop` removes. ``request_log=False`` leaves out werkzeug's line per
-    request (a seventh of moto's CPU; the test suite's servers run without it), keeping warnings and errors.
-    Raises :class:`S3ServerError` if the server does not
-    come up within ``startup_timeout`` seconds (the message carries the end of its log).
+    request (about a seventh of moto's CPU in a profile; the test suite's servers run without it), keeping
+    warnings and errors. Raises :class:`S3ServerError` if the server does not come up within
+    ``startup_timeout`` seconds (the message carries the end of its log).
     """
     owns_dir = data_dir is None
     if owns_dir:
