@@ -174,11 +174,12 @@ def test_offsets_survive_a_restart(bucket: S3Side, truth: dict[int, PartitionTru
 def spread_ports() -> list[int]:
     """Two free ports whose rendezvous hashes give each instance some of the topic's partitions (random ports
     put all six on one instance about once in 32 runs, and the test then proves nothing about two)."""
-    while True:
+    for _ in range(200):
         ports = [free_port(), free_port()]
         cluster = Cluster(("127.0.0.1", ports[0]), tuple(("127.0.0.1", p) for p in ports))
         if len({cluster.leader(TOPIC, p) for p in range(PARTITIONS)}) == 2:
             return ports
+    raise AssertionError("200 port pairs, none spreads leadership: rendezvous hashing is broken")
 
 
 def test_two_instances_serve_one_group(bucket: S3Side, truth: dict[int, PartitionTruth], tmp_path: Path) -> None:
