@@ -318,8 +318,7 @@ def bench_bulk(endpoint: str, work: Path) -> None:
         ("shadowreplica sync", ours_run), ("raw CopyObject loop", raw_run),
         # the same loop as a process of its own (aiobotocore alone): start-up paid, like the console script's
         ("raw CopyObject loop, as a process", lambda dst: run_raw_process(endpoint, src, dst)),
-        *((name, functools.partial(lambda dst, name, arg: _run_tool(name, endpoint, src, dst, arg), name=name, arg=arg))
-          for name, arg in tool_runs)]
+        *((name, functools.partial(_run_tool, name, endpoint, src, arg=arg)) for name, arg in tool_runs)]
     # each tool's best of REPEATS, the tools interleaved and their order rotated every round, so neither the
     # order nor the machine's drift during the bench decides the ratios
     for r in range(REPEATS):
