@@ -608,3 +608,41 @@ def test_s3server_request_log_is_written_unless_turned_off(tmp_path: Path) -> No
                 time.sleep(0.05)
             logged = server.log_path.read_text()
         assert ("PUT /logged/k" in logged) is request_log, logged[-2000:]
+
+
+def test_s3server_event_queue_sends_do_not_count_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An events queue nobody drains grows with every S3 write; moto counted it on every SendMessage and
+    every received message, so each write got slower than the last. With the local server's fix, sending and
+    receiving never count the queue (counting raises here), and GetQueueAttributes still counts it right."""
+    from moto.core.utils import unix_time
+    from moto.sqs import models as sqs
+
+    from localstack.s3server import bound_event_queue_costs
+
+    # the fix replaces these three: monkeypatch puts moto's own back after the test
+    monkeypatch.setattr(sqs.Queue, "attributes", sqs.Queue.__dict__["attributes"])
+    for name in ("send_message", "is_message_valid_based_on_retention_period"):
+        monkeypatch.setattr(sqs.SQSBackend, name, sqs.SQSBackend.__dict__[name])
+    bound_event_queue_costs()
+    backend = sqs.SQSBackend("us-east-1", "123456789012")
+    queue = backend.create_queue("bucket-events")
+    for n in range(50):
+        backend.send_message(queue.name, f"event {n}")
+
+    def counted(_queue: object) -> int:
+        raise AssertionError("the queue was counted")
+
+    with monkeypatch.context() as counting_raises:
+        for name in ("approximate_number_of_messages", "approximate_number_of_messages_delayed",
+                     "approximate_number_of_messages_not_visible"):
+            counting_raises.setattr(sqs.Queue, name, property(counted))
+        backend.send_message(queue.name, "event 50")
+        received = backend.receive_message(queue.name, count=10, wait_seconds_timeout=0, visibility_timeout=30)
+    assert [m.body for m in received] == [f"event {n}" for n in range(10)]
+    attributes = backend.get_queue_attributes(queue.name, ["All"])
+    assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == (41, 10)
+    # retention still applies when receiving: a message older than the queue's retention is not delivered
+    expired = backend.send_message(queue.name, "too old")
+    expired.sent_timestamp = int((unix_time() - queue.message_retention_period - 1) * 1000)
+    assert not backend.is_message_valid_based_on_retention_period(queue.name, expired)
+    assert backend.is_message_valid_based_on_retention_period(queue.name, received[0])
