@@ -17,6 +17,9 @@ it is told to stop. The parent then checks the server answers an S3 request and 
 - The child is in its own session, so a terminal's Ctrl-C reaches only the foreground script, which then
   stops it. It also exits by itself when its stdin reaches EOF, i.e. as soon as the process that started
   it is gone, even if that process was killed with SIGKILL: no orphaned servers after a crashed test run.
+- Each bucket's events go to an SQS queue on the same server (``--events-queue``); moto's SendMessage
+  counted the whole queue each time, so an undrained queue made every write slower than the last: the
+  child patches that out (:func:`bound_event_queue_costs`).
 - Request logs (werkzeug's access log) go to ``<data dir>/moto.log``, or to the terminal with ``-v``;
   ``start_s3_server(request_log=False)`` (the tests and benchmarks) keeps only warnings and errors.
 
