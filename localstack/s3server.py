@@ -350,6 +350,31 @@ def bound_event_queue_costs() -> None:
     sqs.SQSBackend.is_message_valid_based_on_retention_period = within_retention  # type: ignore[method-assign]
 
 
+def timestamps_without_dateutil() -> None:
+    """moto serializes each key of a listing page by parsing its stored ISO 8601 ``LastModified`` string back
+    with botocore's general parser (dateutil): 37% of a 1,000-key ListObjectsV2, ~170 us of server CPU per
+    key listed, in a profile here. ``datetime.fromisoformat`` reads the same strings; anything it does not
+    read as an aware time still goes to botocore's parser, so responses stay byte-identical."""
+    from datetime import UTC, datetime
+
+    from moto.core import serialize
+
+    general = serialize.parse_to_aware_datetime
+
+    def aware(value: Any) -> datetime:
+        if isinstance(value, str) and value[:1].isdigit():
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                pass
+            else:
+                if parsed.tzinfo is not None:
+                    return parsed.astimezone(UTC)  # as botocore's parser does
+        return general(value)  # type: ignore[no-any-return]
+
+    serialize.parse_to_aware_datetime = aware
+
+
 def _run_moto_child(host: str, port: int, request_log: bool) -> None:
     """Child process body: serve moto's S3 until SIGTERM/SIGINT or until our stdin reaches EOF."""
     from moto import backends
@@ -368,6 +393,7 @@ def _run_moto_child(host: str, port: int, request_log: bool) -> None:
     module_names = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: module_names  # type: ignore[assignment]
     bound_event_queue_costs()
+    timestamps_without_dateutil()
     access_log = logging.getLogger("werkzeug")
     access_log.setLevel(logging.INFO if request_log else logging.WARNING)
     access_log.addHandler(logging.StreamHandler(sys.stderr))

@@ -646,3 +646,35 @@ def test_s3server_event_queue_sends_do_not_count_the_queue(monkeypatch: pytest.M
     expired.sent_timestamp = int((unix_time() - queue.message_retention_period - 1) * 1000)
     assert not backend.is_message_valid_based_on_retention_period(queue.name, expired)
     assert backend.is_message_valid_based_on_retention_period(queue.name, received[0])
+
+
+@given(st.datetimes(min_value=datetime(1970, 1, 2), timezones=st.timezones()), st.sampled_from(["iso8601", "rfc822", "unixtimestamp", "iso8601_zeroed"]),
+       st.sampled_from(["isoformat", "Z", "naive", "date"]))
+@settings(max_examples=150, deadline=None)
+def test_s3server_timestamps_are_serialized_as_moto_does_without_dateutil(moment: datetime, fmt: str, form: str) -> None:
+    """The local server's listing timestamps: the same text as moto's own serializer (botocore's parser) for
+    every form a stored timestamp takes, and the general parser is not called for ISO 8601 with an offset."""
+    from moto.core import serialize
+
+    from localstack.s3server import timestamps_without_dateutil
+
+    original = serialize.parse_to_aware_datetime
+    general_calls: list[object] = []
+
+    def general(value: object) -> datetime:
+        general_calls.append(value)
+        return original(value)
+
+    value = {"isoformat": moment.isoformat(), "Z": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+             "naive": moment.replace(tzinfo=None).isoformat(), "date": moment.date().isoformat()}[form]
+    serializer = serialize.TimestampSerializer(fmt)
+    expected = serializer._convert_timestamp_to_str(value, fmt)
+    patch = pytest.MonkeyPatch()
+    try:
+        patch.setattr(serialize, "parse_to_aware_datetime", general)
+        timestamps_without_dateutil()
+        assert serializer._convert_timestamp_to_str(value, fmt) == expected
+    finally:
+        patch.undo()
+    assert serialize.parse_to_aware_datetime is original
+    assert bool(general_calls) == (form in ("naive", "date")), general_calls
