@@ -678,3 +678,34 @@ def test_s3server_timestamps_are_serialized_as_moto_does_without_dateutil(moment
         patch.undo()
     assert serialize.parse_to_aware_datetime is original
     assert bool(general_calls) == (form in ("naive", "date")), general_calls
+
+
+async def test_requests_name_the_service_in_their_user_agent() -> None:
+    """Every S3 request says who sends it (the provider's access logs show it), as the config's User-Agent:
+    read here by a bare HTTP server, not by the client that set it."""
+    from aiohttp import web
+
+    import app
+    from app.store import USER_AGENT
+
+    seen: list[str] = []
+
+    async def missing(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("User-Agent", ""))
+        return web.Response(status=404)
+
+    server = web.Application()
+    server.router.add_route("*", "/{tail:.*}", missing)
+    runner = web.AppRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        side = make_side(f"http://127.0.0.1:{port}", "ua-bucket", "us-east-1")
+        async with ObjectStore(side) as store:
+            assert await store.head("some/key") is None
+    finally:
+        await runner.cleanup()
+    assert seen and all(agent.startswith(f"{USER_AGENT} ") for agent in seen), seen
+    assert USER_AGENT.startswith(f"shadowreplica/{app.__version__} ")

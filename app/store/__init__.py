@@ -62,7 +62,7 @@ from __future__ import annotations
 from app.store.client import ObjectStore, ensure_bucket
 from app.store.copies import ByteBudget
 from app.store.errors import _first_domain_error, _kind, _translate
-from app.store.session import RequestRetry, SharedTLSHTTPSession, loop_session, new_session
+from app.store.session import USER_AGENT, RequestRetry, SharedTLSHTTPSession, loop_session, new_session
 from app.store.stream import ObjectStream
 from app.store.values import (
     DEFAULT_LIST_PAGE,
@@ -88,6 +88,7 @@ __all__ = [
     "MAX_PART_SIZE",
     "MIN_PART_SIZE",
     "SOURCE_ETAG_META",
+    "USER_AGENT",
     "ByteBudget",
     "GetResult",
     "NotModified",

@@ -29,6 +29,7 @@ from app.store.errors import (
     _translate,
 )
 from app.store.session import (
+    USER_AGENT,
     RequestRetry,
     SharedTLSHTTPSession,
     loop_session,
@@ -80,6 +81,7 @@ class StoreBase:
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             http_session_cls=SharedTLSHTTPSession,
+            user_agent=USER_AGENT,
         )
         stack = AsyncExitStack()
         try:
