@@ -315,8 +315,8 @@ def bound_event_queue_costs() -> None:
     SendMessage to its queue, and moto's SendMessage reads ``queue.attributes`` for one flag, which counts
     every message in the queue three times over (visible, delayed, in flight; two clock reads per message).
     An events queue nobody drains (the usual case under ``make s3`` when nothing follows by events) grows
-    with each write, so each write got slower than the last: measured here, re-syncing the same 628 objects
-    took 7.7 s, then 30, 50 and 88 s. Receiving was quadratic the same way (the retention check reads all
+    with each write, so each write got slower than the last: measured here, four re-syncs of a 628-object
+    bucket into ``dest`` took 7.7 s, then 30, 50 and 88 s (with the fix: 2.1-2.9 s each). Receiving was quadratic the same way (the retention check reads all
     attributes once per message). Both now read the one attribute they need; GetQueueAttributes still counts.
     """
     import threading

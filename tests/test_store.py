@@ -648,7 +648,8 @@ def test_s3server_event_queue_sends_do_not_count_the_queue(monkeypatch: pytest.M
     assert backend.is_message_valid_based_on_retention_period(queue.name, received[0])
 
 
-@given(st.datetimes(min_value=datetime(1970, 1, 2), timezones=st.timezones()), st.sampled_from(["iso8601", "rfc822", "unixtimestamp", "iso8601_zeroed"]),
+@given(st.datetimes(min_value=datetime(1970, 1, 2), timezones=st.timezones()),
+       st.sampled_from(["iso8601", "rfc822", "unixtimestamp", "iso8601_zeroed"]),
        st.sampled_from(["isoformat", "Z", "naive", "date"]))
 @settings(max_examples=150, deadline=None)
 def test_s3server_timestamps_are_serialized_as_moto_does_without_dateutil(moment: datetime, fmt: str, form: str) -> None:
