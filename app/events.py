@@ -153,14 +153,14 @@ class EventQueue:
     async def __aenter__(self) -> EventQueue:
         from aiobotocore.config import AioConfig
 
-        from app.store import USER_AGENT, SharedTLSHTTPSession, loop_session
+        from app.store import USER_AGENT, http_session_for, loop_session
 
         session = await loop_session("sqs")
         stack = AsyncExitStack()
         config = AioConfig(region_name=self.region, retries={"mode": "standard", "total_max_attempts": 2},
                            connect_timeout=self.side.connect_timeout,
                            read_timeout=self.settings.wait_seconds + self.side.read_timeout,
-                           http_session_cls=SharedTLSHTTPSession, user_agent=USER_AGENT)
+                           http_session_cls=http_session_for(self.endpoint_url), user_agent=USER_AGENT)
         self._client = await stack.enter_async_context(session.create_client(
             "sqs", region_name=self.region, endpoint_url=self.endpoint_url,
             aws_access_key_id=self.side.access_key_id, aws_secret_access_key=self.side.secret_access_key,

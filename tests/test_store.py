@@ -710,3 +710,22 @@ async def test_requests_name_the_service_in_their_user_agent() -> None:
         await runner.cleanup()
     assert seen and all(agent.startswith(f"{USER_AGENT} ") for agent in seen), seen
     assert USER_AGENT.startswith(f"shadowreplica/{app.__version__} ")
+
+
+async def test_an_http_endpoint_builds_no_tls_context(buckets: BucketPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain ``http://`` S3 (the local server here) is used without reading the CA bundle (~40 ms of CPU per
+    process); an https endpoint, or the provider's default one, still gets the shared verified context."""
+    from app.store.session import PlainHTTPSession, SharedTLSHTTPSession, http_session_for
+
+    def no_tls(_session: object) -> None:
+        raise AssertionError("a TLS context was built for an http:// endpoint")
+
+    monkeypatch.setattr(SharedTLSHTTPSession, "_build_verify_context", no_tls)
+    monkeypatch.setattr(app.store.session, "_tls_contexts", {})  # none built earlier in this process to reuse
+    assert (buckets.source.endpoint_url or "").startswith("http://")
+    async with ObjectStore(buckets.source) as store:
+        await store.put("plain/k", b"x")
+        assert (await store.get("plain/k")).body == b"x"
+    assert http_session_for("HTTP://127.0.0.1:9000") is PlainHTTPSession
+    assert http_session_for("https://s3.eu-west-1.amazonaws.com") is SharedTLSHTTPSession
+    assert http_session_for(None) is SharedTLSHTTPSession

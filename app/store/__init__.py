@@ -62,7 +62,14 @@ from __future__ import annotations
 from app.store.client import ObjectStore, ensure_bucket
 from app.store.copies import ByteBudget
 from app.store.errors import _first_domain_error, _kind, _translate
-from app.store.session import USER_AGENT, RequestRetry, SharedTLSHTTPSession, loop_session, new_session
+from app.store.session import (
+    USER_AGENT,
+    RequestRetry,
+    SharedTLSHTTPSession,
+    http_session_for,
+    loop_session,
+    new_session,
+)
 from app.store.stream import ObjectStream
 from app.store.values import (
     DEFAULT_LIST_PAGE,
@@ -103,6 +110,7 @@ __all__ = [
     "_kind",
     "_translate",
     "ensure_bucket",
+    "http_session_for",
     "loop_session",
     "new_session",
     "normalize_etag",

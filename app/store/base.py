@@ -31,7 +31,7 @@ from app.store.errors import (
 from app.store.session import (
     USER_AGENT,
     RequestRetry,
-    SharedTLSHTTPSession,
+    http_session_for,
     loop_session,
 )
 from app.store.values import (
@@ -80,7 +80,7 @@ class StoreBase:
             max_pool_connections=side.max_pool_connections,
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
-            http_session_cls=SharedTLSHTTPSession,
+            http_session_cls=http_session_for(side.endpoint_url),
             user_agent=USER_AGENT,
         )
         stack = AsyncExitStack()
