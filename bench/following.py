@@ -60,7 +60,7 @@ async def _one(endpoint: str, layout: str, partitions: int, tmp: Path) -> list[F
 def main() -> None:
     print(f"idle following, intervals scaled {SCALE:.0f}x down, one scaled hour per mode; a Redpanda read "
           f"replica: {REDPANDA_READ_REPLICA:.0f} requests per partition-hour")
-    with start_s3_server(port=0, request_log=False) as server, tempfile.TemporaryDirectory() as tmp:
+    with start_s3_server(port=0) as server, tempfile.TemporaryDirectory() as tmp:
         for layout in LAYOUTS:
             for partitions in SIZES:
                 for cost in asyncio.run(_one(server.endpoint, layout, partitions, Path(tmp))):

@@ -27,7 +27,6 @@ import random
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import S3Side, s3_side
 from app.store import ObjectStore
+from bench import CLI
 from localstack.s3server import start_s3_server
 from segment_format.manifest import parse_partition_manifest
 from segment_format.remote_index import decode_remote_index
@@ -46,7 +46,7 @@ from segment_format.remote_index import decode_remote_index
 MiB = 1024 * 1024
 REPO = Path(__file__).resolve().parent.parent
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-SHADOWREPLICA = [str(Path(sys.executable).parent / "shadowreplica")]  # the console script, as users run it
+SHADOWREPLICA = [str(CLI)]
 BUCKET = "httpbench"
 TOPIC = "orders"
 
@@ -122,7 +122,7 @@ def main() -> None:
     n_queries = int(os.environ.get("BENCH_HTTP_QUERIES", "200"))
     work = Path(tempfile.mkdtemp(prefix="bench-http-", dir=os.environ.get("BENCH_TMP")))
     os.environ.update(ENV)
-    with start_s3_server(port=0, buckets=[(BUCKET, "eu-west-1")], request_log=False) as s3:
+    with start_s3_server(port=0, buckets=[(BUCKET, "eu-west-1")]) as s3:
         side = s3_side(f"s3://{BUCKET}", side="dest", environ=ENV, region="eu-west-1", endpoint_url=s3.endpoint)
         seed = subprocess.run([*SHADOWREPLICA, "seed", "--bucket", f"s3://{BUCKET}", "--topics", "1", "--partitions",
                                "1", "--size", f"{size_mib}MiB", "--segment-size", "16MiB", "--no-progress"],

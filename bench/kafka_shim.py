@@ -22,7 +22,6 @@ import os
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,13 +33,14 @@ from app.config import S3Side, s3_side
 from app.kafka.protocol import ApiKey, FetchPartition, FetchRequest, FetchTopic, RequestHeader, encode_request
 from app.store import ObjectStore, ensure_bucket
 from app.tools.seedgen import PartitionState, SeedSpec, partition_manifest, topic_manifest, topic_manifest_key
+from bench import CLI
 from localstack.s3server import start_s3_server
 from segment_format.manifest import SegmentMeta
 
 MiB = 1024 * 1024
 REPO = Path(__file__).resolve().parent.parent
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-SHADOWREPLICA = [str(Path(sys.executable).parent / "shadowreplica")]  # the console script, as users run it
+SHADOWREPLICA = [str(CLI)]
 FETCH_BYTES = 1 * MiB
 
 
@@ -298,7 +298,7 @@ def main() -> None:
     client_seconds = float(os.environ.get("BENCH_KAFKA_CLIENT_SECONDS", "20"))
     work = Path(tempfile.mkdtemp(prefix="bench-kafka-", dir=os.environ.get("BENCH_TMP")))
     os.environ.update(ENV)
-    with start_s3_server(port=0, buckets=[("hot", "eu-west-1"), ("rss", "eu-west-1")], request_log=False) as s3:
+    with start_s3_server(port=0, buckets=[("hot", "eu-west-1"), ("rss", "eu-west-1")]) as s3:
         side = s3_side("s3://hot", side="dest", environ=ENV, region="eu-west-1", endpoint_url=s3.endpoint)
         t = time.perf_counter()
         seed = subprocess.run([*SHADOWREPLICA, "seed", "--bucket", "s3://hot", "--topics", "1", "--partitions", "1",

@@ -92,7 +92,7 @@ def main() -> None:
     size_mib = int(os.environ.get("BENCH_LAKE_MIB", "32"))
     work = Path(tempfile.mkdtemp(prefix="bench-lake-", dir=os.environ.get("BENCH_TMP")))
     os.environ.update(ENV)
-    with start_s3_server(port=0, buckets=[(BUCKET, "eu-west-1")], request_log=False) as s3:
+    with start_s3_server(port=0, buckets=[(BUCKET, "eu-west-1")]) as s3:
         side = s3_side(f"s3://{BUCKET}", side="dest", environ=ENV, region="eu-west-1", endpoint_url=s3.endpoint)
         # records over about two days whatever the size (a stored batch is ~15 KB: 32-64 records of ~512 B)
         batches_per_partition = max(1, size_mib * MiB // 4 // 15_000)

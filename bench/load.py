@@ -39,7 +39,7 @@ def main() -> None:
     seconds = float(os.environ.get("BENCH_LOAD_SECONDS", "30"))
     spec = SeedSpec(topics=2, partitions=4, total_bytes=32 * 1024 * 1024, segment_bytes=1024 * 1024, seed=11)
     partitions = [(topic_name(t), p) for t in range(spec.topics) for p in range(spec.partitions)]
-    with start_s3_server(port=0, request_log=False) as s3, tempfile.TemporaryDirectory() as tmp:
+    with start_s3_server(port=0) as s3, tempfile.TemporaryDirectory() as tmp:
         side = s3_side("s3://dest", side="dest", environ=ENV, region="eu-west-1", endpoint_url=s3.endpoint)
 
         async def prepare() -> None:

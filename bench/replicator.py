@@ -46,6 +46,7 @@ from app.config import S3Side, s3_side
 from app.replicator import verify_bucket
 from app.store import ObjectStore, ensure_bucket
 from app.tools.seedgen import PartitionState, SeedSpec, partition_manifest, topic_manifest, topic_manifest_key
+from bench import CLI
 from localstack.faultproxy import CountingProxy
 from localstack.s3server import start_s3_server
 from segment_format.manifest import SegmentMeta
@@ -54,7 +55,7 @@ MiB = 1024 * 1024
 KiB = 1024
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-SHADOWREPLICA = BIN / "shadowreplica"
+SHADOWREPLICA = CLI
 ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 CONCURRENCY = 16
 REPEATS = int(os.environ.get("BENCH_REPL_REPEATS", "3"))  # bulk: each tool's best of this many runs
@@ -519,7 +520,7 @@ def main() -> None:
     if hard == resource.RLIM_INFINITY or hard > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
     print("tools: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in tools().items()))
-    with start_s3_server(port=0, request_log=False) as server:
+    with start_s3_server(port=0) as server:
         endpoint = server.endpoint
         which = os.environ.get("BENCH_REPL_ONLY", "bulk,incremental,kill").split(",")
         if "bulk" in which:

@@ -45,5 +45,5 @@ async def _soak(endpoint: str, tmp: Path) -> None:
 
 def main() -> None:
     print(f"soak of `run`: {SECONDS:.0f} s, faults in the middle third")
-    with start_s3_server(port=0, request_log=False) as server, tempfile.TemporaryDirectory() as tmp:
+    with start_s3_server(port=0) as server, tempfile.TemporaryDirectory() as tmp:
         asyncio.run(_soak(server.endpoint, Path(tmp)))

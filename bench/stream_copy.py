@@ -88,8 +88,7 @@ def _aws_cp(src: S3Side, src_endpoint: str, dst: S3Side, dst_endpoint: str, work
 def main() -> None:
     segments = int(os.environ.get("BENCH_STREAM_SEGMENTS", "32"))
     size = int(float(os.environ.get("BENCH_STREAM_SEGMENT_MIB", "16")) * MiB)
-    with start_s3_server(port=0, request_log=False) as a, start_s3_server(port=0, request_log=False) as b, \
-            tempfile.TemporaryDirectory() as tmp:
+    with start_s3_server(port=0) as a, start_s3_server(port=0) as b, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         src = _side(a.endpoint, "stream-src", "us-east-1")
         t = time.perf_counter()

@@ -52,7 +52,7 @@ def main() -> int:
     if not env.get("AWS_ENDPOINT_URL"):
         port = int(env.get("S3_PORT", "4566"))
         print(f"starting the embedded S3 (moto) on port {port} …", flush=True)
-        server = start_s3_server(port, data_dir=ROOT / ".demo" / "s3")
+        server = start_s3_server(port, data_dir=ROOT / ".demo" / "s3", request_log=True)
         env["AWS_ENDPOINT_URL"] = server.endpoint
         print(f"S3 ready on {server.endpoint} (buckets source/us-east-1, dest/eu-west-1)")
     kafka_port = env.get("KAFKA_PORT", "9092")

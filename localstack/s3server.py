@@ -20,8 +20,9 @@ it is told to stop. The parent then checks the server answers an S3 request and 
 - Each bucket's events go to an SQS queue on the same server (``--events-queue``); moto's SendMessage
   counted the whole queue each time, so an undrained queue made every write slower than the last: the
   child patches that out (:func:`bound_event_queue_costs`).
-- Request logs (werkzeug's access log) go to ``<data dir>/moto.log``, or to the terminal with ``-v``;
-  ``start_s3_server(request_log=False)`` (the tests and benchmarks) keeps only warnings and errors.
+- Request logs (werkzeug's access log) go to ``<data dir>/moto.log``, or to the terminal with ``-v``, when
+  asked for (``start_s3_server(request_log=True)``: ``make s3`` and the demo); otherwise (the tests and
+  benchmarks) only warnings and errors are logged.
 
 Usage::
 
@@ -144,15 +145,15 @@ def start_s3_server(
     data_dir: str | Path | None = None,
     log_to_terminal: bool = False,
     startup_timeout: float = 30.0,
-    request_log: bool = True,
+    request_log: bool = False,
 ) -> S3Server:
     """Start moto's S3 server as a separate process and create ``buckets`` (``(name, region)`` pairs).
 
     ``port=0`` picks a free port (read back from the child, no race). ``data_dir`` is where moto spills
     object bodies (its ``TMPDIR``) and writes its request log; by default a fresh directory under
-    ``.s3data/`` that :meth:`S3Server.stop` removes. ``request_log=False`` leaves out werkzeug's line per
-    request (about a seventh of moto's CPU in a profile; the test suite's servers run without it), keeping
-    warnings and errors. Raises :class:`S3ServerError` if the server does not come up within
+    ``.s3data/`` that :meth:`S3Server.stop` removes. ``request_log=True`` adds werkzeug's line per request
+    (``make s3`` and the demo); without it (tests, benchmarks) only warnings and errors are logged: the line
+    per request cost about a seventh of moto's CPU in a profile. Raises :class:`S3ServerError` if the server does not come up within
     ``startup_timeout`` seconds (the message carries the end of its log).
     """
     owns_dir = data_dir is None
@@ -316,8 +317,9 @@ def bound_event_queue_costs() -> None:
     every message in the queue three times over (visible, delayed, in flight; two clock reads per message).
     An events queue nobody drains (the usual case under ``make s3`` when nothing follows by events) grows
     with each write, so each write got slower than the last: measured here, four re-syncs of a 628-object
-    bucket into ``dest`` took 7.7 s, then 30, 50 and 88 s (with the fix: 2.1-2.9 s each). Receiving was quadratic the same way (the retention check reads all
-    attributes once per message). Both now read the one attribute they need; GetQueueAttributes still counts.
+    bucket into ``dest`` took 7.7 s, then 30, 50 and 88 s (with the fix: 2.1-2.9 s each). Receiving was
+    quadratic the same way (the retention check reads all attributes once per message). Both now read the one
+    attribute they need; GetQueueAttributes still counts.
     """
     import threading
 
@@ -451,7 +453,8 @@ def _serve(args: argparse.Namespace, stop: SignalStop) -> int:
     buckets = tuple(args.bucket) if args.bucket else DEFAULT_BUCKETS
     try:
         server = start_s3_server(
-            args.port, host=args.host, buckets=buckets, data_dir=args.data_dir, log_to_terminal=args.verbose
+            args.port, host=args.host, buckets=buckets, data_dir=args.data_dir, log_to_terminal=args.verbose,
+            request_log=True,
         )
     except S3ServerError as e:
         print(f"s3server: {e}", file=sys.stderr)

@@ -24,8 +24,7 @@ pytestmark = pytest.mark.slow  # end to end: `make test` runs it, `make test-fas
 @pytest.fixture(scope="module")
 def other_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A second moto process: its buckets are invisible to the first server's CopyObject."""
-    with start_s3_server(0, buckets=(("far-dest", "eu-west-1"),), data_dir=tmp_path_factory.mktemp("far"),
-                         request_log=False) as srv:
+    with start_s3_server(0, buckets=(("far-dest", "eu-west-1"),), data_dir=tmp_path_factory.mktemp("far")) as srv:
         yield srv.endpoint
 
 
