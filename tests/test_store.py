@@ -593,7 +593,7 @@ def test_timestamps_parse_as_botocore_parses_them(moment: datetime, form: str) -
     assert parse_timestamp(text) == botocore.utils.parse_timestamp(text)
 
 
-def test_s3server_request_log_is_written_unless_turned_off(tmp_path: Path) -> None:
+def test_s3server_request_log_is_written_only_when_asked_for(tmp_path: Path) -> None:
     """`make s3` logs a line per request to ``moto.log``; the test suite's servers run without it."""
     for request_log in (True, False):
         with start_s3_server(port=0, buckets=(("logged", "us-east-1"),), data_dir=tmp_path / str(request_log),
