@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -679,6 +679,94 @@ def test_s3server_timestamps_are_serialized_as_moto_does_without_dateutil(moment
         patch.undo()
     assert serialize.parse_to_aware_datetime is original
     assert bool(general_calls) == (form in ("naive", "date")), general_calls
+
+
+LISTED_KEY_CHARS = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"), include_characters="&<>\"' /")
+
+
+@pytest.fixture(scope="module")
+def in_process_s3() -> Iterator[tuple[Any, Any]]:
+    """moto in this process (its backend behind botocore, no HTTP): a client that asks for URL-encoded
+    listings (botocore's default) and one that does not."""
+    import botocore.handlers
+    from moto import mock_aws
+
+    with mock_aws():
+        encoded, plain = (boto3.client("s3", region_name="us-east-1", aws_access_key_id="k",
+                                       aws_secret_access_key="s") for _ in range(2))
+        plain.meta.events.unregister("before-parameter-build.s3.ListObjectsV2",
+                                     botocore.handlers.set_list_objects_encoding_type_url)
+        yield encoded, plain
+
+
+@given(keys=st.lists(st.tuples(st.text(LISTED_KEY_CHARS, min_size=1, max_size=24),
+                               st.sampled_from([None, "CRC32", "SHA1", "SHA256"]),
+                               st.sampled_from(["STANDARD", "STANDARD_IA", "REDUCED_REDUNDANCY"]),
+                               st.integers(0, 40)),
+                     min_size=1, max_size=10, unique_by=lambda k: k[0]),
+       url_encoded=st.booleans(), delimiter=st.sampled_from([None, "/", "&"]), max_keys=st.integers(1, 12),
+       fetch_owner=st.booleans(), prefix_len=st.integers(0, 2), start_after=st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_s3server_listing_pages_are_byte_identical_to_motos_serializer(
+        in_process_s3: tuple[Any, Any], keys: list[tuple[str, str | None, str, int]], url_encoded: bool,
+        delimiter: str | None, max_keys: int, fetch_owner: bool, prefix_len: int, start_after: bool) -> None:
+    """The local server writes a ListObjectsV2 page's keys itself: every page (keys with XML's special
+    characters and any Unicode, checksums, storage classes, owners, delimiters, prefixes, truncation, with and
+    without URL encoding) is byte for byte what moto's own serializer writes, and the keys never went
+    through moto's serializer."""
+    from moto.core.responses import BaseResponse
+    from moto.s3.responses import S3Response
+
+    from localstack.s3server import listings_without_generic_serializer
+
+    s3 = in_process_s3[0] if url_encoded else in_process_s3[1]
+    bucket = unique_bucket("listing")
+    s3.create_bucket(Bucket=bucket)
+    for key, checksum, storage_class, size in keys:
+        extra = {"ChecksumAlgorithm": checksum} if checksum else {}
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x" * size, StorageClass=storage_class, **extra)
+    request: dict[str, Any] = {"Bucket": bucket, "MaxKeys": max_keys, "FetchOwner": fetch_owner,
+                               "Prefix": keys[0][0][:prefix_len]}
+    if delimiter:
+        request["Delimiter"] = delimiter
+    if start_after:
+        request["StartAfter"] = min(k for k, *_ in keys)
+    pages: list[bytes] = []
+
+    def keep(http_response: Any, **_: Any) -> None:
+        pages.append(http_response.content)
+
+    def every_page() -> list[bytes]:
+        pages.clear()
+        for _ in s3.get_paginator("list_objects_v2").paginate(**request):
+            pass
+        return list(pages)
+
+    generic = BaseResponse.serialized
+    generic_pages_with_keys = 0
+
+    def counting_generic(self: Any, action_result: Any) -> Any:
+        nonlocal generic_pages_with_keys
+        generic_pages_with_keys += bool(isinstance(action_result.result, dict) and action_result.result.get("Contents"))
+        return generic(self, action_result)
+
+    patch = pytest.MonkeyPatch()
+    s3.meta.events.register("after-call.s3.ListObjectsV2", keep)
+    try:
+        patch.setattr(S3Response, "serialized", counting_generic, raising=False)
+        listings_without_generic_serializer()
+        direct = S3Response.__dict__["serialized"]
+        assert direct is not counting_generic
+        written_directly = every_page()
+        assert generic_pages_with_keys == 0
+        patch.setattr(S3Response, "serialized", counting_generic, raising=False)
+        written_by_moto = every_page()
+    finally:
+        patch.undo()
+        s3.meta.events.unregister("after-call.s3.ListObjectsV2", keep)
+    assert "serialized" not in S3Response.__dict__
+    assert written_directly == written_by_moto
+    assert generic_pages_with_keys == sum(b"<Contents>" in page for page in written_by_moto)
 
 
 async def test_requests_name_the_service_in_their_user_agent() -> None:
