@@ -115,7 +115,7 @@ async def measure_following(source: S3Side, dest: S3Side, proxy: FaultProxy, cac
             hw = await watermarks(client)
             await seed_bucket(source, SeedSpec(topics=1, partitions=1, total_bytes=64 * 1024,
                                                segment_bytes=32 * 1024, seed=append_seed * 1000 + n, layout=layout),
-                              append=True, progress=False, workers=2)
+                              append=True, progress=False, workers=0)
             appended = time.monotonic()
             while time.monotonic() - appended < 60:
                 now = await watermarks(client)

@@ -69,7 +69,8 @@ def seed_pair(endpoint: str, *, dest_spec: SeedSpec = DEST_SPEC) -> Seeded:
 
     async def go() -> None:
         await asyncio.gather(ensure_bucket(src), ensure_bucket(dst))
-        await asyncio.gather(seed_bucket(src, SPEC, progress=False), seed_bucket(dst, dest_spec, progress=False))
+        await asyncio.gather(seed_bucket(src, SPEC, progress=False, workers=0),
+                             seed_bucket(dst, dest_spec, progress=False, workers=0))
 
     asyncio.run(go())
     return Seeded(endpoint, src, dst)

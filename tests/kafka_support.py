@@ -72,7 +72,7 @@ def seed(side: S3Side, *, topics: int, partitions: int, size: str, segment_size:
     spec = SeedSpec(topics=topics, partitions=partitions, total_bytes=parse_size(size),
                     segment_bytes=parse_size(segment_size), seed=seed_value, layout=layout, spillover=spillover,
                     cluster_uuid=cluster_uuid or "", groups=groups)
-    asyncio.run(seed_bucket(side, spec, append=append, progress=False, workers=2))
+    asyncio.run(seed_bucket(side, spec, append=append, progress=False, workers=0))
 
 
 @dataclass

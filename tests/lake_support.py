@@ -181,7 +181,7 @@ def seed_sync(side: S3Side, **spec: Any) -> None:
     if spec.pop("append", False):
         from app.tools.seed import seed_bucket
 
-        asyncio.run(seed_bucket(side, SeedSpec(**spec), append=True, progress=False, workers=1))
+        asyncio.run(seed_bucket(side, SeedSpec(**spec), append=True, progress=False, workers=0))
         return
     key = tuple(sorted(spec.items()))
     objects = _GENERATED.get(key)

@@ -29,7 +29,7 @@ async def seed(side: S3Side, *, topics: int = 2, partitions: int = 2, size: int 
                spillover: int = 0, cluster_uuid: str = "") -> None:
     spec = SeedSpec(topics=topics, partitions=partitions, total_bytes=size, segment_bytes=segment, seed=seed,
                     layout=layout, spillover=spillover, cluster_uuid=cluster_uuid)
-    await seed_bucket(side, spec, append=append, progress=False, workers=2)
+    await seed_bucket(side, spec, append=append, progress=False, workers=0)
 
 
 async def contents(side: S3Side) -> dict[str, tuple[int, str]]:

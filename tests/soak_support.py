@@ -151,7 +151,7 @@ async def soak(source: S3Side, dest: S3Side, s3_endpoint: str, cache: Path, *, w
                     report.appends += 1
                     written = await seed_bucket(source, SeedSpec(
                         topics=TOPICS, partitions=PARTITIONS, total_bytes=16 * 1024, segment_bytes=16 * 1024,
-                        seed=1000 + report.appends, layout=layout), append=True, progress=False, workers=2)
+                        seed=1000 + report.appends, layout=layout), append=True, progress=False, workers=0)
                     expected = dict(written.high_watermarks)
                     pending.append((time.monotonic() - started, expected))
                 served = await _served(client, report)

@@ -39,7 +39,7 @@ class GatedStore:
 
 
 async def test_a_commit_handed_over_during_a_poll_of_its_manifest_is_served_at_once(buckets) -> None:  # type: ignore[no-untyped-def]
-    await seed_bucket(buckets.source, SPEC, progress=False)
+    await seed_bucket(buckets.source, SPEC, progress=False, workers=0)
     async with ObjectStore(buckets.source) as store:
         gated = GatedStore(store)
         catalog = Catalog(gated, refresh_interval=300, discovery_interval=300)  # type: ignore[arg-type]

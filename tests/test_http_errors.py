@@ -119,7 +119,7 @@ async def test_422_corrupt_data_names_the_object_and_position(s3_server: str, tm
     bucket = side(s3_server, f"h-corrupt-{tmp_path.name[-8:].lower().replace('_', '-')}", "eu-west-1")
     await ensure_bucket(bucket)
     await seed_bucket(bucket, SeedSpec(topics=1, partitions=1, total_bytes=300 * 1024, segment_bytes=256 * 1024,
-                                       seed=3), progress=False)
+                                       seed=3), progress=False, workers=0)
     pair = Seeded(s3_server, bucket, bucket)
     async with open_app(pair, tmp_path, with_source=False) as t:
         rec = (await t.client.get(RECORDS, params={"offset": 300, "limit": 1})).json()["records"][0]

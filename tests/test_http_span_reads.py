@@ -27,7 +27,7 @@ SPEC = SeedSpec(topics=2, partitions=1, total_bytes=2 * 1024 * 1024, segment_byt
 
 @pytest.fixture
 async def seeded(buckets, tmp_path: Path) -> AsyncIterator[tuple[ObjectStore, Catalog, PartitionReader]]:  # type: ignore[no-untyped-def]
-    await seed_bucket(buckets.source, SPEC, progress=False)
+    await seed_bucket(buckets.source, SPEC, progress=False, workers=0)
     async with ObjectStore(buckets.source) as store:
         catalog = Catalog(store)
         await catalog.refresh(discover=True)

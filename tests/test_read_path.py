@@ -40,7 +40,7 @@ async def expected_batches(store: ObjectStore, catalog: Catalog, topic: str, par
 
 @pytest.fixture
 async def seeded(buckets, tmp_path: Path):  # type: ignore[no-untyped-def]
-    await seed_bucket(buckets.source, SPEC, progress=False)
+    await seed_bucket(buckets.source, SPEC, progress=False, workers=0)
     async with ObjectStore(buckets.source) as store:
         catalog = Catalog(store)
         await catalog.refresh(discover=True)
