@@ -489,7 +489,8 @@ class Catalog:
             return True
         try:
             async with self._changed:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self.version != since_version), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait_for(lambda: self.version != since_version)
             return True
         except TimeoutError:
             return False
@@ -511,7 +512,8 @@ class Catalog:
             now = time.monotonic()
             wait = min([self._next_discovery, *self._due.values()], default=now + self.refresh_interval) - now
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), min(3600.0, max(self.refresh_interval, wait)))
+                async with asyncio.timeout(min(3600.0, max(self.refresh_interval, wait))):
+                    await self._poke.wait()
 
     def poke(self, key: str | None = None) -> None:
         """Poll ``key`` (a partition manifest key) now, or discover now when it is None or unknown."""

@@ -487,8 +487,9 @@ class CountingProxy:
             pass
         finally:
             if pump is not None:
-                with contextlib.suppress(asyncio.TimeoutError, Exception):
-                    await asyncio.wait_for(asyncio.shield(pump), 5)
+                with contextlib.suppress(TimeoutError, Exception):
+                    async with asyncio.timeout(5):
+                        await asyncio.shield(pump)
                 pump.cancel()
             for w in (up_writer, writer):
                 if w is not None:

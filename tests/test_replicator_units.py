@@ -359,3 +359,24 @@ async def test_byte_budget_a_waiter_cancelled_and_dropped_by_a_release_raises_ca
         with pytest.raises(asyncio.CancelledError):
             await task
     assert budget.in_use == 0 and not budget._waiters
+
+
+async def test_a_sleep_woken_in_the_same_pass_as_its_cancel_still_ends() -> None:
+    """The replicator's workers and meta loop sleep on an event with a timeout. With ``asyncio.wait_for`` (Python
+    3.11), a cancel arriving in the loop pass that also sets the event was swallowed: the worker slept again,
+    and ``run_forever`` waited for it for ever after ``stop`` (seen once in a full test run). The cancel wins."""
+    from app.config import BucketUrl, S3Side
+    from app.replicator import Replicator
+    from app.store import ObjectStore
+    from tests.replicator_support import config
+
+    side = S3Side(url=BucketUrl.parse("s3://never-contacted"))
+    rep = Replicator(ObjectStore(side), ObjectStore(side), config())
+    for _ in range(3):
+        wake = asyncio.Event()
+        sleeper = asyncio.create_task(rep._sleep(wake, 60.0))
+        await asyncio.sleep(0)  # the sleeper waits on the event
+        wake.set()
+        sleeper.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sleeper

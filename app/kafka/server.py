@@ -150,7 +150,8 @@ class Connection:
             if frame is not None:
                 return frame.payload
             try:
-                data = await asyncio.wait_for(self.reader.read(self.broker.settings.socket_read_size), idle)
+                async with asyncio.timeout(idle):
+                    data = await self.reader.read(self.broker.settings.socket_read_size)
             except TimeoutError:
                 log.info("closing connection from %s: idle for %.0f s", self.session.peer, idle)
                 return None
@@ -321,6 +322,7 @@ class KafkaServer:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
+                async with asyncio.timeout(5):
+                    await self._server.wait_closed()
 
 

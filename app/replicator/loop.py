@@ -255,7 +255,8 @@ class Replicator:
         """Sleep ``seconds`` (forever while hinted: an event or the safety net wakes it) or until woken."""
         timeout = 3600.0 if self.hinted else seconds
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await wake.wait()
         wake.clear()
 
     # -- discovery --
@@ -482,8 +483,9 @@ class Replicator:
             pending = any(tw.done_etags.keys() != _topic_formats(self.listing, tw.topic)
                           for tw in self.topic_workers.values()) if self.listing else False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._meta_wake.wait(),
-                                       min(interval, self.config.replicator.poll_interval * 2) if pending else interval)
+                async with asyncio.timeout(min(interval, self.config.replicator.poll_interval * 2) if pending
+                                           else interval):
+                    await self._meta_wake.wait()
             if pending or self._meta_wake.is_set():
                 pacing.reset()
 
