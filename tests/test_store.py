@@ -769,6 +769,82 @@ def test_s3server_listing_pages_are_byte_identical_to_motos_serializer(
     assert generic_pages_with_keys == sum(b"<Contents>" in page for page in written_by_moto)
 
 
+def _http_exchange(endpoint: str, raw_requests: bytes, responses: int) -> tuple[list[tuple[int, dict[str, str],
+                                                                                      bytes]], bool]:
+    """Send ``raw_requests`` on one connection; read ``responses`` responses (Content-Length framed), then
+    whether the server closed the connection (EOF within a second) or kept it open."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(endpoint)
+    assert url.hostname and url.port
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(raw_requests)
+        stream = sock.makefile("rb")
+        got = []
+        for _ in range(responses):
+            status = int(stream.readline().split()[1])
+            headers = {}
+            while (line := stream.readline().decode("latin-1").strip()):
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            got.append((status, headers, stream.read(int(headers.get("content-length", "0")))))
+        sock.settimeout(1.0)
+        try:
+            closed = stream.read(1) == b""
+        except TimeoutError:
+            closed = False
+    return got, closed
+
+
+def test_s3server_keeps_connections_alive_and_frames_every_request(s3_server: str, buckets: BucketPair) -> None:
+    """The local S3 answers several requests on one connection (werkzeug's server closed every one), reads
+    exactly each request's body (two requests sent in one write, the first a PUT, are both answered, in
+    order), and still closes when the client asks to, or when a body is chunked."""
+    host = s3_server.removeprefix("http://")
+    bucket = buckets.source.url.bucket
+    put = (f"PUT /{bucket}/keep/alive HTTP/1.1\r\nHost: {host}\r\nx-amz-acl: public-read\r\nContent-Length: 11\r\n"
+           "\r\nhello world").encode()  # unsigned requests: the object is public
+    get = f"GET /{bucket}/keep/alive HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    (stored, fetched, again), closed = _http_exchange(s3_server, put + get + get, 3)
+    assert stored[0] == 200 and "connection" not in stored[1]
+    assert fetched[0] == 200 and fetched[2] == b"hello world" and again[2] == b"hello world"
+    assert not closed
+
+    close = f"GET /{bucket}/keep/alive HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    (last,), closed = _http_exchange(s3_server, close, 1)
+    assert last[2] == b"hello world" and last[1].get("connection") == "close" and closed
+
+    chunked = (f"PUT /{bucket}/keep/chunked HTTP/1.1\r\nHost: {host}\r\nx-amz-acl: public-read\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n"
+               "5\r\nhello\r\n0\r\n\r\n").encode()
+    (stored,), closed = _http_exchange(s3_server, chunked, 1)
+    assert stored[0] == 200 and closed
+    (fetched,), _ = _http_exchange(s3_server, f"GET /{bucket}/keep/chunked HTTP/1.1\r\nHost: {host}\r\n\r\n"
+                                   .encode(), 1)
+    assert fetched[2] == b"hello"
+
+
+def test_s3server_body_reader_stops_at_the_request_and_skips_the_rest() -> None:
+    """What keeps a kept-alive connection's requests apart: a body is read up to its length, never into the
+    next request, and what the application left unread is skipped (or the connection given up)."""
+    import io
+
+    from localstack.s3server import _BodyReader
+
+    raw = io.BufferedReader(io.BytesIO(b"0123456789NEXT REQUEST"))  # type: ignore[arg-type]
+    body = _BodyReader(raw, 10)
+    assert body.read(4) == b"0123" and body.readline() == b"456789" and body.read() == b""
+    assert body.rest(limit=0) and raw.read() == b"NEXT REQUEST"
+    raw = io.BufferedReader(io.BytesIO(b"0123456789NEXT"))  # type: ignore[arg-type]
+    unread = _BodyReader(raw, 10)
+    view = bytearray(3)
+    assert unread.readinto(view) == 3 and bytes(view) == b"012"
+    assert unread.rest(limit=7) and raw.read() == b"NEXT"
+    assert not _BodyReader(io.BufferedReader(io.BytesIO(b"x" * 20)), 20).rest(limit=19)  # type: ignore[arg-type]
+    assert not _BodyReader(io.BufferedReader(io.BytesIO(b"short")), 10).rest(limit=10)  # type: ignore[arg-type]
+
+
 async def test_requests_name_the_service_in_their_user_agent() -> None:
     """Every S3 request says who sends it (the provider's access logs show it), as the config's User-Agent:
     read here by a bare HTTP server, not by the client that set it."""
