@@ -84,3 +84,30 @@ def test_the_console_script_skips_the_http_backend_it_never_uses() -> None:
     # ... alone: the two attempts are refused at once (a line each, no submodule), httpx's CLI never loads
     assert not {m for m in imported if m.startswith(("httpx.", "httpx2.")) or m.split(".")[0] in ("rich", "click")}
     assert done.stdout.startswith("usage: shadowreplica verify")
+
+
+def test_the_console_script_imports_with_the_collector_off_then_freezes_what_it_imported() -> None:
+    """``entry`` turns the collector off for start-up; once the command's modules are loaded they are frozen
+    out of later collections and the collector is on again. In an embedding process (collector on), nothing."""
+    import gc
+
+    from app.cli import imports_done
+
+    frozen = gc.get_freeze_count()
+    imports_done()
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    gc.disable()
+    try:
+        imports_done()
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    # the console script's own path: off while importing, on and frozen when the command runs
+    probe = ("import gc, sys; sys.argv = ['shadowreplica', 'inspect', '/nonexistent/segment.log'];"
+             "import app.cli; done = app.cli.imports_done;"
+             "app.cli.imports_done = lambda: (print('importing', gc.isenabled(), file=sys.stderr), done(),"
+             " print('running', gc.isenabled(), gc.get_freeze_count() > 1000, file=sys.stderr));"
+             "app.cli.entry()")
+    ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert ran.returncode == 2 and ran.stderr.startswith("importing False\nrunning True True\nerror: "), ran.stderr
