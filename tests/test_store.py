@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -684,19 +684,24 @@ def test_s3server_timestamps_are_serialized_as_moto_does_without_dateutil(moment
 LISTED_KEY_CHARS = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"), include_characters="&<>\"' /")
 
 
-@pytest.fixture(scope="module")
-def in_process_s3() -> Iterator[tuple[Any, Any]]:
-    """moto in this process (its backend behind botocore, no HTTP): a client that asks for URL-encoded
-    listings (botocore's default) and one that does not."""
-    import botocore.handlers
-    from moto import mock_aws
+_LISTING_CLIENTS: list[Any] = []
 
-    with mock_aws():
-        encoded, plain = (boto3.client("s3", region_name="us-east-1", aws_access_key_id="k",
-                                       aws_secret_access_key="s") for _ in range(2))
+
+def listing_clients() -> tuple[Any, Any]:
+    """Two S3 clients for moto in this process (its backend behind botocore, no HTTP), built once: one asks
+    for URL-encoded listings (botocore's default), one does not. Each test case runs them inside its own
+    ``mock_aws()``, so nothing else in the module ever talks to the in-process backend."""
+    import botocore.handlers
+    import moto  # noqa: F401  (moto's request hook must be registered before the clients are built)
+
+    if not _LISTING_CLIENTS:  # a session of their own: boto3's default one may predate moto's hook
+        session = boto3.session.Session()
+        encoded, plain = (session.client("s3", region_name="us-east-1", aws_access_key_id="k",
+                                         aws_secret_access_key="s") for _ in range(2))
         plain.meta.events.unregister("before-parameter-build.s3.ListObjectsV2",
                                      botocore.handlers.set_list_objects_encoding_type_url)
-        yield encoded, plain
+        _LISTING_CLIENTS.extend((encoded, plain))
+    return _LISTING_CLIENTS[0], _LISTING_CLIENTS[1]
 
 
 @given(keys=st.lists(st.tuples(st.text(LISTED_KEY_CHARS, min_size=1, max_size=24),
@@ -708,71 +713,74 @@ def in_process_s3() -> Iterator[tuple[Any, Any]]:
        fetch_owner=st.booleans(), prefix_len=st.integers(0, 2), start_after=st.booleans())
 @settings(max_examples=60, deadline=None)
 def test_s3server_listing_pages_are_byte_identical_to_motos_serializer(
-        in_process_s3: tuple[Any, Any], keys: list[tuple[str, str | None, str, int]], url_encoded: bool,
-        delimiter: str | None, max_keys: int, fetch_owner: bool, prefix_len: int, start_after: bool) -> None:
+        keys: list[tuple[str, str | None, str, int]], url_encoded: bool, delimiter: str | None, max_keys: int,
+        fetch_owner: bool, prefix_len: int, start_after: bool) -> None:
     """The local server writes a ListObjectsV2 page's keys itself: every page (keys with XML's special
     characters and any Unicode, checksums, storage classes, owners, delimiters, prefixes, truncation, with and
     without URL encoding) is byte for byte what moto's own serializer writes, and the keys never went
     through moto's serializer."""
+    from moto import mock_aws
     from moto.core.responses import BaseResponse
     from moto.s3.responses import S3Response
 
     from localstack.s3server import listings_without_generic_serializer
 
-    s3 = in_process_s3[0] if url_encoded else in_process_s3[1]
-    bucket = unique_bucket("listing")
-    s3.create_bucket(Bucket=bucket)
-    for key, checksum, storage_class, size in keys:
-        extra = {"ChecksumAlgorithm": checksum} if checksum else {}
-        s3.put_object(Bucket=bucket, Key=key, Body=b"x" * size, StorageClass=storage_class, **extra)
-    request: dict[str, Any] = {"Bucket": bucket, "MaxKeys": max_keys, "FetchOwner": fetch_owner,
-                               "Prefix": keys[0][0][:prefix_len]}
-    if delimiter:
-        request["Delimiter"] = delimiter
-    if start_after:
-        request["StartAfter"] = min(k for k, *_ in keys)
-    pages: list[bytes] = []
+    s3 = listing_clients()[0 if url_encoded else 1]
+    with mock_aws():
+        bucket = unique_bucket("listing")
+        s3.create_bucket(Bucket=bucket)
+        for key, checksum, storage_class, size in keys:
+            extra = {"ChecksumAlgorithm": checksum} if checksum else {}
+            s3.put_object(Bucket=bucket, Key=key, Body=b"x" * size, StorageClass=storage_class, **extra)
+        request: dict[str, Any] = {"Bucket": bucket, "MaxKeys": max_keys, "FetchOwner": fetch_owner,
+                                   "Prefix": keys[0][0][:prefix_len]}
+        if delimiter:
+            request["Delimiter"] = delimiter
+        if start_after:
+            request["StartAfter"] = min(k for k, *_ in keys)
+        pages: list[bytes] = []
 
-    def keep(http_response: Any, **_: Any) -> None:
-        pages.append(http_response.content)
+        def keep(http_response: Any, **_: Any) -> None:
+            pages.append(http_response.content)
 
-    def every_page() -> list[bytes]:
-        pages.clear()
-        for _ in s3.get_paginator("list_objects_v2").paginate(**request):
-            pass
-        return list(pages)
+        def every_page() -> list[bytes]:
+            pages.clear()
+            for _ in s3.get_paginator("list_objects_v2").paginate(**request):
+                pass
+            return list(pages)
 
-    generic = BaseResponse.serialized
-    generic_pages_with_keys = 0
+        generic = BaseResponse.serialized
+        generic_pages_with_keys = 0
 
-    def counting_generic(self: Any, action_result: Any) -> Any:
-        nonlocal generic_pages_with_keys
-        generic_pages_with_keys += bool(isinstance(action_result.result, dict) and action_result.result.get("Contents"))
-        return generic(self, action_result)
+        def counting_generic(self: Any, action_result: Any) -> Any:
+            nonlocal generic_pages_with_keys
+            result = action_result.result
+            generic_pages_with_keys += bool(isinstance(result, dict) and result.get("Contents"))
+            return generic(self, action_result)
 
-    patch = pytest.MonkeyPatch()
-    s3.meta.events.register("after-call.s3.ListObjectsV2", keep)
-    try:
-        patch.setattr(S3Response, "serialized", counting_generic, raising=False)
-        listings_without_generic_serializer()
-        direct = S3Response.__dict__["serialized"]
-        assert direct is not counting_generic
-        written_directly = every_page()
-        assert generic_pages_with_keys == 0
-        patch.setattr(S3Response, "serialized", counting_generic, raising=False)
-        written_by_moto = every_page()
-    finally:
-        patch.undo()
-        s3.meta.events.unregister("after-call.s3.ListObjectsV2", keep)
+        patch = pytest.MonkeyPatch()
+        s3.meta.events.register("after-call.s3.ListObjectsV2", keep)
+        try:
+            patch.setattr(S3Response, "serialized", counting_generic, raising=False)
+            listings_without_generic_serializer()
+            direct = S3Response.__dict__["serialized"]
+            assert direct is not counting_generic
+            written_directly = every_page()
+            assert generic_pages_with_keys == 0
+            patch.setattr(S3Response, "serialized", counting_generic, raising=False)
+            written_by_moto = every_page()
+        finally:
+            patch.undo()
+            s3.meta.events.unregister("after-call.s3.ListObjectsV2", keep)
     assert "serialized" not in S3Response.__dict__
     assert written_directly == written_by_moto
     assert generic_pages_with_keys == sum(b"<Contents>" in page for page in written_by_moto)
 
 
-def _http_exchange(endpoint: str, raw_requests: bytes, responses: int) -> tuple[list[tuple[int, dict[str, str],
-                                                                                      bytes]], bool]:
+def _http_exchange(endpoint: str, raw_requests: bytes, responses: int, *, close_within: float = 1.0
+                   ) -> tuple[list[tuple[int, dict[str, str], bytes]], bool]:
     """Send ``raw_requests`` on one connection; read ``responses`` responses (Content-Length framed), then
-    whether the server closed the connection (EOF within a second) or kept it open."""
+    whether the server closed the connection (EOF within ``close_within`` seconds) or kept it open."""
     import socket
     from urllib.parse import urlsplit
 
@@ -789,7 +797,7 @@ def _http_exchange(endpoint: str, raw_requests: bytes, responses: int) -> tuple[
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
             got.append((status, headers, stream.read(int(headers.get("content-length", "0")))))
-        sock.settimeout(1.0)
+        sock.settimeout(close_within)
         try:
             closed = stream.read(1) == b""
         except TimeoutError:
@@ -812,13 +820,13 @@ def test_s3server_keeps_connections_alive_and_frames_every_request(s3_server: st
     assert not closed
 
     close = f"GET /{bucket}/keep/alive HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
-    (last,), closed = _http_exchange(s3_server, close, 1)
+    (last,), closed = _http_exchange(s3_server, close, 1, close_within=15)  # a loaded machine may be slow
     assert last[2] == b"hello world" and last[1].get("connection") == "close" and closed
 
     chunked = (f"PUT /{bucket}/keep/chunked HTTP/1.1\r\nHost: {host}\r\nx-amz-acl: public-read\r\n"
                "Transfer-Encoding: chunked\r\n\r\n"
                "5\r\nhello\r\n0\r\n\r\n").encode()
-    (stored,), closed = _http_exchange(s3_server, chunked, 1)
+    (stored,), closed = _http_exchange(s3_server, chunked, 1, close_within=15)
     assert stored[0] == 200 and closed
     (fetched,), _ = _http_exchange(s3_server, f"GET /{bucket}/keep/chunked HTTP/1.1\r\nHost: {host}\r\n\r\n"
                                    .encode(), 1)
