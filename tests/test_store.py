@@ -807,7 +807,7 @@ def _http_exchange(endpoint: str, raw_requests: bytes, responses: int, *, close_
 
 def test_s3server_keeps_connections_alive_and_frames_every_request(s3_server: str, buckets: BucketPair) -> None:
     """The local S3 answers several requests on one connection (werkzeug's server closed every one), reads
-    exactly each request's body (two requests sent in one write, the first a PUT, are both answered, in
+    exactly each request's body (three requests sent in one write, a PUT then two GETs, are all answered, in
     order), and still closes when the client asks to, or when a body is chunked."""
     host = s3_server.removeprefix("http://")
     bucket = buckets.source.url.bucket
