@@ -402,6 +402,7 @@ def listings_without_generic_serializer() -> None:
     if order.index("Contents") != order.index("IsTruncated") + 1:  # where the keys are spliced in
         return
     listed_object = output.members["Contents"].member
+    contents_tag = output.members["Contents"].serialization.get("name", "Contents")
     timestamps = TimestampSerializer(S3Serializer.DEFAULT_TIMESTAMP_FORMAT)
 
     def element(name: str, text: str) -> str:
@@ -449,12 +450,10 @@ def listings_without_generic_serializer() -> None:
         if None in written:
             return generic(self, action_result)
         status, headers, body = generic(self, ActionResult({**result, "Contents": []}))
-        end = body.find("</IsTruncated>") if isinstance(body, str) else -1
-        if not isinstance(body, str) or end < 0:
+        if not isinstance(body, str) or (end := body.find("</IsTruncated>")) < 0:
             return generic(self, action_result)
         end += len("</IsTruncated>")
-        tag = output.members["Contents"].serialization.get("name", "Contents")
-        keys = "".join(f"<{tag}>{fields}</{tag}>" for fields in written)
+        keys = "".join(f"<{contents_tag}>{fields}</{contents_tag}>" for fields in written)
         return status, headers, body[:end] + keys + body[end:]
 
     S3Response.serialized = serialized  # type: ignore[method-assign]
@@ -470,14 +469,14 @@ class _BodyReader:
         self.left = length
 
     def read(self, size: int = -1) -> bytes:
-        size = self.left if size is None or size < 0 else min(size, self.left)
-        data = self._raw.read(size) if size else b""
-        self.left -= len(data)
-        return bytes(data)
+        return self._within_body(self._raw.read, size)
 
     def readline(self, size: int = -1) -> bytes:
+        return self._within_body(self._raw.readline, size)
+
+    def _within_body(self, reader: Any, size: int | None) -> bytes:
         size = self.left if size is None or size < 0 else min(size, self.left)
-        data = self._raw.readline(size) if size else b""
+        data = reader(size) if size else b""
         self.left -= len(data)
         return bytes(data)
 
