@@ -550,6 +550,38 @@ async def test_a_long_pass_keeps_the_cursor_as_small_as_the_copy_window(buckets:
     assert await contents(buckets.dest) == await contents(buckets.source)
 
 
+async def test_a_slow_copy_at_the_front_does_not_stall_the_copies_behind_it(buckets: BucketPair) -> None:
+    """One slow copy (here the first segment's, held until the pass can start nothing more) must not stall the
+    pass after the few units behind it: copies go on up to two windows past the last written manifest, the
+    bound a restart probes (with one window of lookahead, a straggler at S3's tail latency left most of the
+    concurrency idle)."""
+    await seed(buckets.source, topics=1, partitions=1, size=512 * KiB, segment=8 * KiB)
+    window = 4
+    recorder = Recorder()
+    held: list[str] = []
+
+    def unit_of(key: str) -> str:
+        return key.removesuffix(".index").removesuffix(".tx")
+
+    async def before_copy(key: str) -> None:
+        if held or key.endswith((".index", ".tx")):
+            return
+        held.append(key)
+        quiet, seen = 0, -1
+        while quiet < 50:  # held until nothing else has been copied for 0.5 s
+            await asyncio.sleep(0.01)
+            quiet, seen = (quiet + 1 if len(recorder.events) == seen else 0), len(recorder.events)
+
+    recorder.before_copy = before_copy
+    run = await sync_once(buckets, config(window=window, concurrency=8), wrap_dest=recorder.install)
+    assert run.report.ok and run.report.copied_objects > 40
+    held_at = next(i for i, (op, key, _) in enumerate(recorder.events) if key == held[0])
+    ahead = {unit_of(key) for op, key, _ in recorder.events[:held_at] if op == "copy"} - {unit_of(held[0])}
+    # while it was held, every unit up to two windows past the manifest (which names none yet), no more
+    assert len(ahead) == 2 * window - 1, sorted(ahead)
+    assert await contents(buckets.dest) == await contents(buckets.source)
+
+
 async def test_sync_creates_a_missing_destination_bucket_in_its_region(buckets: BucketPair) -> None:
     """``sync`` to a bucket that does not exist yet creates it, in ``--dest-region`` (boto3 reads the location
     back), beside the source's discovery, and copies everything into it."""

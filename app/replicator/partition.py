@@ -428,7 +428,9 @@ class PartitionWorker:
         # frontier: units [0, frontier) are all copied; committed: the frontier of the newest intermediate
         # commit started; landed: of the newest one written. Intermediate commits run beside the copies (one
         # at a time), and no unit at or beyond landed + 2 * window is started, so after a crash at most two
-        # windows past the destination manifest can hold copies (what a restart probes).
+        # windows past the destination manifest can hold copies (what a restart probes). That bound is the
+        # only lookahead: a slow copy at the frontier (S3's tail latency) lets `window` units run on past it
+        # instead of stalling the pass after one window.
         frontier = committed = landed = 0
         last_commit = time.monotonic()
         next_i = 0
@@ -458,8 +460,7 @@ class PartitionWorker:
                     commit = (asyncio.create_task(self._commit_intermediate(plan, units_done, spills_written)),
                               frontier)
                     committed, last_commit = frontier, time.monotonic()
-                while (next_i < n and len(inflight) < window and next_i < frontier + window
-                       and next_i < landed + 2 * window):
+                while next_i < n and len(inflight) < window and next_i < landed + 2 * window:
                     if not done[next_i]:
                         task = asyncio.create_task(self._copy_unit(units[next_i], src, next_i < probe_upto))
                         inflight[task] = next_i
