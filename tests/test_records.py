@@ -394,6 +394,30 @@ def test_compress_round_trip_property(codec: Compression, data: bytes) -> None:
     assert decompress(codec, compress(codec, data)) == data
 
 
+# found by tests/test_fuzz.py (records_block): a damaged zstd frame that libzstd answers with "Destination
+# buffer is too small" at every size; the buffer grew to the 256 MiB limit (~0.4 s of CPU per block) first
+DAMAGED_ZSTD = bytes.fromhex("28b52ffd2057050200e4021c00000001107b226e223a20307d00b1b148000e02086b332d3120317d04"
+                             "02680276086e756c6c01e7001c043230320006006003c8170c8654a82ba4a4a4a4a4a465c3c403")
+
+
+def test_a_damaged_block_that_asks_for_more_room_is_refused_at_what_its_size_can_produce() -> None:
+    """Output beyond what the input's codec can produce per byte (zstd 32768:1) is damage, not a bigger
+    buffer's worth: refused as data that does not decompress, long before the limit."""
+    with pytest.raises(CompressionError, match=r"does not decompress: corrupt input: it claims more output than "
+                                               r"80 bytes of this codec can produce \(at most 2622464\)"):
+        decompress(Compression.ZSTD, DAMAGED_ZSTD)
+
+
+@pytest.mark.parametrize("codec", [Compression.GZIP, Compression.LZ4, Compression.ZSTD])
+def test_the_most_compressible_data_still_decompresses_whole(codec: Compression) -> None:
+    """The per-byte bounds (deflate 1032, LZ4 255, zstd 32768) are the formats' own: zeros, which each codec
+    compresses about as far as it can (1029, 239 and 32451 at 64 MiB here), come back whole."""
+    zeros = b"\0" * (16 * 1024 * 1024)
+    packed = compress(codec, zeros)
+    assert len(zeros) / len(packed) > {Compression.GZIP: 1000, Compression.LZ4: 230, Compression.ZSTD: 30000}[codec]
+    assert decompress(codec, packed) == zeros
+
+
 @pytest.mark.parametrize("codec", [Compression.GZIP, Compression.SNAPPY, Compression.LZ4, Compression.ZSTD])
 def test_decompression_is_bounded(codec: Compression) -> None:
     """A block that inflates past the limit is a CompressionError (a bomb never exhausts memory); output
