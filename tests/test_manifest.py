@@ -495,6 +495,13 @@ def rp_serialize_partition(m: dict[str, Any]) -> bytes:
 
 u63 = st.integers(0, 2**63 - 1)
 small = st.integers(0, 10**6)
+# built once: a strategy made inside a draw is built (and checked for emptiness) anew for every value drawn
+_OPT_U63 = st.none() | u63
+_OPT_SMALL = st.none() | small
+_DELTA = st.none() | st.integers(0, 50)
+_SNAME = st.sampled_from([1, 2, 3])
+_NAMESPACE = st.sampled_from(["kafka", "kafka_internal", "test-ns"])
+_TOPIC = st.from_regex(r"\A[a-zA-Z0-9._\-]{1,30}\Z").filter(lambda s: s not in (".", ".."))
 
 
 @st.composite
@@ -507,21 +514,21 @@ def rp_partition_manifests(draw: st.DrawFn) -> dict[str, Any]:
         base = draw(small)
         for _ in range(draw(st.integers(0, 4))):
             n = draw(st.integers(0, 1000))
-            fmt = 3 if kind == "spillover" else draw(st.sampled_from([1, 2, 3]))
+            fmt = 3 if kind == "spillover" else draw(_SNAME)
             size = draw(small)
             if kind == "replaced" and fmt == 1:
                 size = 0  # lw_segment_meta::convert drops the size of v1 entries
-            delta = draw(st.none() | st.integers(0, 50))
+            delta = draw(_DELTA)
             e = {
                 "is_compacted": draw(st.booleans()) if kind == "segment" else False,
                 "size_bytes": size,
                 "base_offset": base,
                 "committed_offset": base + n,
-                "base_timestamp": None if kind == "replaced" else draw(st.none() | u63),
-                "max_timestamp": None if kind == "replaced" else draw(st.none() | u63),
+                "base_timestamp": None if kind == "replaced" else draw(_OPT_U63),
+                "max_timestamp": None if kind == "replaced" else draw(_OPT_U63),
                 "delta_offset": None if kind == "replaced" else delta,
                 "ntp_revision": draw(st.sampled_from([rev, rev + 1])),
-                "archiver_term": draw(st.none() | small),
+                "archiver_term": draw(_OPT_SMALL),
                 "segment_term": draw(st.integers(0, 100)),
                 "delta_offset_end": (None if kind == "replaced" or (kind == "segment" and fmt == 1)
                                      else draw(st.none() | st.integers(delta or 0, (delta or 0) + 50))),
@@ -532,10 +539,10 @@ def rp_partition_manifests(draw: st.DrawFn) -> dict[str, Any]:
             base += n + 1 + draw(st.integers(0, 3))
         return out
 
-    opt = st.none() | u63
+    opt = _OPT_U63
     return {
-        "namespace": draw(st.sampled_from(["kafka", "kafka_internal", "test-ns"])),
-        "topic": draw(st.from_regex(r"\A[a-zA-Z0-9._\-]{1,30}\Z").filter(lambda s: s not in (".", ".."))),
+        "namespace": draw(_NAMESPACE),
+        "topic": draw(_TOPIC),
         "partition": draw(st.integers(0, 2**31 - 1)),
         "revision": rev,
         "last_offset": draw(u63),

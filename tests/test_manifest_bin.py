@@ -851,60 +851,80 @@ def test_fields_without_a_binary_form_are_dropped() -> None:
 
 
 OFFSET = st.integers(0, 2**62)
+# built once: a strategy made inside a draw is built (and checked for emptiness) anew for every value drawn,
+# most of this test's time when they were
+_OPT_OFFSET = st.none() | OFFSET
+_BASE = st.integers(0, 2**40)
+_SIZE = st.integers(1, 2**30)
+_DELTA = st.none() | st.integers(0, 2**20)
+_SNAME = st.sampled_from([1, 2, 3])
+_BYTES = st.integers(0, 2**40)
+_TERM = st.integers(0, 2**20)
+_TIMESTAMP = st.none() | st.integers(0, 2**45)
+_REVISION = st.none() | st.integers(0, 2**40)
+_ARCHIVER_TERM = st.none() | st.integers(0, 2**20)
+_DELTA_END = st.integers(0, 50)
+_SIZE_HINT = st.integers(0, 2**20)
+_GAP = st.integers(0, 3)
+_NAMESPACE = st.sampled_from(["kafka", "kafka_internal", "ns-1"])
+_TOPIC = st.from_regex(r"[a-z0-9._\-]{2,12}", fullmatch=True).filter(lambda t: t not in (".", ".."))
+_PARTITION = st.integers(0, 2**31 - 1)
+_LOG_BYTES = st.integers(0, 2**50)
+_SEGMENTS, _FEW = st.integers(0, 40), st.integers(0, 4)
 
 
 @st.composite
 def partition_manifests(draw: st.DrawFn) -> pm.PartitionManifest:
-    rev = draw(st.integers(0, 2**40))
+    rev = draw(_BASE)
 
     def metas(n: int, kind: str) -> list[pm.SegmentMeta]:
-        out, base = [], draw(st.integers(0, 2**40))
+        out, base = [], draw(_BASE)
         for _ in range(n):
-            size = draw(st.integers(1, 2**30))
-            delta = draw(st.none() | st.integers(0, 2**20))
-            sname = draw(st.sampled_from([1, 2, 3]))
+            size = draw(_SIZE)
+            delta = draw(_DELTA)
+            sname = draw(_SNAME)
             out.append(
                 pm.SegmentMeta(
                     base_offset=base,
                     committed_offset=base + size - 1,
-                    size_bytes=draw(st.integers(0, 2**40)),
-                    segment_term=draw(st.integers(0, 2**20)),
+                    size_bytes=draw(_BYTES),
+                    segment_term=draw(_TERM),
                     is_compacted=draw(st.booleans()),
-                    base_timestamp=draw(st.none() | st.integers(0, 2**45)),
-                    max_timestamp=draw(st.none() | st.integers(0, 2**45)),
+                    base_timestamp=draw(_TIMESTAMP),
+                    max_timestamp=draw(_TIMESTAMP),
                     delta_offset=delta,
-                    ntp_revision=draw(st.none() | st.integers(0, 2**40)),
-                    archiver_term=draw(st.none() | st.integers(0, 2**20)),
-                    delta_offset_end=None if delta is None else delta + draw(st.integers(0, 50)),
+                    ntp_revision=draw(_REVISION),
+                    archiver_term=draw(_ARCHIVER_TERM),
+                    delta_offset_end=None if delta is None else delta + draw(_DELTA_END),
                     sname_format=sname,
-                    metadata_size_hint=draw(st.integers(0, 2**20)),
+                    metadata_size_hint=draw(_SIZE_HINT),
                 )
             )
-            base += size + draw(st.integers(0, 3))
+            base += size + draw(_GAP)
         return out
 
-    opt = st.none() | OFFSET
+    opt = _OPT_OFFSET
     raw = pm.PartitionManifest(
-        namespace=draw(st.sampled_from(["kafka", "kafka_internal", "ns-1"])),
-        topic=draw(st.from_regex(r"[a-z0-9._\-]{2,12}", fullmatch=True).filter(lambda t: t not in (".", ".."))),
-        partition=draw(st.integers(0, 2**31 - 1)),
+        namespace=draw(_NAMESPACE),
+        topic=draw(_TOPIC),
+        partition=draw(_PARTITION),
         revision=rev,
         last_offset=draw(OFFSET),
         insync_offset=draw(opt),
         start_offset=draw(opt),
         last_uploaded_compacted_offset=draw(opt),
-        cloud_log_size_bytes=draw(st.integers(0, 2**50)),
+        cloud_log_size_bytes=draw(_LOG_BYTES),
         archive_start_offset=draw(opt),
         archive_start_offset_delta=draw(opt),
         archive_clean_offset=draw(opt),
         start_kafka_offset=draw(opt),
-        archive_size_bytes=draw(st.integers(0, 2**50)),
-        last_partition_scrub=draw(st.none() | st.integers(0, 2**45)),
+        archive_size_bytes=draw(_LOG_BYTES),
+        last_partition_scrub=draw(_TIMESTAMP),
         last_scrubbed_offset=draw(opt),
         highest_producer_id=draw(opt),
-        segments=tuple(metas(draw(st.integers(0, 40)), "segment")),
-        replaced=tuple(metas(draw(st.integers(0, 4)), "replaced")),
-        spillover=tuple(metas(draw(st.integers(0, 4)), "spillover")),
+        segments=tuple(metas(draw(_SEGMENTS), "segment")),
+        replaced=tuple(metas(draw(_FEW), "replaced")),
+        spillover=tuple(metas(draw(_FEW), "spillover")),
     )
     # the JSON form is the model's canonical form (replaced entries are lw_segment_meta, spillover
     # entries v3 and not compacted)

@@ -216,6 +216,15 @@ def test_segment_writer() -> None:
 # ---------------------------------------------------------------- properties
 
 
+# built once: a strategy made inside a draw is built (and checked for emptiness) anew for every value drawn
+_KEY = st.none() | st.binary(max_size=10)
+_VALUE = st.none() | st.binary(max_size=60)
+_HEADERS = st.lists(st.builds(RecordHeader, st.text(max_size=4), st.none() | st.binary(max_size=4)), max_size=2)
+_BATCH_TYPE = st.sampled_from([BatchType.raft_data, BatchType.raft_configuration, BatchType.archival_metadata,
+                               BatchType.tx_fence])
+_COMPRESSION = st.sampled_from(list(Compression))
+
+
 @st.composite
 def segments(draw: st.DrawFn) -> tuple[bytes, list[int]]:
     """A segment of 1..6 batches of mixed types and codecs; returns it with the batch positions."""
@@ -228,10 +237,9 @@ def segments(draw: st.DrawFn) -> tuple[bytes, list[int]]:
             Record(
                 offset_delta=i,
                 timestamp_delta=i,
-                key=draw(st.none() | st.binary(max_size=10)),
-                value=draw(st.none() | st.binary(max_size=60)),
-                headers=tuple(draw(st.lists(st.builds(RecordHeader, st.text(max_size=4),
-                                                      st.none() | st.binary(max_size=4)), max_size=2))),
+                key=draw(_KEY),
+                value=draw(_VALUE),
+                headers=tuple(draw(_HEADERS)),
             )
             for i in range(n)
         ]  # fmt: skip
@@ -239,9 +247,8 @@ def segments(draw: st.DrawFn) -> tuple[bytes, list[int]]:
             recs,
             base_offset=offset,
             first_timestamp=draw(st.integers(0, 2**41)),
-            type=draw(st.sampled_from([BatchType.raft_data, BatchType.raft_configuration,
-                                       BatchType.archival_metadata, BatchType.tx_fence])),
-            compression=draw(st.sampled_from(list(Compression))),
+            type=draw(_BATCH_TYPE),
+            compression=draw(_COMPRESSION),
         )  # fmt: skip
         positions.append(w.append(batch))
         offset += n
