@@ -20,12 +20,16 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python localstack/demo.py
 
+# The files holding tests marked `timing`: the second run collects only them (collecting the whole suite
+# again imports every test module's libraries, ~9 s of CPU before the first timing test starts).
+TIMING_TESTS := $(shell grep -l 'mark\.timing' tests/test_*.py)
+
 ## Lint, type-check and run the whole suite (unit, property, integration against a real S3 server process).
 test: $(STAMP) test-tools bytecode
 	$(BIN)/ruff check app segment_format tests localstack bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q -x -n 3 --dist loadfile --no-loadscope-reorder --durations=15 -m "not timing"
-	$(BIN)/pytest -q -x -m timing
+	$(BIN)/pytest -q -x -m timing $(TIMING_TESTS)
 
 ## What the end-to-end tests drive besides Python (Debian's chromium, kcat and Node.js; kafkajs from npm),
 ## installed once before the workers start (the tests install what is still missing, one at a time).

@@ -625,19 +625,23 @@ _BODY_FIELDS = [
 ]
 
 
+# built once (a strategy made inside a draw is built and checked anew for every value drawn)
+_LW_METAS = st.lists(st.builds(LwSegmentMeta, I64, I64, I64, I64, I64, st.integers(0, 2**64 - 1),
+                               st.integers(-(2**15), 2**15 - 1)), max_size=3)
+_SEGMENT_LISTS, _SPILLOVER_LISTS = segment_lists(), segment_lists(max_size=5)
+_OPT_I64 = st.one_of(st.none(), I64)
+
+
 @st.composite
 def manifests(draw: st.DrawFn) -> PartitionManifestBin:
-    lw = st.builds(
-        LwSegmentMeta, I64, I64, I64, I64, I64, st.integers(0, 2**64 - 1), st.integers(-(2**15), 2**15 - 1)
-    )
     u64 = st.integers(0, 2**64 - 1)
     full = PartitionManifestBin(
         namespace=draw(st.text(max_size=10)),
         topic=draw(st.text(max_size=10)),
         partition=draw(st.integers(-(2**31), 2**31 - 1)),
         revision=draw(I64),
-        segments=build_segment_meta_cstore(draw(segment_lists())),
-        replaced=tuple(draw(st.lists(lw, max_size=3))),
+        segments=build_segment_meta_cstore(draw(_SEGMENT_LISTS)),
+        replaced=tuple(draw(_LW_METAS)),
         last_offset=draw(I64),
         start_offset=draw(I64),
         last_uploaded_compacted_offset=draw(I64),
@@ -648,9 +652,9 @@ def manifests(draw: st.DrawFn) -> PartitionManifestBin:
         archive_clean_offset=draw(I64),
         start_kafka_offset=draw(I64),
         archive_size_bytes=draw(u64),
-        spillover=build_segment_meta_cstore(draw(segment_lists(max_size=5))),
+        spillover=build_segment_meta_cstore(draw(_SPILLOVER_LISTS)),
         last_partition_scrub=draw(I64),
-        last_scrubbed_offset=draw(st.one_of(st.none(), I64)),
+        last_scrubbed_offset=draw(_OPT_I64),
         highest_producer_id=draw(I64),
         applied_offset=draw(I64),
         serde_version=draw(st.integers(0, 255)),

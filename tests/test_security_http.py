@@ -28,11 +28,9 @@ from typing import Any
 
 import boto3
 import pytest
-import schemathesis
 from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
 from starlette.routing import Mount, Route
 
 from app.config import HttpSettings, KafkaSettings
@@ -112,6 +110,8 @@ EXAMPLES_PER_OPERATION = 60
 
 @pytest.mark.slow  # a real `http` process fuzzed with schemathesis at volume
 def test_schemathesis_finds_no_server_error(seeded: Seeded, tmp_path: Path) -> None:
+    import schemathesis  # here, not at collection: every worker collects every module, ~1 s of CPU each
+
     segments = _segments(seeded)
     with http_process(seeded, seeded.endpoint, tmp_path / "cache", token=TOKEN) as (url, proc):
         schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
@@ -134,6 +134,9 @@ def test_schemathesis_finds_no_server_error(seeded: Seeded, tmp_path: Path) -> N
 
 def _fuzz_operation(op: Any, url: str, segments: dict[tuple[str, int], list[str]], calls: dict[str, int],
                     statuses: dict[int, int]) -> None:
+    import schemathesis
+    from schemathesis.checks import not_a_server_error
+
     params = {p.name for p in op.path_parameters}
     real = sorted(segments)
 
