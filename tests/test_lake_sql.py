@@ -153,8 +153,8 @@ def test_row_and_time_limits(lake: tuple[S3Side, Expected, Warehouse]) -> None:
 def test_a_kept_database_carries_nothing_from_one_query_to_the_next(lake: tuple[S3Side, Expected, Warehouse]) -> None:
     """Databases are kept between queries (loading the extensions costs ~0.4 s of CPU), each query in a
     transaction of its own: the next query, here one that knows only another table, sees none of the views of
-    the one before; a refused or interrupted query leaves the database as fenced as it was; two queries at
-    once get a database each; ``idle_databases = 0`` keeps none."""
+    the one before; a refused, timed-out or abandoned query leaves the database as fenced as it was; two
+    queries at once get a database each; ``idle_databases = 0`` keeps none."""
     wh = lake[2]
     tables = {k: v.metadata_location for k, v in asyncio.run(find_tables(wh)).items()}
 
@@ -175,6 +175,15 @@ def test_a_kept_database_carries_nothing_from_one_query_to_the_next(lake: tuple[
         orders.query("SELECT * FROM read_csv('/etc/passwd')")
     with pytest.raises(InvalidRequest, match=r"longer than 0\.5 s"):
         asyncio.run(orders.run("SELECT count(*) FROM range(100000000000) a"))
+
+    async def caller_goes_mid_query() -> None:
+        query = asyncio.ensure_future(orders.run("SELECT count(*) FROM range(100000000000) a"))
+        await asyncio.sleep(0.2)
+        query.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await query
+
+    asyncio.run(caller_goes_mid_query())  # the query is interrupted, its thread gives the database back
     assert views(orders) == [("main", "orders"), ("redpanda", "orders")]
     (row,) = orders.query("SELECT current_setting('lock_configuration'), current_setting('enable_external_access')").rows
     assert row == (True, False)

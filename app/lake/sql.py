@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime
 import decimal
 import json
@@ -290,15 +291,30 @@ class SqlEngine:
         """:meth:`query` in a worker thread, interrupted after ``timeout`` seconds."""
         lease = await asyncio.to_thread(self._connect, sql)
         cancelled = threading.Event()
-        task = asyncio.ensure_future(asyncio.to_thread(self._run, lease.con, sql, cancelled))
+        task = asyncio.ensure_future(asyncio.to_thread(self._run_then_release, lease, sql, cancelled))
         try:
             done, _ = await asyncio.wait({task}, timeout=self.settings.timeout)
             if not done:
                 cancelled.set()
-                lease.con.interrupt()
+                _interrupt(lease)
             return await task
+        except asyncio.CancelledError:
+            _interrupt(lease)  # the caller went: stop the query (its thread then gives the database back)
+            raise
+
+    def _run_then_release(self, lease: _Lease, sql: str, cancelled: threading.Event) -> SqlResult:
+        """The query and then its release, in one worker thread: a database goes back to the pool only once
+        nothing runs on it any more, whatever happened to the caller."""
+        try:
+            return self._run(lease.con, sql, cancelled)
         finally:
-            await asyncio.to_thread(self._release, lease)
+            self._release(lease)
+
+
+def _interrupt(lease: _Lease) -> None:
+    """Interrupt the query running on ``lease`` (one that has just ended, and been released, needs none)."""
+    with contextlib.suppress(Exception):
+        lease.con.interrupt()
 
 
 @dataclass(frozen=True, slots=True)
