@@ -563,14 +563,17 @@ async def test_a_slow_copy_at_the_front_does_not_stall_the_copies_behind_it(buck
     def unit_of(key: str) -> str:
         return key.removesuffix(".index").removesuffix(".tx")
 
+    def copied_ahead() -> set[str]:
+        return {unit_of(key) for op, key, _ in recorder.events if op == "copy"} - {unit_of(held[0])}
+
     async def before_copy(key: str) -> None:
         if held or key.endswith((".index", ".tx")):
             return
         held.append(key)
-        quiet, seen = 0, -1
-        while quiet < 50:  # held until nothing else has been copied for 0.5 s
+        deadline = time.monotonic() + 10  # held until the units up to the bound are copied (or 10 s) ...
+        while len(copied_ahead()) < 2 * window - 1 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-            quiet, seen = (quiet + 1 if len(recorder.events) == seen else 0), len(recorder.events)
+        await asyncio.sleep(0.3)  # ... and a little longer: a unit past the bound would be copied by now
 
     recorder.before_copy = before_copy
     run = await sync_once(buckets, config(window=window, concurrency=8), wrap_dest=recorder.install)
