@@ -551,10 +551,10 @@ async def test_a_long_pass_keeps_the_cursor_as_small_as_the_copy_window(buckets:
 
 
 async def test_a_slow_copy_at_the_front_does_not_stall_the_copies_behind_it(buckets: BucketPair) -> None:
-    """One slow copy (here the first segment's, held until the pass can start nothing more) must not stall the
-    pass after the few units behind it: copies go on up to two windows past the last written manifest, the
-    bound a restart probes (with one window of lookahead, a straggler at S3's tail latency left most of the
-    concurrency idle)."""
+    """One slow copy (here the first segment's, held while the copies behind it go on) must not stall the pass
+    after the few units behind it: copies go on up to two windows past the last written manifest, the bound a
+    restart probes, and no further (with one window of lookahead, a straggler at S3's tail latency left most
+    of the concurrency idle)."""
     await seed(buckets.source, topics=1, partitions=1, size=512 * KiB, segment=8 * KiB)
     window = 4
     recorder = Recorder()
