@@ -148,9 +148,9 @@ class SqlEngine:
         return db
 
     def _pool_key(self) -> tuple[object, ...]:
-        side = self.warehouse.side
-        return (self.warehouse.location, side.endpoint_url, side.region, side.access_key_id, side.secret_access_key,
-                side.session_token, self.settings.memory_limit, self.settings.threads)
+        """What a database is built from (:meth:`_database`): the warehouse (location, endpoint, credentials)
+        and the two settings DuckDB is opened with."""
+        return (self.warehouse, self.settings.memory_limit, self.settings.threads)
 
     def _connect(self, sql: str | None = None) -> _Lease:
         """One query's connection: a transaction on a ready database (a pooled one, else a new one) in which
