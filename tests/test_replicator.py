@@ -563,15 +563,16 @@ async def test_a_slow_copy_at_the_front_does_not_stall_the_copies_behind_it(buck
     def unit_of(key: str) -> str:
         return key.removesuffix(".index").removesuffix(".tx")
 
-    def copied_ahead() -> set[str]:
-        return {unit_of(key) for op, key, _ in recorder.events if op == "copy"} - {unit_of(held[0])}
+    def copied_ahead(events: list[tuple[str, str, bytes | None]]) -> set[str]:
+        """The units other than the held one with a copy among ``events``."""
+        return {unit_of(key) for op, key, _ in events if op == "copy"} - {unit_of(held[0])}
 
     async def before_copy(key: str) -> None:
         if held or key.endswith((".index", ".tx")):
             return
         held.append(key)
         deadline = time.monotonic() + 10  # held until the units up to the bound are copied (or 10 s) ...
-        while len(copied_ahead()) < 2 * window - 1 and time.monotonic() < deadline:
+        while len(copied_ahead(recorder.events)) < 2 * window - 1 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)  # ... and a little longer: a unit past the bound would be copied by now
 
@@ -579,7 +580,7 @@ async def test_a_slow_copy_at_the_front_does_not_stall_the_copies_behind_it(buck
     run = await sync_once(buckets, config(window=window, concurrency=8), wrap_dest=recorder.install)
     assert run.report.ok and run.report.copied_objects > 40
     held_at = next(i for i, (op, key, _) in enumerate(recorder.events) if key == held[0])
-    ahead = {unit_of(key) for op, key, _ in recorder.events[:held_at] if op == "copy"} - {unit_of(held[0])}
+    ahead = copied_ahead(recorder.events[:held_at])
     # while it was held, every unit up to two windows past the manifest (which names none yet), no more
     assert len(ahead) == 2 * window - 1, sorted(ahead)
     assert await contents(buckets.dest) == await contents(buckets.source)
